@@ -1,0 +1,4 @@
+"""The rotation engine: configuration, protocol, locking, sweeping.
+
+Nothing in this package imports Azure Functions or anything from ``emulators/``.
+"""

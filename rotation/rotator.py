@@ -1,0 +1,140 @@
+"""The contract between the engine and a rotator (one class per target kind).
+
+Modelled on HashiCorp Vault's database plugins (``NewUser/UpdateUser/DeleteUser``) and the
+AWS Secrets Manager rotation steps (``createSecret/setSecret/testSecret/finishSecret``):
+
+==============  ================================  ==========================================
+engine step      rotator method                    contract
+==============  ================================  ==========================================
+create           :meth:`Rotator.generate`          pure: no call to the target
+set              :meth:`Rotator.apply`             idempotent: succeeds if already applied
+test             :meth:`Rotator.verify`            logs in; refused -> VerificationFailed
+finish           :meth:`Rotator.retire`            idempotent: succeeds if already retired
+==============  ================================  ==========================================
+
+Rotators never touch Key Vault: the engine reads the current credential and the admin
+credential, stages the candidate before :meth:`Rotator.apply` sees it, and commits it.
+
+Every method raises only :mod:`rotation.errors` exceptions: ``TargetUnavailable`` when the
+target cannot be reached (the engine retries later), ``ConfigurationError`` when the admin
+credential or the target description is wrong (no retry), ``VerificationFailed`` when a login
+is refused. Messages never contain a password; wrap driver errors with
+:func:`rotation.sanitize.sanitize_error`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar
+
+from rotation.credential import Credential
+from rotation.policy import PasswordPolicy
+
+#: Suffix of the second login kept by the alternating strategy (as AWS Secrets Manager does).
+CLONE_SUFFIX = "_clone"
+
+
+class Strategy(StrEnum):
+    """How a target keeps credentials alive across a rotation."""
+
+    #: One login; ``apply`` replaces its password, the old one stops working at once.
+    SINGLE = "single"
+    #: Two logins (``user`` and ``user_clone``); each rotation resets the one not in use, so the
+    #: old credential keeps working until the next rotation (zero downtime).
+    ALTERNATING = "alternating"
+    #: One login with several live passwords (Redis ACL, API keys); ``apply`` adds the new one,
+    #: ``retire`` removes the old one once consumers moved.
+    MULTIPLE = "multiple"
+
+
+def alternate_username(username: str) -> str:
+    """The other login of an alternating pair: ``app`` <-> ``app_clone``."""
+    if username.endswith(CLONE_SUFFIX):
+        return username[: -len(CLONE_SUFFIX)]
+    return username + CLONE_SUFFIX
+
+
+def base_username(username: str) -> str:
+    """The original login of an alternating pair (the one the clone copies grants from)."""
+    return username[: -len(CLONE_SUFFIX)] if username.endswith(CLONE_SUFFIX) else username
+
+
+@dataclass(frozen=True)
+class RotatorContext:
+    """Everything a rotator knows about one managed secret, parsed from its tags.
+
+    ``options`` holds the secret's other ``rotation-*`` tags (without the prefix) that the
+    engine itself does not interpret, for rotator-specific settings such as an API profile.
+    """
+
+    secret_name: str
+    target: str | None
+    strategy: Strategy
+    policy: PasswordPolicy
+    admin: Credential | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+class Rotator(ABC):
+    """Base class of every rotator. Subclasses set the class attributes and the methods.
+
+    Instances are made per rotation with a :class:`RotatorContext` and used from one thread.
+    """
+
+    #: The value of the ``rotation-rotator`` tag that selects this rotator.
+    kind: ClassVar[str]
+    #: Strategies this target supports; the first one is the default.
+    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE,)
+    #: Whether the ``rotation-target`` tag is required.
+    requires_target: ClassVar[bool] = True
+    #: Whether a ``rotation-admin-secret`` is required (else the current credential is used).
+    requires_admin: ClassVar[bool] = False
+    #: Default password policy, one the target is known to accept.
+    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy()
+
+    def __init__(self, context: RotatorContext) -> None:
+        self.context = context
+
+    @classmethod
+    def check_config(cls, context: RotatorContext) -> None:
+        """Raise ``ConfigurationError`` if the target or options cannot work. No network I/O."""
+
+    def generate(self, current: Credential) -> Credential:
+        """Return a candidate to replace ``current``. Pure: nothing is sent to the target.
+
+        The default keeps the user name (single, multiple) or switches to the other login of
+        the pair (alternating), and draws a password from the context's policy.
+        """
+        username = current.username
+        if self.context.strategy is Strategy.ALTERNATING and username is not None:
+            username = alternate_username(username)
+        return Credential(
+            password=self.context.policy.generate(), username=username, extra=current.extra
+        )
+
+    @abstractmethod
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        """Make ``candidate`` log in on the target; return the credential as applied.
+
+        Idempotent: succeeds (without harm) if the candidate already works. Under the single
+        strategy ``current`` may stop working; under the others it keeps working. Most
+        rotators return ``candidate``; a rotator whose target mints the secret (an API key)
+        returns the minted credential, which the engine stages at once.
+        """
+
+    @abstractmethod
+    def verify(self, credential: Credential) -> None:
+        """Log in with ``credential``; raise ``VerificationFailed`` if it is refused."""
+
+    def retire(self, old: Credential, new: Credential) -> None:
+        """Make ``old`` stop working where the strategy kept it alive. Idempotent.
+
+        Called only after the new credential is committed and its consumers moved. The
+        default does nothing (single: already dead; alternating: reset next rotation).
+        """
+
+    def close(self) -> None:
+        """Release connections. Called once when the engine is done with the rotator."""
