@@ -1,0 +1,79 @@
+"""Azure Functions triggers (Python v2 model). Each one hands plain values to rotation/.
+
+- ``secret_near_expiry``: Event Grid, Key Vault ``SecretNearExpiry`` / ``SecretExpired``.
+- ``sweep``: timer (``ROTATION_SWEEP_SCHEDULE``), finds due and unfinished rotations.
+- ``rotation_worker``: Storage queue ``rotation-requests``, one due secret per message.
+- ``rotation_api``: HTTP with a function key, ``/api/rotations/{vault}/{name}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+import azure.functions as func
+
+from rotation.http_api import handle_request
+from rotation.service import RotationService
+from rotation.settings import WORK_QUEUE
+from rotation.wiring import build_service
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("rotation.functions")
+
+
+@functools.cache
+def service() -> RotationService:
+    """The service for this worker process, built once from the app settings."""
+    return build_service()
+
+
+def event_as_dict(event: func.EventGridEvent) -> dict[str, Any]:
+    """The Event Grid event as the dict rotation.events.parse_event reads."""
+    return {
+        "id": event.id,
+        "eventType": event.event_type,
+        "subject": event.subject,
+        "topic": event.topic,
+        "data": event.get_json(),
+    }
+
+
+@app.function_name("secret_near_expiry")
+@app.event_grid_trigger(arg_name="event")
+def secret_near_expiry(event: func.EventGridEvent) -> None:
+    service().on_event(event_as_dict(event))
+
+
+@app.function_name("sweep")
+@app.timer_trigger(arg_name="timer", schedule="%ROTATION_SWEEP_SCHEDULE%", run_on_startup=False)
+def sweep(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.info("sweep is running late")
+    service().on_timer()
+
+
+@app.function_name("rotation_worker")
+@app.queue_trigger(arg_name="message", queue_name=WORK_QUEUE, connection="AzureWebJobsStorage")
+def rotation_worker(message: func.QueueMessage) -> None:
+    service().on_work_message(message.get_body().decode("utf-8"))
+
+
+@app.function_name("rotation_api")
+@app.route(route="rotations/{vault}/{name}", methods=["GET", "POST"])
+def rotation_api(req: func.HttpRequest) -> func.HttpResponse:
+    reply = handle_request(
+        service(),
+        req.method.upper(),
+        req.route_params.get("vault", ""),
+        req.route_params.get("name", ""),
+        dict(req.params),
+    )
+    return func.HttpResponse(
+        json.dumps(reply.body),
+        status_code=reply.status,
+        headers=dict(reply.headers),
+        mimetype="application/json",
+    )

@@ -1,0 +1,145 @@
+"""The typed configuration of one managed secret, parsed once from its Key Vault tags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rotation import tags as T
+from rotation.errors import ConfigurationError
+from rotation.policy import PasswordPolicy
+from rotation.rotator import Rotator, Strategy
+
+DEFAULT_VALIDITY_DAYS = 90
+#: Key Vault raises SecretNearExpiry this long before expiry; a shorter validity would make a
+#: freshly rotated version "near expiry" at once and rotate it again and again.
+NEAR_EXPIRY_DAYS = 30
+MAX_VALIDITY_DAYS = 3650
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class SecretConfig:
+    """How one secret is rotated. Built only by :func:`parse_config`, so always valid."""
+
+    secret_name: str
+    rotator_kind: str
+    target: str | None
+    strategy: Strategy
+    validity_days: int
+    admin_secret: str | None
+    policy: PasswordPolicy
+    consumers: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_managed(tags: Mapping[str, str] | None) -> bool:
+    """Whether a secret opted in to rotation (its current version has ``rotation-rotator``)."""
+    return bool(tags) and bool((tags or {}).get(T.ROTATOR, "").strip())
+
+
+def parse_config(
+    secret_name: str, tags: Mapping[str, str], rotator_class: type[Rotator]
+) -> SecretConfig:
+    """Validate the tags of ``secret_name`` for ``rotator_class``.
+
+    Raises :class:`ConfigurationError` naming the secret and the offending tag. Unknown
+    ``rotation-*`` tags that are neither configuration nor state become rotator ``options``
+    (``rotation-profile`` -> ``options["profile"]``).
+    """
+    kind = tags.get(T.ROTATOR, "").strip()
+    if not kind:
+        raise ConfigurationError("secret is not managed", secret=secret_name, tag=T.ROTATOR)
+
+    target = tags.get(T.TARGET, "").strip() or None
+    if rotator_class.requires_target and target is None:
+        raise ConfigurationError(
+            f"rotator '{kind}' needs a target", secret=secret_name, tag=T.TARGET
+        )
+
+    strategy = _parse_strategy(secret_name, tags, rotator_class)
+    validity = _parse_validity(secret_name, tags)
+
+    admin_secret = tags.get(T.ADMIN_SECRET, "").strip() or None
+    if admin_secret == secret_name:
+        raise ConfigurationError(
+            "a secret cannot be its own admin secret", secret=secret_name, tag=T.ADMIN_SECRET
+        )
+    if rotator_class.requires_admin and admin_secret is None:
+        raise ConfigurationError(
+            f"rotator '{kind}' needs an admin credential", secret=secret_name, tag=T.ADMIN_SECRET
+        )
+
+    policy = rotator_class.default_policy
+    if T.PASSWORD_POLICY in tags:
+        policy = policy.overridden_by(tags[T.PASSWORD_POLICY], secret=secret_name)
+
+    consumers = tuple(c.strip() for c in tags.get(T.CONSUMERS, "").split(",") if c.strip())
+    known = T.CONFIG_TAGS | T.STATE_TAGS
+    options = {
+        name[len(T.PREFIX) :]: value
+        for name, value in tags.items()
+        if name.startswith(T.PREFIX) and name not in known
+    }
+    return SecretConfig(
+        secret_name=secret_name,
+        rotator_kind=kind,
+        target=target,
+        strategy=strategy,
+        validity_days=validity,
+        admin_secret=admin_secret,
+        policy=policy,
+        consumers=consumers,
+        options=options,
+    )
+
+
+def _parse_strategy(
+    secret_name: str, tags: Mapping[str, str], rotator_class: type[Rotator]
+) -> Strategy:
+    raw = tags.get(T.STRATEGY, "").strip().lower()
+    if not raw:
+        return rotator_class.strategies[0]
+    try:
+        strategy = Strategy(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown strategy '{raw}' (known: {', '.join(s.value for s in Strategy)})",
+            secret=secret_name,
+            tag=T.STRATEGY,
+        ) from None
+    if strategy not in rotator_class.strategies:
+        supported = ", ".join(s.value for s in rotator_class.strategies)
+        raise ConfigurationError(
+            f"rotator '{rotator_class.kind}' does not support strategy '{raw}' "
+            f"(supported: {supported})",
+            secret=secret_name,
+            tag=T.STRATEGY,
+        )
+    return strategy
+
+
+def _parse_validity(secret_name: str, tags: Mapping[str, str]) -> int:
+    raw = tags.get(T.VALIDITY_DAYS, "").strip()
+    if not raw:
+        return DEFAULT_VALIDITY_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"must be a whole number of days, got '{raw}'", secret=secret_name, tag=T.VALIDITY_DAYS
+        ) from None
+    if days <= NEAR_EXPIRY_DAYS:
+        raise ConfigurationError(
+            f"{days} days would make every new version near expiry at once "
+            f"(Key Vault warns {NEAR_EXPIRY_DAYS} days ahead): use more than {NEAR_EXPIRY_DAYS}",
+            secret=secret_name,
+            tag=T.VALIDITY_DAYS,
+        )
+    if days > MAX_VALIDITY_DAYS:
+        raise ConfigurationError(
+            f"must be at most {MAX_VALIDITY_DAYS} days, got {days}",
+            secret=secret_name,
+            tag=T.VALIDITY_DAYS,
+        )
+    return days

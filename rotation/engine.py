@@ -1,0 +1,476 @@
+"""The rotation protocol: lock, read, stage, apply, verify, commit, confirm, retire.
+
+A crash between any two steps, followed by any later request for the same secret, converges:
+the staged candidate is reused until it is committed, a candidate is applied only after it is
+durable in the vault, and the value in Key Vault is replaced only by one that logged in.
+See DESIGN.md ("The rotation protocol") for the reasoning; the state lives in tags:
+
+- on the staging secret: ``rotation-stage`` pending / applied / committed / discarded, and the
+  version it replaces (``rotation-staged-from-version``);
+- on the committed version: ``rotation-state`` committed / awaiting-consumers / completed /
+  overdue, ``rotation-previous-version``, ``rotation-rotated-at``, ``rotation-id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from rotation import tags as T
+from rotation.config import (
+    JSON_CONTENT_TYPE,
+    NEAR_EXPIRY_DAYS,
+    SecretConfig,
+    is_managed,
+    parse_config,
+)
+from rotation.consumers import ConsumerConfirmer, NoConsumers
+from rotation.credential import Credential
+from rotation.errors import (
+    ConfigurationError,
+    RotationConflict,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from rotation.lock import RotationLocks
+from rotation.outcome import RotationOutcome, RotationRequest, Status
+from rotation.rotator import Rotator, RotatorContext
+from rotation.staging import APPLIED, COMMITTED, DISCARDED, PENDING, StagedCandidate, Staging
+from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
+from rotators.registry import RotatorRegistry
+
+log = logging.getLogger(__name__)
+
+COMMITTED_STATE = "committed"
+AWAITING_STATE = "awaiting-consumers"
+COMPLETED_STATE = "completed"
+OVERDUE_STATE = "overdue"
+UNFINISHED_STATES = frozenset({COMMITTED_STATE, AWAITING_STATE})
+#: How many of the 15 Key Vault tags the engine may add to a committed version.
+RESERVED_STATE_TAGS = len(T.STATE_TAGS)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tunables of the protocol."""
+
+    #: Logins tried before a candidate counts as refused (propagation delay on some targets).
+    verify_attempts: int = 5
+    #: First pause between verification attempts, doubled each time.
+    verify_backoff_seconds: float = 0.5
+    #: How long consumers get to move to a new version before the rotation is overdue.
+    consumer_deadline: timedelta = timedelta(hours=24)
+    near_expiry: timedelta = timedelta(days=NEAR_EXPIRY_DAYS)
+
+
+def utc_now() -> datetime:
+    """The real current time (the engine's default clock)."""
+    return datetime.now(UTC)
+
+
+class RotationEngine:
+    """Runs :class:`RotationRequest` s. Thread-safe: every request holds its secret's lock."""
+
+    def __init__(
+        self,
+        stores: Callable[[str], SecretStore],
+        registry: RotatorRegistry,
+        locks: RotationLocks,
+        *,
+        consumers: ConsumerConfirmer | None = None,
+        settings: EngineSettings | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        on_outcome: Callable[[str, RotationOutcome], None] | None = None,
+    ) -> None:
+        self._stores = stores
+        self._registry = registry
+        self._locks = locks
+        self._consumers = consumers or NoConsumers()
+        self._settings = settings or EngineSettings()
+        self._now = clock
+        self._sleep = sleep
+        self._on_outcome = on_outcome
+
+    # ------------------------------------------------------------------ entry points
+
+    def run(self, request: RotationRequest) -> RotationOutcome:
+        """Do whatever the secret needs now: resume, advance, rotate, or nothing.
+
+        Raises :class:`~rotation.errors.LockBusy` if another instance works on the secret,
+        and the other :mod:`rotation.errors` exceptions for failures.
+        """
+        store = self._stores(request.vault_url)
+        if request.dry_run:
+            return _Run(self, store, request).execute()
+        with self._locks.hold(store.vault_url, request.secret_name):
+            return _Run(self, store, request).execute()
+
+    def is_due(self, expires_on: datetime | None) -> bool:
+        """Whether a version with this expiry should be rotated now (no expiry: yes)."""
+        return expires_on is None or expires_on - self._now() <= self._settings.near_expiry
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _report(self, event: str, outcome: RotationOutcome) -> None:
+        log.info(
+            "rotation %s: %s %s/%s",
+            event,
+            outcome.status.value,
+            outcome.vault_url,
+            outcome.secret_name,
+            extra={"rotation": outcome.as_dict(), "rotation_event": event},
+        )
+        if self._on_outcome is not None:
+            self._on_outcome(event, outcome)
+
+
+class _Run:
+    """One request against one secret, under its lock (a helper of :class:`RotationEngine`)."""
+
+    def __init__(self, engine: RotationEngine, store: SecretStore, request: RotationRequest):
+        self.engine = engine
+        self.store = store
+        self.request = request
+        self.name = request.secret_name
+        self.outcome = RotationOutcome(
+            status=Status.NOT_DUE,
+            vault_url=store.vault_url,
+            secret_name=self.name,
+            trigger=request.trigger,
+        )
+
+    def step(self, text: str) -> None:
+        self.outcome.steps.append(text)
+        log.info("rotation step: %s/%s: %s", self.store.vault_url, self.name, text)
+
+    def finish(self, status: Status, event: str | None = None, detail: str = "") -> RotationOutcome:
+        self.outcome.status = status
+        if detail:
+            self.outcome.detail = detail
+        if event is not None:
+            self.engine._report(event, self.outcome)
+        return self.outcome
+
+    # ------------------------------------------------------------------ decision
+
+    def execute(self) -> RotationOutcome:
+        current = self.store.read(self.name)
+        self.outcome.from_version = current.version
+        self.step(f"read current version {current.version}")
+        if not is_managed(current.tags):
+            return self.finish(Status.UNMANAGED, detail=f"no '{T.ROTATOR}' tag")
+        expected = self.request.expected_version
+        if expected and expected != current.version:
+            return self.finish(
+                Status.STALE, detail=f"version {expected} is no longer current; nothing to do"
+            )
+        rotator_class = self.engine._registry.get(current.tags[T.ROTATOR].strip(), secret=self.name)
+        config = parse_config(self.name, current.tags, rotator_class)
+        _check_tag_room(config, current)
+        json_format = _is_json(current)
+        staging = Staging(
+            self.store, self.name, json_format=json_format, content_type=current.content_type
+        )
+        staged = staging.read()
+        pending = staged if staged is not None and staged.continues(current.version) else None
+        if staged is not None and pending is None and staged.stage in (PENDING, APPLIED):
+            self.step(f"found a stale staged candidate from version {staged.from_version}")
+            if not self.request.dry_run:
+                staging.finish(staged, DISCARDED)
+                self.step("discarded the stale staged candidate")
+
+        state = current.tags.get(T.STATE)
+        if pending is not None:
+            return self.rotate(config, rotator_class, current, staging, pending)
+        if state in UNFINISHED_STATES:
+            return self.advance(config, rotator_class, current)
+        due = self.request.event_due or self.engine.is_due(current.expires_on)
+        if self.request.force or due:
+            return self.rotate(config, rotator_class, current, staging, None)
+        return self.finish(Status.NOT_DUE, detail=f"expires {current.expires_on:%Y-%m-%d}")
+
+    # ------------------------------------------------------------------ rotate
+
+    def rotate(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        staging: Staging,
+        pending: StagedCandidate | None,
+    ) -> RotationOutcome:
+        rotator = self.make_rotator(config, rotator_class)
+        try:
+            current_credential = Credential.from_value(
+                current.value, json_format=_is_json(current), secret=self.name
+            )
+            if self.request.dry_run:
+                return self.dry_run(rotator, current_credential, pending)
+            if pending is None:
+                candidate = rotator.generate(current_credential)
+                staged = staging.write(
+                    candidate,
+                    from_version=current.version,
+                    rotation_id=uuid.uuid4().hex,
+                    stage=PENDING,
+                )
+                self.step(f"staged a new candidate (staging version {staged.version})")
+                self.engine._report("started", self._with_id(staged))
+            else:
+                staged = pending
+                self._with_id(staged)
+                self.step(
+                    f"resumed staged candidate (stage {staged.stage}) of {staged.rotation_id}"
+                )
+
+            staged = self.apply(
+                rotator, staging, staged, current_credential, resumed=pending is not None
+            )
+            self.verify(rotator, staging, staged, current_credential)
+            new_version = self.commit(config, current, staged)
+            staging.finish(staged, COMMITTED)
+        finally:
+            rotator.close()
+        self.engine._report("committed", self.outcome)
+        refreshed = self.store.read(self.name, new_version)
+        self.advance(config, rotator_class, refreshed)
+        self.outcome.status = Status.ROTATED
+        return self.outcome
+
+    def _with_id(self, staged: StagedCandidate) -> RotationOutcome:
+        self.outcome.rotation_id = staged.rotation_id
+        return self.outcome
+
+    def apply(
+        self,
+        rotator: Rotator,
+        staging: Staging,
+        staged: StagedCandidate,
+        current: Credential,
+        *,
+        resumed: bool,
+    ) -> StagedCandidate:
+        candidate = staged.credential
+        if resumed and candidate.password and _logs_in(rotator, candidate):
+            self.step("staged candidate already works on the target; apply skipped")
+            return staged
+        applied = rotator.apply(current, candidate)
+        self.step("applied the candidate on the target")
+        if applied != candidate:
+            staged = staging.write(
+                applied,
+                from_version=staged.from_version,
+                rotation_id=staged.rotation_id,
+                stage=APPLIED,
+            )
+            self.step(f"staged the credential the target issued (staging version {staged.version})")
+        return staged
+
+    def verify(
+        self, rotator: Rotator, staging: Staging, staged: StagedCandidate, current: Credential
+    ) -> None:
+        settings = self.engine._settings
+        delay = settings.verify_backoff_seconds
+        last: Exception | None = None
+        for attempt in range(1, settings.verify_attempts + 1):
+            try:
+                rotator.verify(staged.credential)
+                self.step(f"verified the candidate by logging in (attempt {attempt})")
+                return
+            except (VerificationFailed, TargetUnavailable) as error:
+                last = error
+                if attempt < settings.verify_attempts:
+                    self.engine._sleep(delay)
+                    delay *= 2
+        if isinstance(last, TargetUnavailable):
+            raise last
+        if _logs_in(rotator, current):
+            staging.finish(staged, DISCARDED)
+            self.step("candidate refused; current credential still works; candidate discarded")
+            self.engine._report("failed", self.outcome)
+            raise VerificationFailed(
+                f"secret '{self.name}': the target refused the new credential after "
+                f"{settings.verify_attempts} attempts; the current one still works and stays"
+            )
+        self.engine._report("failed", self.outcome)
+        raise RotationConflict(
+            f"secret '{self.name}': neither the staged nor the current credential logs in; "
+            f"the staged candidate ({staging.name}) is kept for the next attempt"
+        )
+
+    def commit(self, config: SecretConfig, current: SecretSnapshot, staged: StagedCandidate) -> str:
+        now = self.engine._now()
+        tags = {k: v for k, v in current.tags.items() if k not in T.STATE_TAGS}
+        tags.update(
+            {
+                T.STATE: COMMITTED_STATE,
+                T.PREVIOUS_VERSION: current.version,
+                T.ROTATED_AT: now.isoformat(timespec="seconds"),
+                T.ROTATION_ID: staged.rotation_id,
+            }
+        )
+        new_version = self.store.write(
+            self.name,
+            staged.credential.to_value(json_format=_is_json(current)),
+            tags=tags,
+            content_type=current.content_type,
+            expires_on=now + timedelta(days=config.validity_days),
+        )
+        self.outcome.to_version = new_version
+        self.outcome.state = COMMITTED_STATE
+        self.step(f"committed version {new_version} (expires in {config.validity_days} days)")
+        return new_version
+
+    def dry_run(
+        self, rotator: Rotator, current: Credential, pending: StagedCandidate | None
+    ) -> RotationOutcome:
+        works = _logs_in(rotator, current)
+        self.step(f"current credential logs in on the target: {'yes' if works else 'no'}")
+        if pending is not None:
+            self.step(f"would resume the staged candidate of rotation {pending.rotation_id}")
+        else:
+            self.step("would stage a new candidate, apply it, verify it and commit it")
+        return self.finish(Status.DRY_RUN, detail="nothing was changed")
+
+    # ------------------------------------------------------------------ after commit
+
+    def advance(
+        self, config: SecretConfig, rotator_class: type[Rotator], current: SecretSnapshot
+    ) -> RotationOutcome:
+        """Check consumers of the committed version; retire the old credential once they moved."""
+        self.outcome.to_version = current.version
+        self.outcome.rotation_id = current.tags.get(T.ROTATION_ID)
+        if self.request.dry_run:
+            self.step("would check consumers and retire the previous credential")
+            return self.finish(Status.DRY_RUN, detail="nothing was changed")
+        now = self.engine._now()
+        report = self.engine._consumers.check(config, self.store.vault_url, current.version, now)
+        seen = ",".join(f"{name}={version or '?'}" for name, version in sorted(report.seen.items()))
+        tags = dict(current.tags)
+        if seen:
+            tags[T.CONSUMERS_SEEN] = seen[:256]
+        if not report.moved:
+            rotated_at = _parse_time(current.tags.get(T.ROTATED_AT))
+            if (
+                rotated_at is not None
+                and now - rotated_at > self.engine._settings.consumer_deadline
+            ):
+                tags[T.STATE] = OVERDUE_STATE
+                self.store.update(self.name, current.version, tags=tags)
+                self.outcome.state = OVERDUE_STATE
+                self.step("consumers did not move by the deadline; old credential kept")
+                return self.finish(
+                    Status.ADVANCED, "overdue", detail=_describe_report(report.seen, report.errors)
+                )
+            tags[T.STATE] = AWAITING_STATE
+            if tags != dict(current.tags):
+                self.store.update(self.name, current.version, tags=tags)
+            self.outcome.state = AWAITING_STATE
+            self.step("waiting for consumers to pick up the new version")
+            return self.finish(
+                Status.AWAITING_CONSUMERS, detail=_describe_report(report.seen, report.errors)
+            )
+        if config.consumers:
+            self.step("every consumer uses the new version")
+            self.engine._report("consumers-confirmed", self.outcome)
+        self.retire(config, rotator_class, current)
+        tags[T.STATE] = COMPLETED_STATE
+        self.store.update(self.name, current.version, tags=tags)
+        self.outcome.state = COMPLETED_STATE
+        return self.finish(Status.ADVANCED, "retired")
+
+    def retire(
+        self, config: SecretConfig, rotator_class: type[Rotator], current: SecretSnapshot
+    ) -> None:
+        previous = current.tags.get(T.PREVIOUS_VERSION)
+        if not previous:
+            return
+        try:
+            old = self.store.read(self.name, previous)
+        except SecretNotFound:
+            self.step(f"previous version {previous} is gone; nothing to retire")
+            return
+        json_format = _is_json(current)
+        rotator = self.make_rotator(config, rotator_class)
+        try:
+            rotator.retire(
+                Credential.from_value(old.value, json_format=json_format, secret=self.name),
+                Credential.from_value(current.value, json_format=json_format, secret=self.name),
+            )
+        finally:
+            rotator.close()
+        self.step(f"retired the credential of version {previous}")
+
+    # ------------------------------------------------------------------ rotator set-up
+
+    def make_rotator(self, config: SecretConfig, rotator_class: type[Rotator]) -> Rotator:
+        admin = None
+        if config.admin_secret:
+            try:
+                snapshot = self.store.read(config.admin_secret)
+            except SecretNotFound:
+                raise ConfigurationError(
+                    f"admin secret '{config.admin_secret}' does not exist in the vault",
+                    secret=self.name,
+                    tag=T.ADMIN_SECRET,
+                ) from None
+            admin = Credential.from_value(
+                snapshot.value, json_format=True, secret=config.admin_secret
+            )
+        context = RotatorContext(
+            secret_name=self.name,
+            target=config.target,
+            strategy=config.strategy,
+            policy=config.policy,
+            admin=admin,
+            options=config.options,
+        )
+        rotator_class.check_config(context)
+        return rotator_class(context)
+
+
+def _logs_in(rotator: Rotator, credential: Credential) -> bool:
+    try:
+        rotator.verify(credential)
+    except VerificationFailed:
+        return False
+    return True
+
+
+def _is_json(snapshot: SecretSnapshot) -> bool:
+    if snapshot.content_type:
+        return snapshot.content_type.split(";")[0].strip().lower() == JSON_CONTENT_TYPE
+    return snapshot.value.lstrip().startswith("{")
+
+
+def _check_tag_room(config: SecretConfig, current: SecretSnapshot) -> None:
+    own = [k for k in current.tags if k not in T.STATE_TAGS]
+    if len(own) + RESERVED_STATE_TAGS > T.MAX_TAGS:
+        raise ConfigurationError(
+            f"has {len(own)} tags; rotation needs {RESERVED_STATE_TAGS} of Key Vault's "
+            f"{T.MAX_TAGS} for its state: remove {len(own) + RESERVED_STATE_TAGS - T.MAX_TAGS}",
+            secret=config.secret_name,
+        )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _describe_report(seen: Mapping[str, str | None], errors: Mapping[str, str]) -> str:
+    parts = [
+        f"{name} uses {version or 'an unknown version'}" for name, version in sorted(seen.items())
+    ]
+    parts += [f"{name} check failed: {reason}" for name, reason in sorted(errors.items())]
+    return "; ".join(parts)

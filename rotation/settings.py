@@ -1,0 +1,107 @@
+"""The app settings the app reads, parsed and validated once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from rotation.errors import ConfigurationError
+
+VAULTS = "ROTATION_VAULTS"
+CLIENT_ID = "AZURE_CLIENT_ID"
+SWEEP_MODE = "ROTATION_SWEEP_MODE"
+EVENTS_ENDPOINT = "ROTATION_EVENTS_ENDPOINT"
+CONSUMER_DEADLINE_HOURS = "ROTATION_CONSUMER_DEADLINE_HOURS"
+STORAGE = "AzureWebJobsStorage"
+WORK_QUEUE = "rotation-requests"
+
+
+class SweepMode(StrEnum):
+    """Where the sweep does the work."""
+
+    #: One queue message per due secret; the queue worker rotates (retries, poison queue).
+    QUEUE = "queue"
+    #: The sweep rotates each due secret itself (small installations).
+    INLINE = "inline"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The app's own storage account: a connection string locally, identity-based in Azure."""
+
+    connection_string: str | None = None
+    blob_service_uri: str | None = None
+    queue_service_uri: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Validated app settings."""
+
+    client_id: str | None
+    vault_urls: tuple[str, ...]
+    sweep_mode: SweepMode
+    storage: StorageSettings
+    events_endpoint: str | None = None
+    consumer_deadline_hours: float = 24.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
+        """Read the settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        raw_vaults = [v.strip() for v in env.get(VAULTS, "").split(",") if v.strip()]
+        if not raw_vaults:
+            raise ConfigurationError(f"app setting {VAULTS} must list at least one vault URL")
+        mode_raw = env.get(SWEEP_MODE, SweepMode.QUEUE.value).strip().lower()
+        try:
+            mode = SweepMode(mode_raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"app setting {SWEEP_MODE} must be 'queue' or 'inline', got '{mode_raw}'"
+            ) from None
+        deadline_raw = env.get(CONSUMER_DEADLINE_HOURS, "24")
+        try:
+            deadline = float(deadline_raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"app setting {CONSUMER_DEADLINE_HOURS} must be a number of hours"
+            ) from None
+        client_id = env.get(CLIENT_ID) or None
+        storage = StorageSettings(
+            connection_string=env.get(STORAGE) or None,
+            blob_service_uri=env.get(f"{STORAGE}__blobServiceUri") or None,
+            queue_service_uri=env.get(f"{STORAGE}__queueServiceUri") or None,
+            client_id=env.get(f"{STORAGE}__clientId") or client_id,
+        )
+        return cls(
+            client_id=client_id,
+            vault_urls=tuple(dict.fromkeys(normalize_vault_url(v) for v in raw_vaults)),
+            sweep_mode=mode,
+            storage=storage,
+            events_endpoint=env.get(EVENTS_ENDPOINT) or None,
+            consumer_deadline_hours=deadline,
+        )
+
+    def allowed_vault(self, vault: str) -> str | None:
+        """The configured URL for a vault URL or bare vault name, or None if not configured."""
+        wanted = normalize_vault_url(vault) if "." in vault else None
+        for url in self.vault_urls:
+            host = urlsplit(url).hostname or ""
+            if url == wanted or host.split(".")[0] == vault.lower():
+                return url
+        return None
+
+
+def normalize_vault_url(value: str) -> str:
+    """``https://<host>`` in lower case; a bare name means ``<name>.vault.azure.net``."""
+    value = value.strip()
+    if "://" not in value:
+        value = f"https://{value}" if "." in value else f"https://{value}.vault.azure.net"
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigurationError(f"'{value}' is not an https vault URL (app setting {VAULTS})")
+    return f"https://{parts.hostname.lower()}"

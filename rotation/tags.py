@@ -1,0 +1,37 @@
+"""Names of the Key Vault tags this app reads and writes: the user-facing contract.
+
+Users write the configuration tags into their vaults; keep these names stable.
+"""
+
+from __future__ import annotations
+
+PREFIX = "rotation-"
+
+# Configuration, written by users on the secret's current version.
+ROTATOR = "rotation-rotator"
+TARGET = "rotation-target"
+STRATEGY = "rotation-strategy"
+VALIDITY_DAYS = "rotation-validity-days"
+ADMIN_SECRET = "rotation-admin-secret"  # noqa: S105 (a tag name)
+PASSWORD_POLICY = "rotation-password-policy"  # noqa: S105 (a tag name)
+CONSUMERS = "rotation-consumers"
+
+CONFIG_TAGS = frozenset(
+    {ROTATOR, TARGET, STRATEGY, VALIDITY_DAYS, ADMIN_SECRET, PASSWORD_POLICY, CONSUMERS}
+)
+
+# State, written by the engine on the version it commits (never copied to the next version).
+STATE = "rotation-state"
+PREVIOUS_VERSION = "rotation-previous-version"
+ROTATED_AT = "rotation-rotated-at"
+ROTATION_ID = "rotation-id"
+CONSUMERS_SEEN = "rotation-consumers-seen"
+STATE_TAGS = frozenset({STATE, PREVIOUS_VERSION, ROTATED_AT, ROTATION_ID, CONSUMERS_SEEN})
+
+# On the staging secret (``<name>-rotation-staged``) that holds a candidate before commit.
+STAGED_FOR = "rotation-staged-for"
+STAGED_FROM_VERSION = "rotation-staged-from-version"
+STAGE = "rotation-stage"
+
+#: Key Vault refuses more tags than this on one secret.
+MAX_TAGS = 15

@@ -1,0 +1,217 @@
+"""Everything the engine reads from and writes to Key Vault, behind one small interface.
+
+Rotators never touch Key Vault; the engine talks to it only through :class:`SecretStore`,
+whose production implementation :class:`KeyVaultStore` wraps the Azure SDK's ``SecretClient``
+and turns SDK exceptions into :mod:`rotation.errors` (never echoing a secret value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.keyvault.secrets import SecretClient
+
+from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
+
+MAX_NAME_LENGTH = 127
+STAGING_SUFFIX = "-rotation-staged"
+
+
+class SecretNotFound(ConfigurationError):
+    """The secret (or the version asked for) does not exist or is deleted."""
+
+
+class SecretDisabled(ConfigurationError):
+    """The version asked for is disabled, so Key Vault will not return its value."""
+
+
+@dataclass(frozen=True)
+class SecretSnapshot:
+    """One version of a secret, value included (``repr`` hides it)."""
+
+    name: str
+    version: str
+    value: str = field(repr=False)
+    tags: Mapping[str, str]
+    content_type: str | None
+    expires_on: datetime | None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SecretListing:
+    """What a list call returns for a secret's current version: never its value."""
+
+    name: str
+    version: str | None
+    tags: Mapping[str, str]
+    enabled: bool
+    expires_on: datetime | None
+    content_type: str | None
+
+
+class SecretStore(Protocol):
+    """The vault operations the engine needs. Implementations raise only RotationError."""
+
+    vault_url: str
+
+    def read(self, name: str, version: str | None = None) -> SecretSnapshot:
+        """The current (or given) version with its value; ``SecretNotFound`` if absent."""
+        ...
+
+    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
+        """The current version, or None if the secret does not exist or it is disabled."""
+        ...
+
+    def write(
+        self,
+        name: str,
+        value: str,
+        *,
+        tags: Mapping[str, str],
+        content_type: str | None,
+        expires_on: datetime | None = None,
+    ) -> str:
+        """Create a new version; return its version id."""
+        ...
+
+    def update(
+        self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
+    ) -> None:
+        """Replace the tags (and optionally the enabled flag) of one version."""
+        ...
+
+    def list(self) -> Iterator[SecretListing]:
+        """Every secret's current properties, page by page (no values are fetched)."""
+        ...
+
+
+def staging_name(name: str) -> str:
+    """The name of the secret that holds ``name``'s candidate between staging and commit.
+
+    Kept within Key Vault's 127-character limit by shortening long names with a hash.
+    """
+    candidate = name + STAGING_SUFFIX
+    if len(candidate) <= MAX_NAME_LENGTH:
+        return candidate
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    keep = MAX_NAME_LENGTH - len(STAGING_SUFFIX) - len(digest) - 1
+    return f"{name[:keep]}-{digest}{STAGING_SUFFIX}"
+
+
+def translate_error(error: Exception, *, vault_url: str, operation: str) -> RotationError:
+    """Map an Azure SDK exception to the engine's error tree. Messages carry no values."""
+    where = f"Key Vault {vault_url} ({operation})"
+    if isinstance(error, ResourceNotFoundError):
+        return SecretNotFound(f"{where}: not found")
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return TargetUnavailable(f"{where}: unreachable ({type(error).__name__})")
+    if isinstance(error, HttpResponseError):
+        status = error.status_code or 0
+        code = getattr(error.error, "code", None) or ""
+        if _is_disabled_error(error):
+            return SecretDisabled(f"{where}: the version is disabled")
+        if status in (401, 403):
+            return ConfigurationError(
+                f"{where}: access denied ({status} {code}); the app's identity needs the "
+                "'Key Vault Secrets Officer' role on this vault"
+            )
+        if status == 409:
+            return ConfigurationError(
+                f"{where}: conflict ({code}); a soft-deleted secret of that name must be "
+                "recovered or purged first"
+            )
+        if status == 429 or status >= 500:
+            return TargetUnavailable(f"{where}: service answered {status} {code}".rstrip())
+        return ConfigurationError(f"{where}: request refused ({status} {code})".rstrip())
+    return TargetUnavailable(f"{where}: {type(error).__name__}")
+
+
+def _is_disabled_error(error: HttpResponseError) -> bool:
+    text = f"{getattr(error.error, 'code', '')} {error.message or ''}".lower()
+    return error.status_code == 403 and "disabled" in text
+
+
+class KeyVaultStore:
+    """:class:`SecretStore` over ``azure.keyvault.secrets.SecretClient``."""
+
+    def __init__(self, client: SecretClient) -> None:
+        self._client = client
+        self.vault_url = client.vault_url.rstrip("/")
+
+    def read(self, name: str, version: str | None = None) -> SecretSnapshot:
+        try:
+            secret = self._client.get_secret(name, version)
+        except Exception as error:  # noqa: BLE001 - every SDK error is translated
+            raise translate_error(
+                error, vault_url=self.vault_url, operation=f"get {name}"
+            ) from None
+        props = secret.properties
+        return SecretSnapshot(
+            name=name,
+            version=props.version or "",
+            value=secret.value or "",
+            tags=dict(props.tags or {}),
+            content_type=props.content_type,
+            expires_on=props.expires_on,
+            enabled=bool(props.enabled),
+        )
+
+    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
+        try:
+            return self.read(name)
+        except (SecretNotFound, SecretDisabled):
+            return None
+
+    def write(
+        self,
+        name: str,
+        value: str,
+        *,
+        tags: Mapping[str, str],
+        content_type: str | None,
+        expires_on: datetime | None = None,
+    ) -> str:
+        try:
+            secret = self._client.set_secret(
+                name, value, tags=dict(tags), content_type=content_type, expires_on=expires_on
+            )
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(
+                error, vault_url=self.vault_url, operation=f"set {name}"
+            ) from None
+        return secret.properties.version or ""
+
+    def update(
+        self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
+    ) -> None:
+        try:
+            self._client.update_secret_properties(name, version, tags=dict(tags), enabled=enabled)
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(
+                error, vault_url=self.vault_url, operation=f"update {name}"
+            ) from None
+
+    def list(self) -> Iterator[SecretListing]:
+        try:
+            for props in self._client.list_properties_of_secrets():
+                yield SecretListing(
+                    name=props.name or "",
+                    version=props.version,
+                    tags=dict(props.tags or {}),
+                    enabled=bool(props.enabled),
+                    expires_on=props.expires_on,
+                    content_type=props.content_type,
+                )
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(error, vault_url=self.vault_url, operation="list") from None

@@ -1,0 +1,100 @@
+"""The composition root: builds the production service from app settings.
+
+One credential for everything: the user-assigned managed identity named by AZURE_CLIENT_ID
+(Key Vault, Storage, Event Grid). No secret is ever read from settings, except a storage
+connection string when one is configured for local development (Azurite).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.identity import ManagedIdentityCredential
+from azure.keyvault.secrets import SecretClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from rotation.engine import EngineSettings, RotationEngine
+from rotation.errors import ConfigurationError
+from rotation.lock import BlobLeaseLocks
+from rotation.service import RotationService
+from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
+from rotation.vault import KeyVaultStore, SecretStore
+from rotators.registry import default_registry
+
+#: Bounded SDK retries: the engine and the triggers retry at their own level.
+SDK_RETRY: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+
+
+def app_credential(settings: AppSettings) -> TokenCredential:
+    """The app's only credential: its user-assigned managed identity."""
+    if not settings.client_id:
+        raise ConfigurationError("app setting AZURE_CLIENT_ID (the managed identity) is not set")
+    return ManagedIdentityCredential(client_id=settings.client_id)
+
+
+def store_factory(credential: TokenCredential) -> Callable[[str], SecretStore]:
+    """A cached ``vault URL -> SecretStore`` function."""
+
+    @functools.cache
+    def store(vault_url: str) -> SecretStore:
+        return KeyVaultStore(SecretClient(vault_url, credential, **SDK_RETRY))
+
+    return store
+
+
+def blob_service(storage: StorageSettings, credential: TokenCredential) -> BlobServiceClient:
+    """The app's storage account for blobs (locks)."""
+    if storage.connection_string:
+        return BlobServiceClient.from_connection_string(storage.connection_string, **SDK_RETRY)
+    if not storage.blob_service_uri:
+        raise ConfigurationError(
+            "set AzureWebJobsStorage__blobServiceUri (or AzureWebJobsStorage locally)"
+        )
+    return BlobServiceClient(storage.blob_service_uri, credential=credential, **SDK_RETRY)
+
+
+def work_queue(storage: StorageSettings, credential: TokenCredential) -> QueueClient:
+    """The fan-out queue, base64-encoded as the Functions queue trigger expects."""
+    encode = TextBase64EncodePolicy()
+    if storage.connection_string:
+        return QueueClient.from_connection_string(
+            storage.connection_string, WORK_QUEUE, message_encode_policy=encode, **SDK_RETRY
+        )
+    if not storage.queue_service_uri:
+        raise ConfigurationError(
+            "set AzureWebJobsStorage__queueServiceUri (or AzureWebJobsStorage locally)"
+        )
+    return QueueClient(
+        storage.queue_service_uri,
+        WORK_QUEUE,
+        credential=credential,
+        message_encode_policy=encode,
+        **SDK_RETRY,
+    )
+
+
+def build_service(settings: AppSettings | None = None) -> RotationService:
+    """The service the Functions triggers use, from the process environment by default."""
+    from rotation.workqueue import QueueDispatcher
+
+    settings = settings or AppSettings.from_env()
+    credential = app_credential(settings)
+    stores = store_factory(credential)
+    registry = default_registry()
+    engine = RotationEngine(
+        stores,
+        registry,
+        BlobLeaseLocks(blob_service(settings.storage, credential)),
+        settings=EngineSettings(),
+    )
+    return RotationService(
+        settings=settings,
+        engine=engine,
+        stores=stores,
+        registry=registry,
+        dispatcher=QueueDispatcher(work_queue(settings.storage, credential)),
+    )

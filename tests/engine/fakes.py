@@ -1,0 +1,157 @@
+"""In-memory stand-ins for unit tests of the engine's logic (the real path is in tests/e2e)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from rotation.credential import Credential
+from rotation.errors import TargetUnavailable, VerificationFailed
+from rotation.rotator import Rotator, Strategy
+from rotation.vault import SecretDisabled, SecretListing, SecretNotFound, SecretSnapshot
+
+
+@dataclass
+class _Version:
+    version: str
+    value: str
+    tags: dict[str, str]
+    content_type: str | None
+    expires_on: datetime | None
+    enabled: bool = True
+
+
+class MemoryStore:
+    """A SecretStore in memory, counting value reads per secret name."""
+
+    def __init__(self, vault_url: str = "https://unit.vault.azure.net") -> None:
+        self.vault_url = vault_url
+        self.secrets: dict[str, list[_Version]] = {}
+        self.value_reads: list[str] = []
+        self._lock = threading.Lock()
+
+    def read(self, name: str, version: str | None = None) -> SecretSnapshot:
+        with self._lock:
+            versions = self.secrets.get(name)
+            if not versions:
+                raise SecretNotFound(f"{name} not found")
+            if version is None:
+                found = versions[-1]
+            else:
+                matches = [v for v in versions if v.version == version]
+                if not matches:
+                    raise SecretNotFound(f"{name}/{version} not found")
+                found = matches[0]
+            if not found.enabled:
+                raise SecretDisabled(f"{name} disabled")
+            self.value_reads.append(name)
+            return SecretSnapshot(
+                name,
+                found.version,
+                found.value,
+                dict(found.tags),
+                found.content_type,
+                found.expires_on,
+                found.enabled,
+            )
+
+    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
+        try:
+            return self.read(name)
+        except (SecretNotFound, SecretDisabled):
+            return None
+
+    def write(
+        self,
+        name: str,
+        value: str,
+        *,
+        tags: Mapping[str, str],
+        content_type: str | None,
+        expires_on: datetime | None = None,
+    ) -> str:
+        with self._lock:
+            version = uuid.uuid4().hex
+            self.secrets.setdefault(name, []).append(
+                _Version(version, value, dict(tags), content_type, expires_on)
+            )
+            return version
+
+    def update(
+        self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
+    ) -> None:
+        with self._lock:
+            for v in self.secrets.get(name, []):
+                if v.version == version:
+                    v.tags = dict(tags)
+                    if enabled is not None:
+                        v.enabled = enabled
+                    return
+            raise SecretNotFound(f"{name}/{version} not found")
+
+    def list(self) -> Iterator[SecretListing]:
+        with self._lock:
+            items = [(n, vs[-1]) for n, vs in self.secrets.items() if vs]
+        for name, v in items:
+            yield SecretListing(
+                name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type
+            )
+
+    def current_value(self, name: str) -> str:
+        return self.secrets[name][-1].value
+
+    def versions(self, name: str) -> list[_Version]:
+        return list(self.secrets.get(name, []))
+
+
+@dataclass
+class FakeTarget:
+    """A target with logins: user name -> set of passwords that work."""
+
+    logins: dict[str, set[str]] = field(default_factory=dict)
+    down: bool = False
+    refuse_new: bool = False
+
+    def works(self, credential: Credential) -> bool:
+        return credential.password in self.logins.get(credential.username or "", set())
+
+
+class FakeRotator(Rotator):
+    """A rotator against :class:`FakeTarget` (which tests put on the class)."""
+
+    kind = "fake"
+    strategies: ClassVar[tuple[Strategy, ...]] = (
+        Strategy.SINGLE,
+        Strategy.ALTERNATING,
+        Strategy.MULTIPLE,
+    )
+    target_state: ClassVar[FakeTarget] = FakeTarget()
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        target = self.target_state
+        if target.down:
+            raise TargetUnavailable("fake target down")
+        user = candidate.username or ""
+        if self.context.admin is None and not target.works(current):
+            # Self-service rotation logs in with the current credential, like ALTER ROLE
+            # CURRENT_USER: a stale current credential cannot change anything.
+            raise VerificationFailed(f"current credential of {current.username} refused")
+        if self.context.strategy is Strategy.MULTIPLE:
+            target.logins.setdefault(user, set()).add(candidate.password)
+        elif not target.refuse_new:
+            target.logins[user] = {candidate.password}
+        return candidate
+
+    def verify(self, credential: Credential) -> None:
+        if self.target_state.down:
+            raise TargetUnavailable("fake target down")
+        if not self.target_state.works(credential):
+            raise VerificationFailed(f"login refused for {credential.username}")
+
+    def retire(self, old: Credential, new: Credential) -> None:
+        if self.context.strategy is Strategy.MULTIPLE:
+            self.target_state.logins.get(old.username or "", set()).discard(old.password)

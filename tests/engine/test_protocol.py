@@ -1,0 +1,346 @@
+"""Unit tests of the rotation protocol against an in-memory vault and a fake target.
+
+These pin the engine's logic (every crash point, every decision) quickly; tests/e2e runs the
+same protocol through the real SDKs, the emulators and real database servers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rotation import tags as T
+from rotation.credential import Credential
+from rotation.engine import EngineSettings, RotationEngine
+from rotation.errors import ConfigurationError, LockBusy, RotationError, VerificationFailed
+from rotation.lock import InProcessLocks
+from rotation.outcome import RotationRequest, Status, Trigger
+from rotation.staging import OPEN_STAGES
+from rotation.vault import staging_name
+from rotators.registry import RotatorRegistry
+from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NAME = "app-db"
+
+
+class SimulatedCrash(Exception):
+    """The process died here."""
+
+
+@pytest.fixture
+def target() -> Iterator[FakeTarget]:
+    state = FakeTarget(logins={"app": {"initial-password"}})
+    FakeRotator.target_state = state
+    yield state
+    FakeRotator.target_state = FakeTarget()
+
+
+def make_store(
+    strategy: str = "single", expires_in_days: float = 10, **extra_tags: str
+) -> MemoryStore:
+    store = MemoryStore()
+    tags = {T.ROTATOR: "fake", T.TARGET: "fake-host", T.STRATEGY: strategy, **extra_tags}
+    store.write(
+        NAME,
+        json.dumps({"username": "app", "password": "initial-password"}),
+        tags=tags,
+        content_type="application/json",
+        expires_on=NOW + timedelta(days=expires_in_days),
+    )
+    return store
+
+
+def make_engine(store: Any, **kwargs: Any) -> RotationEngine:
+    registry = RotatorRegistry()
+    registry.register(FakeRotator)
+    return RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=2, verify_backoff_seconds=0),
+        clock=lambda: NOW,
+        sleep=lambda s: None,
+        **kwargs,
+    )
+
+
+def request(store: MemoryStore, **kwargs: Any) -> RotationRequest:
+    return RotationRequest(vault_url=store.vault_url, secret_name=NAME, **kwargs)
+
+
+def current_credential(store: MemoryStore) -> Credential:
+    return Credential.from_value(store.current_value(NAME), json_format=True)
+
+
+def test_single_rotation_commits_a_working_version_and_kills_the_old(target: FakeTarget) -> None:
+    store = make_store()
+    first = store.versions(NAME)[0]
+
+    outcome = make_engine(store).run(request(store, trigger=Trigger.SWEEP))
+
+    assert outcome.status is Status.ROTATED
+    versions = store.versions(NAME)
+    assert len(versions) == 2
+    new = versions[-1]
+    assert target.works(current_credential(store))
+    assert not target.works(Credential("initial-password", "app"))
+    assert new.expires_on == NOW + timedelta(days=90)
+    assert new.tags[T.ROTATOR] == "fake" and new.tags[T.TARGET] == "fake-host"
+    assert new.tags[T.PREVIOUS_VERSION] == first.version
+    assert new.tags[T.ROTATION_ID] == outcome.rotation_id
+    assert new.tags[T.STATE] == "completed"
+    assert new.content_type == "application/json"
+    staged = store.versions(staging_name(NAME))
+    assert len(staged) == 1 and not staged[0].enabled and staged[0].tags[T.STAGE] == "committed"
+
+
+def test_alternating_switches_login_and_keeps_the_old_one_alive(target: FakeTarget) -> None:
+    store = make_store("alternating")
+    make_engine(store).run(request(store))
+    new = current_credential(store)
+    assert new.username == "app_clone" and target.works(new)
+    assert target.works(Credential("initial-password", "app"))
+
+    make_engine(store).run(request(store, force=True))
+    back = current_credential(store)
+    assert back.username == "app" and target.works(back)
+    assert target.works(new)
+
+
+def test_multiple_strategy_retires_the_old_password(target: FakeTarget) -> None:
+    store = make_store("multiple")
+    make_engine(store).run(request(store))
+    assert target.works(current_credential(store))
+    assert target.logins["app"] == {current_credential(store).password}
+
+
+def test_stale_version_is_acknowledged_without_work(target: FakeTarget) -> None:
+    store = make_store()
+    outcome = make_engine(store).run(request(store, expected_version="0" * 32, event_due=True))
+    assert outcome.status is Status.STALE
+    assert len(store.versions(NAME)) == 1
+
+
+def test_not_due_unless_forced(target: FakeTarget) -> None:
+    store = make_store(expires_in_days=200)
+    assert make_engine(store).run(request(store)).status is Status.NOT_DUE
+    assert len(store.versions(NAME)) == 1
+    assert make_engine(store).run(request(store, force=True)).status is Status.ROTATED
+    assert len(store.versions(NAME)) == 2
+
+
+def test_dry_run_changes_nothing(target: FakeTarget) -> None:
+    store = make_store()
+    outcome = make_engine(store).run(request(store, dry_run=True, force=True))
+    assert outcome.status is Status.DRY_RUN
+    assert len(store.versions(NAME)) == 1
+    assert staging_name(NAME) not in store.secrets
+    assert target.logins == {"app": {"initial-password"}}
+    assert any("logs in on the target: yes" in step for step in outcome.steps)
+
+
+def test_refused_candidate_is_discarded_and_current_kept(target: FakeTarget) -> None:
+    target.refuse_new = True
+    store = make_store()
+    with pytest.raises(VerificationFailed):
+        make_engine(store).run(request(store))
+    assert len(store.versions(NAME)) == 1
+    assert target.works(current_credential(store))
+    staged = store.versions(staging_name(NAME))[-1]
+    assert staged.tags[T.STAGE] == "discarded" and not staged.enabled
+
+
+@pytest.mark.parametrize(
+    ("tags", "tag"),
+    [
+        ({T.STRATEGY: "sometimes"}, T.STRATEGY),
+        ({T.VALIDITY_DAYS: "20"}, T.VALIDITY_DAYS),
+        ({T.VALIDITY_DAYS: "ninety"}, T.VALIDITY_DAYS),
+        ({T.ADMIN_SECRET: "missing-admin"}, T.ADMIN_SECRET),
+        ({T.PASSWORD_POLICY: "length=4"}, T.PASSWORD_POLICY),
+        ({T.ROTATOR: "teleporter"}, T.ROTATOR),
+    ],
+)
+def test_bad_configuration_names_secret_and_tag_and_changes_nothing(
+    target: FakeTarget, tags: dict[str, str], tag: str
+) -> None:
+    store = make_store()
+    store.secrets[NAME][0].tags.update(tags)
+    with pytest.raises(ConfigurationError) as caught:
+        make_engine(store).run(request(store))
+    assert NAME in str(caught.value) and tag in str(caught.value)
+    assert len(store.versions(NAME)) == 1
+    assert target.logins == {"app": {"initial-password"}}
+
+
+def test_too_many_tags_is_refused_before_anything_happens(target: FakeTarget) -> None:
+    store = make_store()
+    store.secrets[NAME][0].tags.update({f"owner-{i}": "x" for i in range(8)})
+    with pytest.raises(ConfigurationError, match="remove"):
+        make_engine(store).run(request(store))
+    assert target.logins == {"app": {"initial-password"}}
+
+
+def test_concurrent_requests_make_exactly_one_version(target: FakeTarget) -> None:
+    store = make_store()
+    engine = make_engine(store)
+    version = store.versions(NAME)[0].version
+    barrier = threading.Barrier(20)
+    results: list[object] = []
+
+    def trigger(i: int) -> None:
+        barrier.wait()
+        kinds = [
+            dict(trigger=Trigger.EVENT, expected_version=version, event_due=True),
+            dict(trigger=Trigger.SWEEP, expected_version=version),
+            dict(trigger=Trigger.MANUAL, expected_version=version, force=True),
+        ]
+        try:
+            results.append(engine.run(request(store, **kinds[i % 3])).status)
+        except LockBusy as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=trigger, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.versions(NAME)) == 2
+    assert results.count(Status.ROTATED) == 1
+    assert target.works(current_credential(store))
+
+
+# ---------------------------------------------------------------- crash at every step
+
+
+def hit(counter: dict[str, Any], label: str, call: Callable[[], Any]) -> Any:
+    """Count one call; die before or after it when it is the chosen one."""
+    counter["n"] += 1
+    counter["labels"].append(label)
+    chosen = counter["n"] == counter["crash_at"]
+    if chosen and counter["when"] == "before":
+        raise SimulatedCrash(label)
+    result = call()
+    if chosen and counter["when"] == "after":
+        raise SimulatedCrash(label)
+    return result
+
+
+class CrashingStore:
+    """A MemoryStore whose every call may be the one where the process dies."""
+
+    def __init__(self, inner: MemoryStore, counter: dict[str, Any]) -> None:
+        self.inner = inner
+        self.counter = counter
+        self.vault_url = inner.vault_url
+
+    def read(self, name: str, version: str | None = None) -> Any:
+        return hit(self.counter, f"read {name}", lambda: self.inner.read(name, version))
+
+    def read_if_enabled(self, name: str) -> Any:
+        return hit(self.counter, f"read {name}", lambda: self.inner.read_if_enabled(name))
+
+    def write(self, name: str, value: str, **kwargs: Any) -> Any:
+        return hit(self.counter, f"write {name}", lambda: self.inner.write(name, value, **kwargs))
+
+    def update(self, name: str, version: str, **kwargs: Any) -> Any:
+        return hit(
+            self.counter, f"update {name}", lambda: self.inner.update(name, version, **kwargs)
+        )
+
+    def list(self) -> Any:
+        return hit(self.counter, "list", lambda: list(self.inner.list()))
+
+
+def crashing_rotator(counter: dict[str, Any]) -> type[FakeRotator]:
+    class CrashingRotator(FakeRotator):
+        def apply(self, current: Credential, candidate: Credential) -> Credential:
+            return hit(
+                counter, "apply", lambda: super(CrashingRotator, self).apply(current, candidate)
+            )
+
+        def verify(self, credential: Credential) -> None:
+            hit(counter, "verify", lambda: super(CrashingRotator, self).verify(credential))
+
+        def retire(self, old: Credential, new: Credential) -> None:
+            hit(counter, "retire", lambda: super(CrashingRotator, self).retire(old, new))
+
+    return CrashingRotator
+
+
+def crash_run(
+    strategy: str, crash_at: int, when: str
+) -> tuple[MemoryStore, FakeTarget, dict[str, Any], Callable[[], RotationEngine]]:
+    target = FakeTarget(logins={"app": {"initial-password"}})
+    FakeRotator.target_state = target
+    store = make_store(strategy)
+    counter: dict[str, Any] = {"n": 0, "crash_at": crash_at, "when": when, "labels": []}
+    crashing = CrashingStore(store, counter)
+    registry = RotatorRegistry()
+    registry.register(crashing_rotator(counter))
+
+    def engine() -> RotationEngine:
+        return RotationEngine(
+            lambda url: crashing,
+            registry,
+            InProcessLocks(),
+            settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+            clock=lambda: NOW,
+            sleep=lambda s: None,
+        )
+
+    return store, target, counter, engine
+
+
+@pytest.mark.parametrize("strategy", ["single", "alternating", "multiple"])
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_at_any_step_converges_after_a_retry(strategy: str, when: str) -> None:
+    """Crash before/after every vault and target call of a rotation, then retry twice
+    (the event again, then a sweep): the vault's value always works, and exactly one new
+    version exists."""
+    crash_points = 0
+    crash_at = 1
+    try:
+        while True:
+            store, target, counter, engine = crash_run(strategy, crash_at, when)
+            original = store.versions(NAME)[0]
+            event = request(
+                store, trigger=Trigger.EVENT, expected_version=original.version, event_due=True
+            )
+            try:
+                engine().run(event)
+            except SimulatedCrash:
+                crashed = True
+            else:
+                crashed = False
+            if not crashed:
+                break
+            crash_points += 1
+            counter["crash_at"] = -1
+            for retry in (event, request(store, trigger=Trigger.SWEEP)):
+                try:
+                    engine().run(retry)
+                except RotationError as error:  # pragma: no cover - would fail below
+                    pytest.fail(f"retry after crash at {counter['labels'][crash_at - 1]}: {error}")
+            label = counter["labels"][crash_at - 1]
+            current = current_credential(store)
+            assert target.works(current), f"vault value dead after crash at {label}"
+            committed = [v for v in store.versions(NAME) if v.tags.get(T.PREVIOUS_VERSION)]
+            assert len(committed) == 1, f"{len(committed)} new versions after crash at {label}"
+            assert store.versions(NAME)[-1].tags[T.STATE] == "completed", label
+            open_staged = [
+                v
+                for v in store.versions(staging_name(NAME))
+                if v.enabled and v.tags.get(T.STAGE) in OPEN_STAGES
+            ]
+            assert not open_staged, f"staged candidate left open after crash at {label}"
+            crash_at += 1
+    finally:
+        FakeRotator.target_state = FakeTarget()
+    assert crash_points >= 8, "the protocol has fewer steps than expected"
