@@ -17,7 +17,15 @@ from rotation.rotator import Rotator
 ENTRY_POINT_GROUP = "keyvault_rotation.rotators"
 
 #: kind -> "module:Class" of the rotators that ship with the app.
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
+    "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
+    "mysql": "rotators.mysql:MySQLRotator",
+    "postgres": "rotators.postgres:PostgresRotator",
+    "rabbitmq": "rotators.rabbitmq:RabbitMqRotator",
+    "random": "rotators.random_secret:RandomSecretRotator",
+    "redis-acl": "rotators.redis_acl:RedisAclRotator",
+}
 
 
 class DuplicateRotatorError(ValueError):
@@ -74,8 +82,11 @@ def load_class(spec: str) -> type[Rotator]:
 def default_registry(*, include_plugins: bool = True) -> RotatorRegistry:
     """A registry with every built-in rotator and, unless disabled, every installed plugin."""
     registry = RotatorRegistry()
-    for spec in BUILTIN.values():
-        registry.register(load_class(spec))
+    for kind, spec in BUILTIN.items():
+        cls = load_class(spec)
+        if cls.kind != kind:
+            raise DuplicateRotatorError(f"{spec} declares kind '{cls.kind}', listed as '{kind}'")
+        registry.register(cls)
     if include_plugins:
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):
             registry.register(entry_point.load())

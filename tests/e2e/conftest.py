@@ -1,0 +1,157 @@
+"""The app under test, end to end: function_app.py's triggers, the real Azure SDKs against
+the emulated Key Vault and Event Grid, Azurite for leases and queues, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.functions as func
+import psycopg
+import pytest
+from azure.identity import ManagedIdentityCredential
+from azure.keyvault.secrets import SecretClient
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+from psycopg import sql
+
+import function_app
+from emulators.azurite import Azurite
+from emulators.eventgrid.emulator import EventGridEmulator
+from emulators.pytest_plugin import VaultHandle
+from emulators.stack import AzureStack
+from rotation.service import RotationService
+from rotation.settings import WORK_QUEUE
+from tests.support.pg_cluster import ScramCluster
+
+
+@functools.cache
+def indexed_functions() -> dict[str, Any]:
+    """function_app's functions by name, indexed once (the SDK refuses a second indexing,
+    as the Functions host indexes an app once)."""
+    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+
+
+@pytest.fixture(scope="session")
+def event_grid(azure_stack: AzureStack) -> EventGridEmulator:
+    """Event Grid attached to the session's stack (deliveries driven by ``flush()``)."""
+    return EventGridEmulator.attach(azure_stack)
+
+
+@dataclass
+class AppUnderTest:
+    """The deployed app as a test sees it."""
+
+    vault: VaultHandle
+    client: SecretClient
+    event_grid: EventGridEmulator
+    azurite: Azurite
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The user function behind trigger ``name`` of function_app.py."""
+        return indexed_functions()[name].get_user_function()  # type: ignore[no-any-return]
+
+    def service(self) -> RotationService:
+        return function_app.service()
+
+    def deliver_to_function(self, event: dict[str, Any]) -> None:
+        """Event Grid handler: hand the event to the Event Grid trigger as the host would."""
+        self.function("secret_near_expiry")(
+            func.EventGridEvent(
+                id=event["id"],
+                data=event["data"],
+                topic=event.get("topic") or event.get("source") or "",
+                subject=event.get("subject", ""),
+                event_type=event.get("eventType") or event["type"],
+                event_time=None,
+                data_version=event.get("dataVersion", "1"),
+            )
+        )
+
+    def queue(self) -> QueueClient:
+        return QueueClient.from_connection_string(
+            self.azurite.connection_string,
+            WORK_QUEUE,
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+
+    def run_queue_worker(self) -> int:
+        """Feed every queued work message to the queue trigger; return how many."""
+        queue = self.queue()
+        count = 0
+        for message in queue.receive_messages(max_messages=32):
+            self.function("rotation_worker")(func.QueueMessage(body=message.content.encode()))
+            queue.delete_message(message)
+            count += 1
+        return count
+
+    def versions(self, name: str) -> list[Any]:
+        return list(self.client.list_properties_of_secret_versions(name))
+
+
+@pytest.fixture
+def app(
+    key_vault: VaultHandle,
+    azurite: Azurite,
+    event_grid: EventGridEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[AppUnderTest]:
+    """App settings pointing at a fresh vault; the service is rebuilt for each test."""
+    monkeypatch.setenv("AZURE_CLIENT_ID", key_vault.identity.client_id)
+    monkeypatch.setenv("ROTATION_VAULTS", key_vault.url)
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("ROTATION_SWEEP_MODE", "queue")
+    function_app.service.cache_clear()
+    client = SecretClient(
+        key_vault.url, ManagedIdentityCredential(client_id=key_vault.identity.client_id)
+    )
+    queue = QueueClient.from_connection_string(azurite.connection_string, WORK_QUEUE)
+    try:
+        queue.clear_messages()
+    except Exception:  # the queue does not exist yet
+        pass
+    yield AppUnderTest(key_vault, client, event_grid, azurite)
+    function_app.service.cache_clear()
+
+
+@pytest.fixture
+def pg_login(scram_postgres: ScramCluster) -> Iterator[Callable[[], tuple[str, str]]]:
+    """Makes PostgreSQL login roles with random passwords; drops them (and clones) after."""
+    made: list[str] = []
+
+    def make() -> tuple[str, str]:
+        name = f"app_{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(24)
+        with scram_postgres.connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+        made.append(name)
+        return name, password
+
+    yield make
+    with scram_postgres.connect() as conn:
+        for name in made:
+            for role in (f"{name}_clone", name):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def pg_logs_in(cluster: ScramCluster, username: str, password: str) -> bool:
+    """Whether the cluster accepts this login (it refuses wrong passwords)."""
+    try:
+        with cluster.connect(username, password) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError as error:
+        if "password authentication failed" in str(error):
+            return False
+        raise
+
+
+def in_days(days: float) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
