@@ -15,6 +15,8 @@ CLIENT_ID = "AZURE_CLIENT_ID"
 SWEEP_MODE = "ROTATION_SWEEP_MODE"
 EVENTS_ENDPOINT = "ROTATION_EVENTS_ENDPOINT"
 CONSUMER_DEADLINE_HOURS = "ROTATION_CONSUMER_DEADLINE_HOURS"
+VERIFY_ATTEMPTS = "ROTATION_VERIFY_ATTEMPTS"
+VERIFY_BACKOFF = "ROTATION_VERIFY_BACKOFF_SECONDS"
 STORAGE = "AzureWebJobsStorage"
 WORK_QUEUE = "rotation-requests"
 
@@ -48,6 +50,8 @@ class AppSettings:
     storage: StorageSettings
     events_endpoint: str | None = None
     consumer_deadline_hours: float = 24.0
+    verify_attempts: int = 5
+    verify_backoff_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -63,13 +67,9 @@ class AppSettings:
             raise ConfigurationError(
                 f"app setting {SWEEP_MODE} must be 'queue' or 'inline', got '{mode_raw}'"
             ) from None
-        deadline_raw = env.get(CONSUMER_DEADLINE_HOURS, "24")
-        try:
-            deadline = float(deadline_raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"app setting {CONSUMER_DEADLINE_HOURS} must be a number of hours"
-            ) from None
+        deadline = _number(env, CONSUMER_DEADLINE_HOURS, 24.0, minimum=0.0)
+        verify_attempts = int(_number(env, VERIFY_ATTEMPTS, 5, minimum=1))
+        verify_backoff = _number(env, VERIFY_BACKOFF, 0.5, minimum=0.0)
         client_id = env.get(CLIENT_ID) or None
         storage = StorageSettings(
             connection_string=env.get(STORAGE) or None,
@@ -84,6 +84,8 @@ class AppSettings:
             storage=storage,
             events_endpoint=env.get(EVENTS_ENDPOINT) or None,
             consumer_deadline_hours=deadline,
+            verify_attempts=verify_attempts,
+            verify_backoff_seconds=verify_backoff,
         )
 
     def allowed_vault(self, vault: str) -> str | None:
@@ -94,6 +96,19 @@ class AppSettings:
             if url == wanted or host.split(".")[0] == vault.lower():
                 return url
         return None
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"app setting {name} must be a number, got '{raw}'") from None
+    if value < minimum:
+        raise ConfigurationError(f"app setting {name} must be at least {minimum}, got {raw}")
+    return value
 
 
 def normalize_vault_url(value: str) -> str:

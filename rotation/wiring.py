@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -89,7 +90,11 @@ def build_service(settings: AppSettings | None = None) -> RotationService:
         stores,
         registry,
         BlobLeaseLocks(blob_service(settings.storage, credential)),
-        settings=EngineSettings(),
+        settings=EngineSettings(
+            verify_attempts=settings.verify_attempts,
+            verify_backoff_seconds=settings.verify_backoff_seconds,
+            consumer_deadline=timedelta(hours=settings.consumer_deadline_hours),
+        ),
     )
     return RotationService(
         settings=settings,

@@ -104,6 +104,7 @@ def app(
     monkeypatch.setenv("ROTATION_VAULTS", key_vault.url)
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("ROTATION_SWEEP_MODE", "queue")
+    monkeypatch.setenv("ROTATION_VERIFY_BACKOFF_SECONDS", "0.05")
     function_app.service.cache_clear()
     client = SecretClient(
         key_vault.url, ManagedIdentityCredential(client_id=key_vault.identity.client_id)
