@@ -1,0 +1,94 @@
+"""Helpers shared by the SQL rotators: target parsing and user-name checks. No I/O here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rotation.errors import ConfigurationError
+from rotation.rotator import RotatorContext, Strategy, alternate_username
+
+TARGET_TAG = "rotation-target"
+ADMIN_TAG = "rotation-admin-secret"
+STRATEGY_TAG = "rotation-strategy"
+
+#: ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; the host has no ``/``, ``:`` or spaces.
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]@]+))(?::(?P<port>\d+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a database listens, and (optionally) which database to open."""
+
+    host: str
+    port: int
+    database: str | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        tail = f"/{self.database}" if self.database else ""
+        return f"{host}:{self.port}{tail}"
+
+
+def parse_endpoint(
+    value: str | None,
+    *,
+    default_port: int,
+    database_required: bool,
+    secret: str | None = None,
+) -> Endpoint:
+    """Parse ``host[:port][/database]`` (IPv6 hosts in brackets).
+
+    Raises :class:`ConfigurationError` naming the ``rotation-target`` tag when malformed.
+    """
+    if not value or not value.strip():
+        raise ConfigurationError("is required for this rotator", secret=secret, tag=TARGET_TAG)
+    text = value.strip()
+    address, slash, database = text.partition("/")
+    match = _HOST_PORT.match(address)
+    if match is None:
+        raise ConfigurationError(
+            f"'{text}' is not host:port/database (IPv6 hosts go in brackets)",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+    port = int(match["port"]) if match["port"] else default_port
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"port {port} is out of range", secret=secret, tag=TARGET_TAG)
+    if slash and (not database or "/" in database or any(c.isspace() for c in database)):
+        raise ConfigurationError(
+            f"'{text}' has an empty or malformed database name", secret=secret, tag=TARGET_TAG
+        )
+    if database_required and not database:
+        raise ConfigurationError(
+            f"'{text}' names no database (expected host:port/database)",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+    return Endpoint(host=match["v6"] or match["host"], port=port, database=database or None)
+
+
+def check_username(username: str | None, *, max_bytes: int, context: RotatorContext) -> str:
+    """The user name, refused with ``ConfigurationError`` when the target cannot hold it.
+
+    Names are never interpolated into SQL (they are quoted as identifiers or bound as
+    literals); this only refuses what the server would silently truncate or cannot store.
+    Under the alternating strategy the clone's name must fit too.
+    """
+    if not username:
+        raise ConfigurationError(
+            "the credential has no 'username' field", secret=context.secret_name
+        )
+    if "\x00" in username:
+        raise ConfigurationError("the user name contains a NUL byte", secret=context.secret_name)
+    longest = username
+    if context.strategy is Strategy.ALTERNATING:
+        longest = max(username, alternate_username(username), key=len)
+    if len(longest.encode()) > max_bytes:
+        raise ConfigurationError(
+            f"user name '{longest}' is longer than the target's limit of {max_bytes} bytes",
+            secret=context.secret_name,
+        )
+    return username

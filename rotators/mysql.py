@@ -1,0 +1,401 @@
+"""The ``mysql`` rotator: passwords of MySQL / MariaDB user accounts (through PyMySQL).
+
+Tags
+    ``rotation-target``  ``host[:port][/database]`` (port defaults to 3306; IPv6 in brackets);
+    the database, when given, is opened at login (and must exist)
+    ``rotation-strategy``  ``single`` (default) or ``alternating``
+    ``rotation-admin-secret``  optional for ``single``, required for ``alternating``: JSON
+    ``username``/``password`` of an account with ``CREATE USER``, ``SELECT`` on ``mysql.*``
+    (for ``SHOW GRANTS``) and ``GRANT OPTION`` on whatever the user holds
+    ``rotation-account-host``  the host part of the managed accounts (default ``%``)
+
+Strategies
+    single
+        ``ALTER USER 'user'@'host' IDENTIFIED BY ...`` as the admin, or without an admin as
+        the user itself (MariaDB: ``SET PASSWORD = PASSWORD(...)``, as ``ALTER USER`` needs
+        ``CREATE USER`` there even for one's own account; MySQL: ``ALTER USER USER()``).
+    alternating
+        As AWS Secrets Manager's MySQL alternating-users rotation does: the clone
+        ``<user>_clone`` is created on first use and every rotation that applies to the clone
+        replays the original account's ``SHOW GRANTS`` for it (grants are additive, so a
+        privilege revoked from the original is not revoked from the clone: revoke both).
+
+Quoting
+    MariaDB's prepared statements take placeholders only where an expression may stand, and
+    neither an account name nor ``IDENTIFIED BY`` takes one (``PREPARE ... 'ALTER USER ?
+    IDENTIFIED BY ?'`` is a syntax error; checked on 10.11). So account names and passwords
+    are sent as string literals escaped by PyMySQL's own literal escaping, which follows the
+    session's ``NO_BACKSLASH_ESCAPES`` mode; account names are valid as string literals in
+    ``'user'@'host'`` syntax. Grant replay rewrites only the exact grantee that the server
+    renders (backtick-quoted, backticks doubled) to the clone's, and refuses any line it does
+    not recognise. MariaDB masks ``IDENTIFIED BY`` passwords in its general and slow logs.
+
+Verification is a real login with the candidate (``connect_timeout`` 5 s) that checks that
+``CURRENT_USER()`` is the expected account.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+import pymysql
+import pymysql.cursors
+
+from rotation.credential import Credential
+from rotation.errors import (
+    ConfigurationError,
+    RotationConflict,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from rotation.policy import PasswordPolicy
+from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
+from rotation.sanitize import sanitize_error
+from rotators._sql import ADMIN_TAG, TARGET_TAG, Endpoint, check_username, parse_endpoint
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from pymysql.connections import Connection as _PyMySQLConnection
+
+    Connection: TypeAlias = _PyMySQLConnection[pymysql.cursors.Cursor]
+
+#: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
+MAX_NAME_BYTES = 80
+CONNECT_TIMEOUT_S = 5
+ACCOUNT_HOST_OPTION = "account-host"
+
+ER_ACCESS_DENIED = 1045
+ER_BAD_DB = 1049
+ER_DB_ACCESS_DENIED = 1044
+ER_TOO_MANY_CONNECTIONS = 1040
+ER_HOST_BLOCKED = 1129
+ER_NAME_TOO_LONG = 1470
+#: Client-side "can't connect", "server gone away", "lost connection" and friends.
+_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, ER_TOO_MANY_CONNECTIONS, ER_HOST_BLOCKED}
+#: Server errors meaning "you may not do this": the admin lacks a privilege.
+_PRIVILEGE_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530}
+
+
+class LoginRefused(Exception):
+    """The server answered and refused the login (internal: mapped per caller)."""
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a backtick-quoted identifier (backticks doubled), as the server renders it."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def rendered_account(user: str, host: str) -> str:
+    """The account as ``SHOW GRANTS`` renders it: ```user`@`host```."""
+    return f"{quote_identifier(user)}@{quote_identifier(host)}"
+
+
+def _error_code(error: pymysql.err.MySQLError) -> int | None:
+    code = error.args[0] if error.args else None
+    return code if isinstance(code, int) else None
+
+
+class MySQLRotator(Rotator):
+    """Rotates the password of a MySQL/MariaDB account (single or alternating users)."""
+
+    kind: ClassVar[str] = "mysql"
+    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
+    requires_target: ClassVar[bool] = True
+    requires_admin: ClassVar[bool] = False
+    #: Accepted by MariaDB and by MySQL's validate_password MEDIUM policy (mixed case,
+    #: digits, one special character); no quote or backslash, so no client needs escaping.
+    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
+        length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~!#%*+="
+    )
+
+    def __init__(self, context: RotatorContext) -> None:
+        super().__init__(context)
+        self.endpoint = self._endpoint(context)
+        self.account_host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+
+    def __repr__(self) -> str:
+        return f"MySQLRotator(target='{self.endpoint}', strategy={self.context.strategy})"
+
+    # ------------------------------------------------------------------ configuration
+
+    @staticmethod
+    def _endpoint(context: RotatorContext) -> Endpoint:
+        return parse_endpoint(
+            context.target, default_port=3306, database_required=False, secret=context.secret_name
+        )
+
+    @classmethod
+    def check_config(cls, context: RotatorContext) -> None:
+        """Target must be ``host[:port][/database]``; alternating needs an admin."""
+        cls._endpoint(context)
+        if context.strategy not in cls.strategies:
+            raise ConfigurationError(
+                f"strategy '{context.strategy}' is not supported by mysql "
+                f"(supported: {', '.join(cls.strategies)})",
+                secret=context.secret_name,
+                tag="rotation-strategy",
+            )
+        if context.strategy is Strategy.ALTERNATING and context.admin is None:
+            raise ConfigurationError(
+                "the alternating strategy needs an admin credential to create the clone user",
+                secret=context.secret_name,
+                tag=ADMIN_TAG,
+            )
+        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+        if not host or len(host) > 255 or "\x00" in host:
+            raise ConfigurationError(
+                "must be a non-empty host pattern",
+                secret=context.secret_name,
+                tag=f"rotation-{ACCOUNT_HOST_OPTION}",
+            )
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self, credential: Credential) -> Connection:
+        """Log in with ``credential``.
+
+        Raises ``LoginRefused`` when the server refuses the login, ``TargetUnavailable``
+        when it cannot be reached, ``ConfigurationError`` when the database does not exist.
+        """
+        secrets = [credential.password]
+        try:
+            conn = pymysql.connect(
+                host=self.endpoint.host,
+                port=self.endpoint.port,
+                user=credential.username or "",
+                password=credential.password,
+                database=self.endpoint.database,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=30,
+                write_timeout=30,
+                autocommit=True,
+                charset="utf8mb4",
+            )
+        except pymysql.err.MySQLError as error:
+            code = _error_code(error)
+            message = sanitize_error(error, secrets)
+            if code == ER_ACCESS_DENIED:
+                raise LoginRefused(message) from None
+            if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
+                raise ConfigurationError(
+                    f"database of {self.endpoint} does not exist or user "
+                    f"'{credential.username}' may not open it",
+                    secret=self.context.secret_name,
+                    tag=TARGET_TAG,
+                ) from None
+            raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
+        except OSError as error:
+            raise TargetUnavailable(
+                f"mysql {self.endpoint} unreachable: {sanitize_error(error, secrets)}"
+            ) from None
+        return conn
+
+    def _admin_connection(self) -> Connection:
+        admin = self.context.admin
+        if admin is None or not admin.username:
+            raise ConfigurationError(
+                "an admin credential with a username is required",
+                secret=self.context.secret_name,
+                tag=ADMIN_TAG,
+            )
+        try:
+            conn = self._connect(admin)
+        except LoginRefused as refused:
+            raise ConfigurationError(
+                f"admin login '{admin.username}' refused by {self.endpoint}: {refused}",
+                secret=self.context.secret_name,
+                tag=ADMIN_TAG,
+            ) from None
+        # Fixed session settings so that SHOW GRANTS renders names with backticks.
+        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
+        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
+        return conn
+
+    def _logs_in(self, credential: Credential) -> bool:
+        try:
+            self._connect(credential).close()
+            return True
+        except LoginRefused:
+            return False
+
+    # ------------------------------------------------------------------ statements
+
+    def _run(
+        self,
+        conn: Connection,
+        statement: str,
+        args: tuple[str, ...],
+        what: str,
+        secrets: list[str],
+    ) -> list[tuple[object, ...]]:
+        """Execute ``statement`` with ``args`` escaped as literals by PyMySQL; map errors."""
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement, args or None)
+                return list(cursor.fetchall())
+        except pymysql.err.MySQLError as error:
+            code = _error_code(error)
+            message = f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
+            if code in _UNREACHABLE or isinstance(error, pymysql.err.InterfaceError):
+                raise TargetUnavailable(message) from None
+            if code in _PRIVILEGE_ERRORS:
+                raise ConfigurationError(
+                    message, secret=self.context.secret_name, tag=ADMIN_TAG
+                ) from None
+            if code == ER_NAME_TOO_LONG:
+                raise ConfigurationError(message, secret=self.context.secret_name) from None
+            raise RotationConflict(message) from None
+        except OSError as error:
+            raise TargetUnavailable(
+                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
+            ) from None
+
+    def _account_exists(self, conn: Connection, user: str) -> bool:
+        rows = self._run(
+            conn,
+            "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s",
+            (user, self.account_host),
+            "look up the account",
+            [],
+        )
+        return bool(rows)
+
+    def _clone_grants(self, conn: Connection, base: str, clone: str) -> list[str]:
+        """``SHOW GRANTS`` of ``base`` rewritten for ``clone``; refuses unknown lines."""
+        rows = self._run(
+            conn, "SHOW GRANTS FOR %s@%s", (base, self.account_host), "read grants", []
+        )
+        source = rendered_account(base, self.account_host)
+        target = rendered_account(clone, self.account_host)
+        statements = []
+        for (line,) in rows:
+            text = str(line)
+            if text.startswith("GRANT USAGE ON *.* TO "):
+                continue  # grants nothing; carries the original's password hash
+            if text.startswith("GRANT ") and text.count(f" TO {source}") == 1:
+                head, _, tail = text.partition(f" TO {source}")
+                if tail not in ("", " WITH GRANT OPTION", " WITH ADMIN OPTION"):
+                    tail = " WITH GRANT OPTION" if "WITH GRANT OPTION" in tail else ""
+                statements.append(f"{head} TO {target}{tail}")
+            elif text.startswith("SET DEFAULT ROLE ") and text.endswith(f" FOR {source}"):
+                statements.append(text[: -len(source)] + target)
+            else:
+                raise ConfigurationError(
+                    f"cannot copy a grant of '{base}' to '{clone}' (unrecognised SHOW GRANTS line)",
+                    secret=self.context.secret_name,
+                )
+        return statements
+
+    # ------------------------------------------------------------------ the contract
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        """Set the candidate's password on its account (creating the clone if needed)."""
+        username = check_username(
+            candidate.username, max_bytes=MAX_NAME_BYTES, context=self.context
+        )
+        if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
+            self._apply_as_self(current, candidate, username)
+        else:
+            conn = self._admin_connection()
+            try:
+                self._apply_as_admin(conn, candidate, username)
+            finally:
+                conn.close()
+        logger.info("mysql %s: new password applied to user '%s'", self.endpoint, username)
+        return candidate
+
+    def _apply_as_self(self, current: Credential, candidate: Credential, username: str) -> None:
+        if current.username != username:
+            raise ConfigurationError(
+                "single strategy: the candidate must keep the current user name",
+                secret=self.context.secret_name,
+            )
+        try:
+            conn = self._connect(current)
+        except LoginRefused:
+            if self._logs_in(candidate):
+                logger.info(
+                    "mysql %s: user '%s' already uses the candidate", self.endpoint, username
+                )
+                return
+            raise RotationConflict(
+                f"neither the current nor the candidate password of user '{username}' "
+                f"logs in to {self.endpoint}"
+            ) from None
+        what = f"set the password of user '{username}'"
+        secrets = [candidate.password, current.password]
+        try:
+            version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
+            if "mariadb" in str(version[0][0]).lower():
+                # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
+                self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate.password,), what, secrets)
+            else:
+                statement = "ALTER USER USER() IDENTIFIED BY %s"
+                self._run(conn, statement, (candidate.password,), what, secrets)
+        finally:
+            conn.close()
+
+    def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
+        secrets = [candidate.password]
+        account = (username, self.account_host)
+        base = base_username(username)
+        is_clone = self.context.strategy is Strategy.ALTERNATING and username != base
+        grants: list[str] = []
+        if is_clone:
+            if not self._account_exists(conn, base):
+                raise ConfigurationError(
+                    f"user '{base}'@'{self.account_host}' does not exist on {self.endpoint}",
+                    secret=self.context.secret_name,
+                )
+            # Read (and check) before changing anything, so a refusal leaves no half clone.
+            grants = self._clone_grants(conn, base, username)
+        if self._account_exists(conn, username):
+            self._run(
+                conn,
+                "ALTER USER %s@%s IDENTIFIED BY %s",
+                (*account, candidate.password),
+                f"set the password of user '{username}'",
+                secrets,
+            )
+        elif is_clone:
+            self._run(
+                conn,
+                "CREATE USER %s@%s IDENTIFIED BY %s",
+                (*account, candidate.password),
+                f"create user '{username}'",
+                secrets,
+            )
+            logger.info("mysql %s: created clone user '%s' of '%s'", self.endpoint, username, base)
+        else:
+            raise ConfigurationError(
+                f"user '{username}'@'{self.account_host}' does not exist on {self.endpoint}",
+                secret=self.context.secret_name,
+            )
+        # Replayed on every apply to the clone so that it follows the original's grants.
+        # Server-rendered SQL sent without arguments, so PyMySQL does no %-formatting on it.
+        for statement in grants:
+            self._run(conn, statement, (), "copy a grant", secrets)
+
+    def verify(self, credential: Credential) -> None:
+        """Log in and check ``CURRENT_USER()``; a refused login raises VerificationFailed."""
+        try:
+            conn = self._connect(credential)
+        except LoginRefused as refused:
+            raise VerificationFailed(
+                f"mysql {self.endpoint} refused user '{credential.username}': {refused}"
+            ) from None
+        try:
+            rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
+        finally:
+            conn.close()
+        user = str(rows[0][0]).rpartition("@")[0] if rows else None
+        if user != credential.username:
+            raise VerificationFailed(
+                f"mysql {self.endpoint}: logged in as an unexpected account, "
+                f"not '{credential.username}'"
+            )
+        logger.debug("mysql %s: user '%s' logs in", self.endpoint, credential.username)

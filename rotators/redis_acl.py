@@ -1,0 +1,333 @@
+"""The ``redis-acl`` rotator: passwords of Redis 6+/7 ACL users.
+
+Tags::
+
+    rotation-rotator      redis-acl
+    rotation-target       host:port | redis://host:port | rediss://host:port   (no credentials)
+    rotation-strategy     multiple (default) | single
+    rotation-admin-secret a secret holding {"username": ..., "password": ...} of a user with +acl
+
+The managed secret must name its user (JSON value with ``username``; ``default`` for the
+default user). The user must exist and be enabled: this rotator changes passwords, it never
+creates, enables or disables users, nor touches their permissions.
+
+Strategies:
+
+* ``multiple`` (zero downtime): Redis keeps several passwords per user. :meth:`apply` adds the
+  new password, the old one keeps working until :meth:`retire` removes it.
+* ``single``: :meth:`apply` replaces every password of the user with the new one.
+
+Passwords travel to Redis as their SHA-256 hashes (``#<hash>`` to add, ``!<hash>`` to remove),
+which is how ``ACL GETUSER`` shows them: state is checked without knowing values, and neither
+``ACL SETUSER`` nor its error replies ever carry a plain-text password. Only :meth:`verify`
+sends a password, in an ``AUTH`` on a fresh connection. Every argument is sent as a separate
+protocol argument; user names with whitespace or control characters (which Redis refuses) are
+refused with a ``ConfigurationError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from rotation.credential import Credential
+from rotation.errors import (
+    ConfigurationError,
+    RotationConflict,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from rotation.policy import PasswordPolicy
+from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.sanitize import sanitize_error
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 6379
+#: Seconds to wait for a connection or a reply.
+TIMEOUT = 5.0
+TARGET_TAG = "rotation-target"
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where the Redis server is: host, port and whether to use TLS."""
+
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'rediss' if self.tls else 'redis'}://{self._host_part()}:{self.port}"
+
+    def _host_part(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+
+def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarget:
+    """Parse ``host[:port]``, ``redis://host[:port]`` or ``rediss://host[:port]``.
+
+    Raises ``ConfigurationError`` for anything else, including URLs that carry credentials,
+    a database number (ACL users are server-wide), a query or a fragment.
+    """
+
+    def bad(reason: str) -> NoReturn:
+        raise ConfigurationError(
+            f"{reason}; expected host:port, redis://host:port or rediss://host:port",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+
+    if not target or not target.strip():
+        bad("a Redis target is required")
+    text = target.strip()
+    if "://" not in text:
+        text = f"redis://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        bad("the target is not a valid address")
+    if parts.scheme not in ("redis", "rediss"):
+        bad(f"unsupported scheme '{parts.scheme}'")
+    if parts.username is not None or parts.password is not None:
+        bad("the target must not contain credentials (use the admin secret)")
+    if parts.path not in ("", "/"):
+        bad("the target must not name a database (ACL users are server-wide)")
+    if parts.query or parts.fragment:
+        bad("the target must not have a query or fragment")
+    if not parts.hostname:
+        bad("the target has no host")
+    return RedisTarget(host=parts.hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
+
+
+def check_username(username: str | None, *, secret: str | None = None) -> str:
+    """Return ``username`` if Redis accepts it as an ACL user name, else ``ConfigurationError``.
+
+    Redis refuses names with spaces or NUL; we also refuse every other whitespace and control
+    character so that a name always reads the same in logs. Quotes, semicolons and the like are
+    fine: names are sent as separate protocol arguments, never spliced into a command string.
+    """
+    if username is None:
+        raise ConfigurationError(
+            "the secret must name its Redis ACL user (a JSON value with 'username'; "
+            "'default' for the default user)",
+            secret=secret,
+        )
+    if not username:
+        raise ConfigurationError("the Redis ACL user name is empty", secret=secret)
+    if any(c.isspace() or not c.isprintable() for c in username):
+        raise ConfigurationError(
+            f"Redis ACL user name {username!r} contains whitespace or control characters",
+            secret=secret,
+        )
+    return username
+
+
+def password_hash(password: str) -> str:
+    """The SHA-256 hex digest Redis stores (and ``ACL GETUSER`` shows) for ``password``."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+class RedisAclRotator(Rotator):
+    """Rotates the password of a Redis ACL user (see the module docstring for the tags)."""
+
+    kind = "redis-acl"
+    strategies = (Strategy.MULTIPLE, Strategy.SINGLE)
+    requires_target = True
+    requires_admin = True
+    #: URL-safe symbols only, so consumers can put the password in a redis:// URL unquoted.
+    default_policy = PasswordPolicy(length=48, symbols=2, symbol_set="-_.~")
+
+    def __init__(self, context: RotatorContext) -> None:
+        super().__init__(context)
+        self.check_config(context)
+        self._target = parse_target(context.target, secret=context.secret_name)
+        self._client: redis.Redis | None = None
+
+    @classmethod
+    def check_config(cls, context: RotatorContext) -> None:
+        """Check the target and strategy (no network I/O)."""
+        parse_target(context.target, secret=context.secret_name)
+        if context.strategy not in cls.strategies:
+            raise ConfigurationError(
+                f"strategy '{context.strategy}' is not supported by redis-acl "
+                f"(supported: {', '.join(cls.strategies)})",
+                secret=context.secret_name,
+                tag="rotation-strategy",
+            )
+
+    # -- engine steps -----------------------------------------------------------------------
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        """Add (multiple) or set as the only one (single) the candidate's password. Idempotent."""
+        user = self._same_user(current, candidate)
+        new_hash = password_hash(candidate.password)
+        state = self._get_user(user, candidate, current)
+        if "off" in state["flags"]:
+            raise ConfigurationError(
+                f"Redis ACL user '{user}' is disabled (off); enable it before rotating",
+                secret=self.context.secret_name,
+            )
+        hashes = list(state["passwords"])
+        if self.context.strategy is Strategy.SINGLE:
+            if hashes == [new_hash] and "nopass" not in state["flags"]:
+                return candidate
+            self._admin_call(
+                "ACL SETUSER", user, "resetpass", f"#{new_hash}", secrets=(candidate, current)
+            )
+            log.info("redis-acl: replaced the passwords of user '%s' on %s", user, self._target)
+        else:
+            if new_hash in hashes:
+                return candidate
+            self._admin_call("ACL SETUSER", user, f"#{new_hash}", secrets=(candidate, current))
+            log.info("redis-acl: added a password to user '%s' on %s", user, self._target)
+        return candidate
+
+    def verify(self, credential: Credential) -> None:
+        """``AUTH`` as the credential's user on a fresh connection.
+
+        Raises ``VerificationFailed`` if Redis refuses the login (wrong password, unknown or
+        disabled user) and ``TargetUnavailable`` if the server cannot be reached.
+        """
+        user = check_username(credential.username, secret=self.context.secret_name)
+        connection = self._connection_class()(
+            host=self._target.host,
+            port=self._target.port,
+            username=user,
+            password=credential.password,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            driver_info=None,
+        )
+        try:
+            connection.connect()  # type: ignore[no-untyped-call]
+        except redis.AuthenticationError:
+            raise VerificationFailed(
+                f"Redis at {self._target} refused the login of user '{user}'"
+            ) from None
+        except redis.RedisError as error:
+            self._raise_translated(error, (credential,), admin=False)
+        finally:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+
+    def retire(self, old: Credential, new: Credential) -> None:
+        """Multiple: remove the old password, which must not be the user's last. Idempotent.
+
+        Single: nothing to do (apply already replaced it). Raises ``RotationConflict`` rather
+        than remove the old password when the new one is not set on the user.
+        """
+        if self.context.strategy is not Strategy.MULTIPLE:
+            return
+        user = self._same_user(old, new)
+        old_hash, new_hash = password_hash(old.password), password_hash(new.password)
+        if old_hash == new_hash:
+            return
+        state = self._get_user(user, old, new)
+        if new_hash not in state["passwords"]:
+            raise RotationConflict(
+                f"the new password is not set on Redis ACL user '{user}'; "
+                "refusing to remove the old one"
+            )
+        if old_hash not in state["passwords"]:
+            return
+        try:
+            self._admin_call("ACL SETUSER", user, f"!{old_hash}", secrets=(old, new))
+        except ConfigurationError:
+            # Removed concurrently between our read and our write: that is success.
+            if old_hash in self._get_user(user, old, new)["passwords"]:
+                raise
+        log.info("redis-acl: removed the old password of user '%s' on %s", user, self._target)
+
+    def close(self) -> None:
+        """Close the admin connection, if one was opened."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _same_user(self, first: Credential, second: Credential) -> str:
+        user = check_username(second.username, secret=self.context.secret_name)
+        if first.username != second.username:
+            raise ConfigurationError(
+                "redis-acl rotates one user: the current and new credentials name different users",
+                secret=self.context.secret_name,
+            )
+        return user
+
+    def _connection_class(self) -> type[redis.Connection]:
+        return redis.SSLConnection if self._target.tls else redis.Connection
+
+    def _admin(self) -> redis.Redis:
+        if self._client is None:
+            admin = self.context.admin
+            if admin is None:
+                raise ConfigurationError(
+                    "redis-acl needs an admin credential (rotation-admin-secret)",
+                    secret=self.context.secret_name,
+                    tag="rotation-admin-secret",
+                )
+            self._client = redis.Redis(
+                host=self._target.host,
+                port=self._target.port,
+                username=admin.username,
+                password=admin.password,
+                ssl=self._target.tls,
+                socket_timeout=TIMEOUT,
+                socket_connect_timeout=TIMEOUT,
+                retry=Retry(NoBackoff(), 1),
+                single_connection_client=True,
+                driver_info=None,
+            )
+        return self._client
+
+    def _admin_call(self, *args: str, secrets: tuple[Credential, ...]) -> Any:
+        try:
+            return self._admin().execute_command(*args)  # type: ignore[no-untyped-call]
+        except redis.RedisError as error:
+            self._raise_translated(error, secrets, admin=True)
+
+    def _get_user(self, user: str, *secrets: Credential) -> dict[str, Any]:
+        state = self._admin_call("ACL GETUSER", user, secrets=secrets)
+        if state is None:
+            raise ConfigurationError(
+                f"Redis ACL user '{user}' does not exist on {self._target} "
+                "(redis-acl rotates existing users; create it with ACL SETUSER)",
+                secret=self.context.secret_name,
+            )
+        return dict(state)
+
+    def _raise_translated(
+        self, error: redis.RedisError, secrets: tuple[Credential, ...], *, admin: bool
+    ) -> NoReturn:
+        values = [c.password for c in secrets]
+        if self.context.admin is not None:
+            values.append(self.context.admin.password)
+        detail = sanitize_error(error, values)
+        if isinstance(error, redis.AuthenticationError):
+            raise ConfigurationError(
+                f"Redis at {self._target} refused the admin credential ({detail})",
+                secret=self.context.secret_name,
+                tag="rotation-admin-secret",
+            ) from None
+        if isinstance(error, redis.exceptions.NoPermissionError):
+            raise ConfigurationError(
+                f"the admin user lacks a permission on {self._target} (it needs +acl): {detail}",
+                secret=self.context.secret_name,
+                tag="rotation-admin-secret",
+            ) from None
+        if isinstance(error, redis.ResponseError):
+            raise ConfigurationError(
+                f"Redis at {self._target} refused a command: {detail}",
+                secret=self.context.secret_name,
+            ) from None
+        what = "admin connection" if admin else "connection"
+        raise TargetUnavailable(f"Redis {what} to {self._target} failed: {detail}") from None

@@ -1,0 +1,449 @@
+"""The http-api-key rotator with the Datadog profile, against the emulated Datadog reached at
+``https://api.datadoghq.com`` through the local stack's TLS proxy (real ``requests`` calls).
+
+Runs the shared contract suite (with the tests whose assumptions do not fit minted keys
+replaced, see each override) and the tests specific to minted keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from emulators.datadog import DatadogEmulator
+from emulators.faults import FaultRule
+from emulators.stack import AzureStack
+from rotation.credential import Credential
+from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
+from rotation.policy import PasswordPolicy
+from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotators.http_api_key.rotator import HttpApiKeyRotator
+from tests.rotators.contract import LeakWatch, RotatorContract, free_port, unique_name
+
+DATADOG = "https://api.datadoghq.com"
+_UNSET: Any = object()
+
+
+@pytest.fixture(scope="module")
+def stack(azure_stack: AzureStack) -> AzureStack:
+    """The session's local Azure stack (emulators.pytest_plugin), its env applied."""
+    return azure_stack
+
+
+@pytest.fixture(scope="module")
+def datadog(stack: AzureStack) -> DatadogEmulator:
+    """A fresh emulated Datadog at api.datadoghq.com (replaces any earlier one)."""
+    return DatadogEmulator.attach(stack)
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left(stack: AzureStack) -> Iterator[None]:
+    yield
+    stack.faults.clear()
+
+
+@pytest.fixture
+def org(datadog: DatadogEmulator) -> tuple[str, str]:
+    """A fresh organization: its admin (API key, application key)."""
+    return datadog.create_org(unique_name("org"))
+
+
+def validate(key: str) -> bool:
+    """Test code's own login: Datadog's validate endpoint, through the proxy."""
+    response = requests.get(f"{DATADOG}/api/v1/validate", headers={"DD-API-KEY": key}, timeout=10)
+    if response.status_code == 200 and response.json() == {"valid": True}:
+        return True
+    if response.status_code == 403 and response.json() == {"errors": ["Forbidden"]}:
+        return False
+    raise AssertionError(f"unexpected validate answer: HTTP {response.status_code}")
+
+
+class TestHttpApiKeyDatadog(RotatorContract):
+    """The contract suite for ``http-api-key`` with ``rotation-profile=datadog``."""
+
+    rotator = HttpApiKeyRotator
+    stack: AzureStack
+
+    @pytest.fixture(autouse=True)
+    def _bind_stack(self, stack: AzureStack) -> None:
+        self.stack = stack
+
+    @pytest.fixture
+    def target(self, datadog: DatadogEmulator) -> str | None:
+        return None  # the profile's own https://api.datadoghq.com
+
+    @pytest.fixture
+    def admin_credential(self, org: tuple[str, str]) -> Credential | None:
+        return Credential(password=org[0], extra={"application_key": org[1]})
+
+    @pytest.fixture
+    def bad_admin_credential(self, org: tuple[str, str]) -> Credential | None:
+        other = Credential(password=org[0], extra={"application_key": "0" * 40})
+        return other
+
+    @pytest.fixture
+    def down_target(self) -> str | None:
+        return f"http://127.0.0.1:{free_port()}"
+
+    @pytest.fixture
+    def login_factory(
+        self, datadog: DatadogEmulator, org: tuple[str, str]
+    ) -> Callable[[str], Credential]:
+        def make(name: str) -> Credential:
+            key, key_id = datadog.add_api_key(org[0], name)
+            return Credential(password=key, extra={"key_id": key_id, "key_name": name})
+
+        return make
+
+    @pytest.fixture
+    def make_context(
+        self, target: str | None, admin_credential: Credential | None
+    ) -> Callable[..., RotatorContext]:
+        """As the base fixture, with ``rotation-profile=datadog`` in the options."""
+
+        def make(
+            strategy: Strategy,
+            *,
+            admin: Credential | None = _UNSET,
+            target: str | None = _UNSET,
+            policy: PasswordPolicy | None = None,
+            options: dict[str, str] | None = None,
+        ) -> RotatorContext:
+            context = RotatorContext(
+                secret_name=unique_name("secret").replace("_", "-"),
+                target=default_target if target is _UNSET else target,
+                strategy=strategy,
+                policy=policy or HttpApiKeyRotator.default_policy,
+                admin=admin_credential if admin is _UNSET else admin,
+                options={"profile": "datadog", **(options or {})},
+            )
+            HttpApiKeyRotator.check_config(context)
+            return context
+
+        default_target = target
+        return make
+
+    def can_login(self, credential: Credential) -> bool:
+        return validate(credential.password)
+
+    # -- overrides: the target mints the key, so generate returns an intent ------------------
+
+    @pytest.mark.parametrize("policy", [None], ids=["default"])
+    def test_generate_respects_policy(
+        self,
+        make_context: Callable[..., RotatorContext],
+        rotator_for: Callable[[RotatorContext], Rotator],
+        strategy: Strategy,
+        rotator_class: type[Rotator],
+        policy: str | None,
+    ) -> None:
+        """Replaced: no password is drawn; generate returns a unique intent and sends nothing."""
+        rotator = rotator_for(make_context(strategy))
+        current = Credential(
+            password="k", username=None, extra={"k": "v", "key_id": "old", "last4": "abcd"}
+        )
+        intents = [rotator.generate(current) for _ in range(5)]
+        for intent in intents:
+            assert intent.password == ""
+            assert "key_id" not in intent.extra and "last4" not in intent.extra
+            assert intent.extra["k"] == "v"
+            name = intent.extra["key_name"]
+            assert name.startswith(f"rotation-{rotator.context.secret_name}-")
+            assert len(name) <= 100
+        assert len({i.extra["key_name"] for i in intents}) == len(intents)
+
+    def test_apply_twice_is_idempotent(
+        self,
+        context: RotatorContext,
+        rotator_for: Callable[[RotatorContext], Rotator],
+        initial_credential: Credential,
+    ) -> None:
+        """Replaced: the engine stages the minted credential at once, so a retry passes the
+        minted credential back; apply returns it unchanged and mints nothing."""
+        rotator = rotator_for(context)
+        intent = rotator.generate(initial_credential)
+        minted = rotator.apply(initial_credential, intent)
+        again = rotator_for(context).apply(initial_credential, minted)
+        assert again == minted
+        assert again.password == minted.password
+        rotator.verify(again)
+        assert self.can_login(again)
+        assert self.can_login(initial_credential)
+
+    def test_secrets_never_leak(
+        self,
+        context: RotatorContext,
+        make_context: Callable[..., RotatorContext],
+        rotator_for: Callable[[RotatorContext], Rotator],
+        strategy: Strategy,
+        initial_credential: Credential,
+        bad_admin_credential: Credential | None,
+        down_target: str | None,
+        leak_watch: LeakWatch,
+    ) -> None:
+        """Replaced: the same checks, following the minted key instead of a drawn password,
+        plus a throttled and a failing target."""
+        assert bad_admin_credential is not None and down_target is not None
+        assert context.admin is not None
+        rotator = rotator_for(context)
+        leak_watch.secret(
+            initial_credential.password,
+            context.admin.password,
+            str(context.admin.extra["application_key"]),
+            bad_admin_credential.extra["application_key"],
+        )
+        intent = rotator.generate(initial_credential)
+        minted: list[Credential] = []
+        assert (
+            leak_watch.call(lambda: minted.append(rotator.apply(initial_credential, intent)))
+            is None
+        )
+        leak_watch.secret(minted[0].password)
+        leak_watch.text(repr(minted[0]))
+        leak_watch.text(repr(rotator))
+        leak_watch.text(repr(context))
+        assert leak_watch.call(lambda: rotator.verify(minted[0])) is None
+        assert leak_watch.call(lambda: rotator.retire(initial_credential, minted[0])) is None
+        for refused in (initial_credential, minted[0].with_password("f" * 32)):
+            error = leak_watch.call(lambda c=refused: rotator.verify(c))  # type: ignore[misc]
+            assert isinstance(error, VerificationFailed)
+        bad = rotator_for(make_context(strategy, admin=bad_admin_credential))
+        error = leak_watch.call(lambda: bad.apply(minted[0], bad.generate(minted[0])))
+        assert isinstance(error, ConfigurationError)
+        down = rotator_for(make_context(strategy, target=down_target))
+        error = leak_watch.call(lambda: down.apply(minted[0], down.generate(minted[0])))
+        assert isinstance(error, TargetUnavailable)
+        error = leak_watch.call(lambda: down.verify(minted[0]))
+        assert isinstance(error, TargetUnavailable)
+        self.stack.faults.add(FaultRule(host="api.datadoghq.com", status=500, times=None))
+        error = leak_watch.call(lambda: rotator.verify(minted[0]))
+        assert isinstance(error, TargetUnavailable)
+        leak_watch.check()
+
+
+# -- minted-key specifics ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(org: tuple[str, str]) -> Credential:
+    return Credential(password=org[0], extra={"application_key": org[1]})
+
+
+@pytest.fixture
+def rotators() -> Iterator[Callable[..., HttpApiKeyRotator]]:
+    made: list[HttpApiKeyRotator] = []
+
+    def make(
+        admin: Credential | None, *, target: str | None = None, secret: str | None = None
+    ) -> HttpApiKeyRotator:
+        context = RotatorContext(
+            secret_name=secret or unique_name("secret").replace("_", "-"),
+            target=target,
+            strategy=Strategy.MULTIPLE,
+            policy=PasswordPolicy(),
+            admin=admin,
+            options={"profile": "datadog"},
+        )
+        HttpApiKeyRotator.check_config(context)
+        made.append(HttpApiKeyRotator(context))
+        return made[-1]
+
+    yield make
+    for rotator in made:
+        rotator.close()
+
+
+@pytest.fixture
+def current(datadog: DatadogEmulator, org: tuple[str, str]) -> Credential:
+    key, key_id = datadog.add_api_key(org[0], unique_name("app-key"))
+    return Credential(password=key, extra={"key_id": key_id})
+
+
+def test_full_rotation_shape(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    datadog: DatadogEmulator,
+    org: tuple[str, str],
+) -> None:
+    rotator = rotators(admin)
+    intent = rotator.generate(current)
+    minted = rotator.apply(current, intent)
+    assert minted.password and minted.password != current.password
+    assert minted.extra["key_name"] == intent.extra["key_name"]
+    assert minted.extra["last4"] == minted.password[-4:]
+    assert minted.extra["key_id"] != current.extra["key_id"]
+    assert intent.extra["key_name"] in datadog.key_names(org[0])
+    rotator.verify(minted)
+    assert validate(current.password), "the old key lives until retired"
+    rotator.retire(current, minted)
+    assert not validate(current.password)
+    assert validate(minted.password)
+    with pytest.raises(VerificationFailed):
+        rotator.verify(current)
+
+
+def test_lost_create_answer_revokes_the_orphan(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    datadog: DatadogEmulator,
+    org: tuple[str, str],
+) -> None:
+    rotator = rotators(admin)
+    intent = rotator.generate(current)
+    name = intent.extra["key_name"]
+    datadog.lose_next_response("create_api_key")
+    with pytest.raises(TargetUnavailable):
+        rotator.apply(current, intent)
+    assert datadog.key_names(org[0]).count(name) == 1, "the key was minted, its answer lost"
+    minted = rotators(admin, secret=rotator.context.secret_name).apply(current, intent)
+    assert datadog.key_names(org[0]).count(name) == 1, "the orphan was revoked, one key left"
+    assert validate(minted.password)
+    assert validate(current.password)
+
+
+def test_retire_is_idempotent_and_spares_the_new_key(
+    rotators: Callable[..., HttpApiKeyRotator], admin: Credential, current: Credential
+) -> None:
+    rotator = rotators(admin)
+    minted = rotator.apply(current, rotator.generate(current))
+    rotator.retire(current, minted)
+    rotator.retire(current, minted)  # 404: already revoked
+    rotators(admin).retire(current, minted)
+    rotator.retire(minted, minted)  # same key id: never revoked
+    assert validate(minted.password)
+
+
+def test_retire_by_name_when_the_id_is_missing(
+    rotators: Callable[..., HttpApiKeyRotator], admin: Credential, current: Credential
+) -> None:
+    rotator = rotators(admin)
+    first = rotator.apply(current, rotator.generate(current))
+    second = rotator.apply(first, rotator.generate(first))
+    without_id = Credential(password=first.password, extra={"key_name": first.extra["key_name"]})
+    rotator.retire(without_id, second)
+    assert not validate(first.password)
+    assert validate(second.password)
+
+
+def test_retire_without_id_or_name_warns_and_keeps_the_key(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rotator = rotators(admin)
+    minted = rotator.apply(current, rotator.generate(current))
+    bare = Credential(password=current.password)
+    with caplog.at_level(logging.WARNING):
+        rotator.retire(bare, minted)
+    assert "revoke it by hand" in caplog.text
+    assert validate(current.password)
+
+
+def test_throttled_call_is_retried_once_after_retry_after(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    stack: AzureStack,
+) -> None:
+    rotator = rotators(admin)
+    rule = stack.faults.add(
+        FaultRule(host="api.datadoghq.com", operation="create_api_key", status=429, retry_after=0)
+    )
+    minted = rotator.apply(current, rotator.generate(current))
+    assert stack.faults.fired(rule) == 1
+    assert validate(minted.password)
+
+
+def test_throttled_twice_or_too_long_is_unavailable(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    stack: AzureStack,
+) -> None:
+    rotator = rotators(admin)
+    rule = stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=0, times=2))
+    with pytest.raises(TargetUnavailable, match="HTTP 429"):
+        rotator.verify(current)
+    assert stack.faults.fired(rule) == 2
+    stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=3600))
+    with pytest.raises(TargetUnavailable, match="3600"):
+        rotator.verify(current)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        FaultRule(host="api.datadoghq.com", status=503, times=None),
+        FaultRule(host="api.datadoghq.com", drop=True, times=None),
+    ],
+    ids=["503", "dropped"],
+)
+def test_failing_service_is_unavailable(
+    rotators: Callable[..., HttpApiKeyRotator],
+    admin: Credential,
+    current: Credential,
+    stack: AzureStack,
+    datadog: DatadogEmulator,
+    org: tuple[str, str],
+    rule: FaultRule,
+) -> None:
+    rotator = rotators(admin)
+    before = datadog.key_names(org[0])
+    stack.faults.add(FaultRule(**{**rule.__dict__, "id": 0}))
+    with pytest.raises(TargetUnavailable) as raised:
+        rotator.apply(current, rotator.generate(current))
+    assert raised.value.retryable
+    with pytest.raises(TargetUnavailable):
+        rotator.retire(current, Credential(password="n", extra={"key_id": "other"}))
+    stack.faults.clear()
+    assert datadog.key_names(org[0]) == before
+
+
+def test_missing_admin_field_is_a_configuration_error(
+    rotators: Callable[..., HttpApiKeyRotator], org: tuple[str, str], current: Credential
+) -> None:
+    rotator = rotators(Credential(password=org[0]))
+    with pytest.raises(ConfigurationError, match="application_key") as raised:
+        rotator.apply(current, rotator.generate(current))
+    assert raised.value.tag == "rotation-admin-secret"
+    assert org[0] not in str(raised.value)
+    with pytest.raises(ConfigurationError, match="admin secret"):
+        rotators(None).apply(current, rotator.generate(current))
+
+
+def test_eu_site_through_rotation_target(
+    rotators: Callable[..., HttpApiKeyRotator], admin: Credential, current: Credential
+) -> None:
+    rotator = rotators(admin, target="https://api.datadoghq.eu")
+    assert rotator.base_url == "https://api.datadoghq.eu"
+    minted = rotator.apply(current, rotator.generate(current))
+    rotator.verify(minted)
+
+
+@pytest.mark.parametrize(
+    ("options", "target", "strategy", "tag"),
+    [
+        ({}, None, Strategy.MULTIPLE, "rotation-profile"),
+        ({"profile": "nope"}, None, Strategy.MULTIPLE, "rotation-profile"),
+        ({"profile": "datadog"}, "http://api.datadoghq.com", Strategy.MULTIPLE, "rotation-target"),
+        ({"profile": "datadog"}, None, Strategy.SINGLE, "rotation-strategy"),
+    ],
+    ids=["no-profile", "unknown-profile", "plain-http-target", "single-strategy"],
+)
+def test_check_config_refuses(
+    options: dict[str, str], target: str | None, strategy: Strategy, tag: str
+) -> None:
+    context = RotatorContext(
+        secret_name="s1", target=target, strategy=strategy, policy=PasswordPolicy(), options=options
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        HttpApiKeyRotator.check_config(context)
+    assert raised.value.tag == tag
+    assert raised.value.secret == "s1"

@@ -1,0 +1,465 @@
+"""The ``redis-acl`` rotator against the real Redis 7 on 127.0.0.1:6379.
+
+Test code manages users through its own connection as the ``default`` user (no password on
+these machines), independent of the rotator, and deletes every user it created.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from rotation.credential import Credential
+from rotation.errors import (
+    ConfigurationError,
+    RotationConflict,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from rotation.rotator import RotatorContext, Strategy
+from rotators.redis_acl import (
+    RedisAclRotator,
+    RedisTarget,
+    check_username,
+    parse_target,
+    password_hash,
+)
+from rotators.registry import RotatorRegistry
+from tests.rotators.contract import RotatorContract, free_port, unique_name
+
+HOST, PORT = "127.0.0.1", 6379
+TARGET = f"{HOST}:{PORT}"
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[redis.Redis]:
+    """A connection as the default user, for setting up and checking users."""
+    client = redis.Redis(host=HOST, port=PORT, decode_responses=True, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail(f"Redis is not running on {TARGET}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def users(root: redis.Redis) -> Iterator[list[str]]:
+    """Names appended here are deleted at teardown."""
+    made: list[str] = []
+    yield made
+    if made:
+        cmd(root, "ACL DELUSER", *made)
+
+
+def cmd(client: redis.Redis, *args: str) -> Any:
+    """Send one command as separate arguments (typed wrapper)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def make_user(root: redis.Redis, users: list[str], name: str, *rules: str) -> Credential:
+    """Create an enabled ACL user with a fresh password and ``rules``; return its login."""
+    password = RedisAclRotator.default_policy.generate()
+    users.append(name)
+    cmd(root, "ACL SETUSER", name, "reset", "on", f">{password}", *rules)
+    return Credential(password=password, username=name)
+
+
+def redis_login(username: str | None, password: str) -> bool:
+    """Whether Redis accepts this login on a fresh connection (independent of the rotator)."""
+    connection = redis.Connection(  # type: ignore[no-untyped-call]
+        host=HOST, port=PORT, username=username, password=password, socket_timeout=5
+    )
+    try:
+        connection.connect()  # type: ignore[no-untyped-call]
+    except redis.AuthenticationError:
+        return False
+    finally:
+        connection.disconnect()  # type: ignore[no-untyped-call]
+    return True
+
+
+def context_for(
+    strategy: Strategy = Strategy.MULTIPLE,
+    *,
+    admin: Credential | None,
+    target: str | None = TARGET,
+) -> RotatorContext:
+    return RotatorContext(
+        secret_name="redis-secret",
+        target=target,
+        strategy=strategy,
+        policy=RedisAclRotator.default_policy,
+        admin=admin,
+    )
+
+
+@pytest.fixture
+def admin(root: redis.Redis, users: list[str]) -> Credential:
+    """A dedicated admin user with only what the rotator needs (+acl)."""
+    return make_user(root, users, unique_name("radmin"), "+acl")
+
+
+class TestRedisAclContract(RotatorContract):
+    rotator = RedisAclRotator
+    # Redis refuses names with spaces (checked separately below); these rotate correctly.
+    hostile_usernames = ("o'brien;drop", 'q"x";--', "b`t`\\y$(id)")
+
+    @pytest.fixture
+    def target(self) -> str:
+        return TARGET
+
+    @pytest.fixture
+    def login_factory(self, root: redis.Redis, users: list[str]) -> Callable[[str], Credential]:
+        return lambda name: make_user(root, users, name, "+ping")
+
+    @pytest.fixture
+    def admin_credential(self, admin: Credential) -> Credential:
+        return admin
+
+    @pytest.fixture
+    def bad_admin_credential(self, admin: Credential) -> Credential:
+        return admin.with_password(RedisAclRotator.default_policy.generate())
+
+    @pytest.fixture
+    def down_target(self) -> str:
+        return f"127.0.0.1:{free_port()}"
+
+    def can_login(self, credential: Credential) -> bool:
+        return redis_login(credential.username, credential.password)
+
+    def principals(self) -> set[str]:
+        client = redis.Redis(host=HOST, port=PORT, decode_responses=True)
+        try:
+            return {str(name) for name in client.acl_users()}
+        finally:
+            client.close()
+
+
+# ---------------------------------------------------------------------------- target parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:6379", RedisTarget("127.0.0.1", 6379, tls=False)),
+        ("cache.example.net", RedisTarget("cache.example.net", 6379, tls=False)),
+        ("redis://cache:7000", RedisTarget("cache", 7000, tls=False)),
+        ("rediss://cache.example.net:6380/", RedisTarget("cache.example.net", 6380, tls=True)),
+        ("[::1]:6379", RedisTarget("::1", 6379, tls=False)),
+    ],
+)
+def test_parse_target_accepts(text: str, expected: RedisTarget) -> None:
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "http://cache:6379",
+        "redis://user:pw@cache:6379",
+        "redis://cache:6379/2",
+        "redis://cache:6379?x=1",
+        "cache:notaport",
+        "cache:99999",
+        "redis://:6379",
+    ],
+)
+def test_parse_target_refuses(text: str | None) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        parse_target(text, secret="s")
+    assert raised.value.tag == "rotation-target"
+
+
+def test_target_with_credentials_does_not_echo_them() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        parse_target("redis://admin:hunter2secret@cache:6379")
+    assert "hunter2secret" not in str(raised.value)
+
+
+def test_alternating_is_refused_by_check_config() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RedisAclRotator.check_config(context_for(Strategy.ALTERNATING, admin=None))
+    assert raised.value.tag == "rotation-strategy"
+
+
+def test_registers_on_a_fresh_registry() -> None:
+    registry = RotatorRegistry()
+    registry.register(RedisAclRotator)
+    assert registry.get("redis-acl") is RedisAclRotator
+
+
+def test_default_policy_is_url_safe() -> None:
+    password = RedisAclRotator.default_policy.generate()
+    assert all(c.isalnum() or c in "-_.~" for c in password)
+
+
+# ---------------------------------------------------------------------------- user names
+
+
+@pytest.mark.parametrize("name", [None, "", "two words", "tab\there", "nl\nx", "nul\x00x"])
+def test_bad_usernames_are_refused(name: str | None) -> None:
+    with pytest.raises(ConfigurationError):
+        check_username(name)
+
+
+def test_spaced_username_is_refused_before_any_command(
+    root: redis.Redis, admin: Credential
+) -> None:
+    name = f"evil user {secrets.token_hex(3)}"
+    rotator = RedisAclRotator(context_for(admin=admin))
+    current = Credential(password="x" * 20, username=name)
+    try:
+        with pytest.raises(ConfigurationError):
+            rotator.apply(current, rotator.generate(current))
+    finally:
+        rotator.close()
+    assert name not in root.acl_users()
+    for part in name.split():
+        assert part not in root.acl_users()
+
+
+# ---------------------------------------------------------------------------- behaviour
+
+
+def getuser(root: redis.Redis, name: str) -> dict[str, Any]:
+    state = root.acl_getuser(name)
+    assert state is not None
+    return dict(state)
+
+
+def test_multiple_adds_hash_and_keeps_permissions(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name(), "~app:*", "+get", "+set")
+    before = getuser(root, login.username or "")
+    rotator = RedisAclRotator(context_for(admin=admin))
+    try:
+        candidate = rotator.apply(login, rotator.generate(login))
+        after = getuser(root, login.username or "")
+        assert sorted(after["passwords"]) == sorted(
+            [password_hash(login.password), password_hash(candidate.password)]
+        )
+        for field in ("flags", "commands", "categories", "keys", "channels"):
+            assert after[field] == before[field]
+        rotator.retire(login, candidate)
+        assert getuser(root, login.username or "")["passwords"] == [
+            password_hash(candidate.password)
+        ]
+    finally:
+        rotator.close()
+
+
+def test_single_replaces_every_password(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name())
+    extra = RedisAclRotator.default_policy.generate()
+    cmd(root, "ACL SETUSER", login.username or "", f">{extra}")
+    rotator = RedisAclRotator(context_for(Strategy.SINGLE, admin=admin))
+    try:
+        candidate = rotator.apply(login, rotator.generate(login))
+    finally:
+        rotator.close()
+    assert getuser(root, login.username or "")["passwords"] == [password_hash(candidate.password)]
+    assert not redis_login(login.username, extra)
+    assert not redis_login(login.username, login.password)
+
+
+def test_missing_user_is_not_created(root: redis.Redis, admin: Credential) -> None:
+    name = unique_name("ghost")
+    rotator = RedisAclRotator(context_for(admin=admin))
+    current = Credential(password="p" * 20, username=name)
+    try:
+        with pytest.raises(ConfigurationError, match="does not exist"):
+            rotator.apply(current, rotator.generate(current))
+    finally:
+        rotator.close()
+    assert root.acl_getuser(name) is None
+
+
+def test_disabled_user_is_left_alone(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name())
+    cmd(root, "ACL SETUSER", login.username or "", "off")
+    rotator = RedisAclRotator(context_for(admin=admin))
+    try:
+        with pytest.raises(ConfigurationError, match="disabled"):
+            rotator.apply(login, rotator.generate(login))
+    finally:
+        rotator.close()
+    state = getuser(root, login.username or "")
+    assert "off" in state["flags"]
+    assert state["passwords"] == [password_hash(login.password)]
+
+
+def test_admin_without_acl_permission_is_a_configuration_error(
+    root: redis.Redis, users: list[str]
+) -> None:
+    weak_admin = make_user(root, users, unique_name("weak"), "+ping")
+    login = make_user(root, users, unique_name())
+    rotator = RedisAclRotator(context_for(admin=weak_admin))
+    try:
+        with pytest.raises(ConfigurationError, match=r"\+acl") as raised:
+            rotator.apply(login, rotator.generate(login))
+    finally:
+        rotator.close()
+    assert raised.value.tag == "rotation-admin-secret"
+    assert weak_admin.password not in str(raised.value)
+    assert redis_login(login.username, login.password)
+
+
+def test_missing_admin_is_a_configuration_error(root: redis.Redis, users: list[str]) -> None:
+    login = make_user(root, users, unique_name())
+    rotator = RedisAclRotator(context_for(admin=None))
+    try:
+        with pytest.raises(ConfigurationError, match="admin"):
+            rotator.apply(login, rotator.generate(login))
+    finally:
+        rotator.close()
+
+
+def test_retire_refuses_to_remove_the_last_password(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name())
+    rotator = RedisAclRotator(context_for(admin=admin))
+    never_applied = rotator.generate(login)
+    try:
+        with pytest.raises(RotationConflict):
+            rotator.retire(login, never_applied)
+    finally:
+        rotator.close()
+    assert redis_login(login.username, login.password)
+
+
+def test_retire_of_same_password_is_a_no_op(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name())
+    rotator = RedisAclRotator(context_for(admin=admin))
+    try:
+        rotator.retire(login, login)
+    finally:
+        rotator.close()
+    assert redis_login(login.username, login.password)
+
+
+def test_different_users_are_refused(
+    root: redis.Redis, users: list[str], admin: Credential
+) -> None:
+    login = make_user(root, users, unique_name())
+    rotator = RedisAclRotator(context_for(admin=admin))
+    other = Credential(password="q" * 20, username=unique_name())
+    try:
+        with pytest.raises(ConfigurationError, match="different users"):
+            rotator.apply(login, other)
+    finally:
+        rotator.close()
+
+
+def test_down_target_verify_is_retryable() -> None:
+    rotator = RedisAclRotator(context_for(admin=None, target=f"127.0.0.1:{free_port()}"))
+    with pytest.raises(TargetUnavailable):
+        rotator.verify(Credential(password="p" * 20, username="someone"))
+
+
+# ---------------------------------------------------------------------------- TLS (rediss://)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A second, throw-away redis-server speaking only TLS, with a self-signed certificate.
+
+    Yields its port and the certificate (which clients trust through ``SSL_CERT_FILE``).
+    """
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed")
+    directory = tmp_path_factory.mktemp("redis-tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key),
+            "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            server, "--port", "0", "--tls-port", str(port), "--bind", HOST,
+            "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+            "--save", "", "--appendonly", "no", "--dir", str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("the TLS redis-server did not start")
+                time.sleep(0.05)
+        yield port, cert
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_rediss_target_rotates_over_tls(
+    tls_redis: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, cert = tls_redis
+    tls_root = redis.Redis(
+        host=HOST, port=port, ssl=True, ssl_ca_certs=str(cert), decode_responses=True
+    )
+    made: list[str] = []
+    try:
+        admin = make_user(tls_root, made, unique_name("radmin"), "+acl")
+        login = make_user(tls_root, made, unique_name())
+        context = context_for(admin=admin, target=f"rediss://{HOST}:{port}")
+        # Without trusting the certificate, the rotator must refuse the server.
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusted = RedisAclRotator(context)
+        try:
+            with pytest.raises(TargetUnavailable):
+                untrusted.apply(login, untrusted.generate(login))
+        finally:
+            untrusted.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        rotator = RedisAclRotator(context)
+        try:
+            applied = rotator.apply(login, rotator.generate(login))
+            rotator.verify(applied)
+            with pytest.raises(VerificationFailed):
+                rotator.verify(login.with_password(login.password + "x"))
+            rotator.retire(login, applied)
+        finally:
+            rotator.close()
+        state = tls_root.acl_getuser(login.username or "")
+        assert state is not None
+        assert state["passwords"] == [password_hash(applied.password)]
+    finally:
+        if made:
+            cmd(tls_root, "ACL DELUSER", *made)
+        tls_root.close()
