@@ -1,0 +1,108 @@
+"""Every property the templates set on App Service resources exists in the real ARM schema.
+
+Without a Bicep compiler a misspelt property (``keyVaultRefrenceIdentity``) would deploy as an
+ignored field. The ``azure-mgmt-web`` SDK the app already depends on is generated from the same
+REST specification ARM validates against, so its models name every property a ``Microsoft.Web``
+resource accepts; the tests walk each template body through them.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from azure.mgmt.web import models as web_models
+from azure.mgmt.web._utils.model_base import Model
+
+from tests.infra.templates import Template
+
+#: Template resource type -> the SDK model of its ARM body.
+WEB_MODELS: dict[str, type[Any]] = {
+    "Microsoft.Web/sites": web_models.Site,
+    "Microsoft.Web/serverfarms": web_models.AppServicePlan,
+    "Microsoft.Web/sites/basicPublishingCredentialsPolicies": (
+        web_models.CsmPublishingCredentialsPoliciesEntity
+    ),
+}
+
+#: Keys of a Bicep resource body that are Bicep syntax, not ARM properties.
+BICEP_KEYS = frozenset({"name", "parent", "scope", "dependsOn"})
+
+
+def rest_fields(model: type[Any]) -> dict[str, Any]:
+    """REST property name -> the annotated Python type, for one SDK model class."""
+    model()  # the generated models fill their field table on first instantiation
+    hints = typing.get_type_hints(model, localns={"_models": web_models})
+    table: Mapping[str, Any] = model._attr_to_rest_field
+    return {field._rest_name_input: hints[attr] for attr, field in table.items()}
+
+
+def unwrap(hint: Any) -> Any:
+    """``Optional[X]`` -> ``X``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def unknown_properties(value: Any, hint: Any, path: str) -> list[str]:
+    """Paths in ``value`` that ``hint`` (an SDK type) does not define."""
+    hint = unwrap(hint)
+    origin = typing.get_origin(hint)
+    if isinstance(hint, type) and issubclass(hint, Model):
+        if not isinstance(value, Mapping):
+            return []  # an expression; its shape is ARM's to check
+        fields = rest_fields(hint)
+        problems = []
+        for key, child in value.items():
+            if key not in fields:
+                problems.append(f"{path}.{key}")
+            else:
+                problems += unknown_properties(child, fields[key], f"{path}.{key}")
+        return problems
+    if origin is list and isinstance(value, list):
+        (item,) = typing.get_args(hint)
+        return [p for i, v in enumerate(value) for p in unknown_properties(v, item, f"{path}[{i}]")]
+    if origin is dict and isinstance(value, Mapping):
+        _, item = typing.get_args(hint)
+        return [p for k, v in value.items() for p in unknown_properties(v, item, f"{path}.{k}")]
+    return []
+
+
+def web_resources(templates: dict[str, Template]) -> list[tuple[str, str, Any, Mapping[str, Any]]]:
+    return [
+        (template.name, res.symbol, WEB_MODELS[res.type], res.body)
+        for template in templates.values()
+        for res in template.resources()
+        if res.type in WEB_MODELS and not res.existing
+    ]
+
+
+def test_web_resources_are_checked(templates: dict[str, Template]) -> None:
+    assert len(web_resources(templates)) == 4  # plan, site, two credential policies
+
+
+def test_web_resource_properties_exist_in_the_arm_schema(
+    templates: dict[str, Template],
+) -> None:
+    problems = []
+    for name, symbol, model, body in web_resources(templates):
+        arm_body = {k: v for k, v in body.items() if k not in BICEP_KEYS}
+        problems += unknown_properties(arm_body, model, f"{name}:{symbol}")
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"properties": {"keyVaultRefrenceIdentity": "x"}},
+        {"properties": {"siteConfig": {"appSettings": [{"name": "a", "valu": "b"}]}}},
+        {"properties": {"functionAppConfig": {"runtime": {"nam": "python"}}}},
+    ],
+)
+def test_schema_walk_reports_misspelt_properties(body: dict[str, Any]) -> None:
+    assert unknown_properties(body, web_models.Site, "site")
