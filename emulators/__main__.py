@@ -64,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"https://{v.lower()}.vault.azure.net" for v in args.vault or ["local-vault"]
             )
             print(f"# serving {vaults}; Ctrl-C to stop", file=sys.stderr, flush=True)
+            stack.eventgrid.start()  # deliver events and watch expiry in the background
             try:
                 stop.wait()
             except KeyboardInterrupt:
                 pass
         finally:
+            stack.eventgrid.stop()
             if storage is not None:
                 storage.stop()
     return 0

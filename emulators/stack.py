@@ -34,7 +34,8 @@ NO_PROXY = "127.0.0.1,localhost"
 
 
 class AzureStack:
-    """Clock, CA, fault injector, proxy, identity endpoint and Key Vault, started together.
+    """Clock, CA, fault injector, proxy, identity endpoint, Key Vault, Event Grid, ARM and
+    an emulated Datadog API, started together.
 
     The services (``clock``, ``faults``, ``identity``, ``keyvault``, ``hosts``) exist from
     construction, so they can be configured before :meth:`start`; the listeners (``ca``,
@@ -50,6 +51,17 @@ class AzureStack:
         self.identity = IdentityService(tenant_id)
         self.keyvault = KeyVaultService(self.clock, self.identity)
         self.hosts.register(HOST_PATTERN, self.keyvault)
+        # Imported here: these modules import this one for type hints.
+        from emulators.arm import ArmEmulator
+        from emulators.datadog import DatadogEmulator
+        from emulators.eventgrid import EventGridEmulator
+
+        #: Key Vault events (system topics) and custom topics at *.eventgrid.azure.net.
+        self.eventgrid = EventGridEmulator.attach(self)
+        #: Azure Resource Manager (SQL servers, web apps) at management.azure.com.
+        self.arm = ArmEmulator.attach(self)
+        #: A third-party API with key endpoints, at api.datadoghq.com.
+        self.datadog = DatadogEmulator.attach(self)
         self._proxy_port = proxy_port
         self._identity_port = identity_port
         self._workdir: Path | None = None

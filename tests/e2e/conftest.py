@@ -32,13 +32,13 @@ from tests.support.pg_cluster import ScramCluster
 def indexed_functions() -> dict[str, Any]:
     """function_app's functions by name, indexed once (the SDK refuses a second indexing,
     as the Functions host indexes an app once)."""
-    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+    return {str(fn.get_function_name()): fn for fn in function_app.app.get_functions()}
 
 
 @pytest.fixture(scope="session")
 def event_grid(azure_stack: AzureStack) -> EventGridEmulator:
-    """Event Grid attached to the session's stack (deliveries driven by ``flush()``)."""
-    return EventGridEmulator.attach(azure_stack)
+    """The session stack's Event Grid (deliveries driven by ``flush()``)."""
+    return azure_stack.eventgrid
 
 
 @dataclass

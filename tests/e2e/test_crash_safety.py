@@ -159,5 +159,6 @@ def test_failure_then_retry_converges(
     versions = app.versions(NAME)
     rotated = [v for v in versions if (v.tags or {}).get(T.PREVIOUS_VERSION) == first]
     assert len(versions) == 2 and len(rotated) == 1, f"{failure.label}: {len(versions)} versions"
-    assert app.client.get_secret(NAME).properties.tags[T.STATE] == "completed", failure.label
+    final_tags = app.client.get_secret(NAME).properties.tags or {}
+    assert final_tags[T.STATE] == "completed", failure.label
     assert not pg_logs_in(scram_postgres, user, password), failure.label

@@ -25,14 +25,14 @@ def put_managed_secret(
     cluster: ScramCluster,
     *,
     expires_in_days: float = 40,
-    **tags: str,
+    tags: dict[str, str] | None = None,
 ) -> str:
     secret = app.client.set_secret(
         name,
         json.dumps({"username": username, "password": password}),
         content_type="application/json",
         expires_on=in_days(expires_in_days),
-        tags={T.ROTATOR: "postgres", T.TARGET: cluster.target, **tags},
+        tags={T.ROTATOR: "postgres", T.TARGET: cluster.target, **(tags or {})},
     )
     return secret.properties.version or ""
 
@@ -95,7 +95,7 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
         user,
         old_password,
         scram_postgres,
-        **{T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
+        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
     )
     subscription = app.event_grid.subscribe(
         app.vault.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -104,7 +105,7 @@ class MemoryStore:
     def current_value(self, name: str) -> str:
         return self.secrets[name][-1].value
 
-    def versions(self, name: str) -> list[_Version]:
+    def versions(self, name: str) -> builtins.list[_Version]:
         return list(self.secrets.get(name, []))
 
 

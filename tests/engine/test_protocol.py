@@ -196,7 +196,7 @@ def test_concurrent_requests_make_exactly_one_version(target: FakeTarget) -> Non
 
     def trigger(i: int) -> None:
         barrier.wait()
-        kinds = [
+        kinds: list[dict[str, Any]] = [
             dict(trigger=Trigger.EVENT, expected_version=version, event_due=True),
             dict(trigger=Trigger.SWEEP, expected_version=version),
             dict(trigger=Trigger.MANUAL, expected_version=version, force=True),
@@ -261,9 +261,10 @@ class CrashingStore:
 def crashing_rotator(counter: dict[str, Any]) -> type[FakeRotator]:
     class CrashingRotator(FakeRotator):
         def apply(self, current: Credential, candidate: Credential) -> Credential:
-            return hit(
+            applied: Credential = hit(
                 counter, "apply", lambda: super(CrashingRotator, self).apply(current, candidate)
             )
+            return applied
 
         def verify(self, credential: Credential) -> None:
             hit(counter, "verify", lambda: super(CrashingRotator, self).verify(credential))

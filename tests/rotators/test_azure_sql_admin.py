@@ -47,7 +47,7 @@ def stack() -> Iterator[AzureStack]:
 
 @pytest.fixture(scope="module")
 def arm(stack: AzureStack) -> ArmEmulator:
-    return ArmEmulator.attach(stack)
+    return stack.arm
 
 
 @pytest.fixture(scope="module")

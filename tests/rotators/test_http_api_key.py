@@ -36,8 +36,8 @@ def stack(azure_stack: AzureStack) -> AzureStack:
 
 @pytest.fixture(scope="module")
 def datadog(stack: AzureStack) -> DatadogEmulator:
-    """A fresh emulated Datadog at api.datadoghq.com (replaces any earlier one)."""
-    return DatadogEmulator.attach(stack)
+    """The stack's emulated Datadog at api.datadoghq.com."""
+    return stack.datadog
 
 
 @pytest.fixture(autouse=True)

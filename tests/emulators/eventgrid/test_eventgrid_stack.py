@@ -46,7 +46,7 @@ def stack() -> Iterator[AzureStack]:
 
 @pytest.fixture(scope="module")
 def eventgrid(stack: AzureStack) -> EventGridEmulator:
-    return EventGridEmulator.attach(stack)
+    return stack.eventgrid
 
 
 @pytest.fixture
