@@ -73,7 +73,7 @@ class Azurite:
         self.blob_port, self.queue_port, self.table_port = (_free_port() for _ in range(3))
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
         self._stderr = open(os.path.join(self._workdir, "stderr.log"), "wb")
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self._process = subprocess.Popen(
             [
                 str(AZURITE_BIN),
                 "--skipApiVersionCheck",
