@@ -53,14 +53,22 @@ def parse_event(event: Mapping[str, Any]) -> SecretEvent:
     if not isinstance(data, Mapping):
         raise MalformedEvent(f"{event_type} event has no data object")
     fields = {key.lower(): value for key, value in data.items()}
-    name = fields.get("objectname")
-    version = fields.get("version")
-    vault_name = fields.get("vaultname")
-    if not all(isinstance(v, str) and v for v in (name, version, vault_name)):
+    name, version, vault_name = (
+        fields.get("objectname"),
+        fields.get("version"),
+        fields.get("vaultname"),
+    )
+    if not (
+        isinstance(name, str)
+        and name
+        and isinstance(version, str)
+        and version
+        and isinstance(vault_name, str)
+        and vault_name
+    ):
         raise MalformedEvent(
             f"{event_type} event data needs ObjectName, Version and VaultName as strings"
         )
-    assert isinstance(name, str) and isinstance(version, str) and isinstance(vault_name, str)
     return SecretEvent(
         event_id=str(event.get("id", "")),
         event_type=event_type,
