@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from rotation.credential import Credential
+from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 
 #: Suffix of the second login kept by the alternating strategy (as AWS Secrets Manager does).
@@ -101,6 +102,17 @@ class Rotator(ABC):
     @classmethod
     def check_config(cls, context: RotatorContext) -> None:
         """Raise ``ConfigurationError`` if the target or options cannot work. No network I/O."""
+
+    @classmethod
+    def check_strategy(cls, context: RotatorContext) -> None:
+        """Raise ``ConfigurationError`` (tag ``rotation-strategy``) for an unsupported strategy."""
+        if context.strategy not in cls.strategies:
+            raise ConfigurationError(
+                f"strategy '{context.strategy.value}' is not supported by {cls.kind} "
+                f"(supported: {', '.join(s.value for s in cls.strategies)})",
+                secret=context.secret_name,
+                tag="rotation-strategy",
+            )
 
     def generate(self, current: Credential) -> Credential:
         """Return a candidate to replace ``current``. Pure: nothing is sent to the target.

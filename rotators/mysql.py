@@ -132,13 +132,7 @@ class MySQLRotator(Rotator):
     def check_config(cls, context: RotatorContext) -> None:
         """Target must be ``host[:port][/database]``; alternating needs an admin."""
         cls._endpoint(context)
-        if context.strategy not in cls.strategies:
-            raise ConfigurationError(
-                f"strategy '{context.strategy}' is not supported by mysql "
-                f"(supported: {', '.join(cls.strategies)})",
-                secret=context.secret_name,
-                tag="rotation-strategy",
-            )
+        cls.check_strategy(context)
         if context.strategy is Strategy.ALTERNATING and context.admin is None:
             raise ConfigurationError(
                 "the alternating strategy needs an admin credential to create the clone user",

@@ -106,13 +106,7 @@ class PostgresRotator(Rotator):
     def check_config(cls, context: RotatorContext) -> None:
         """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known."""
         cls._endpoint(context)
-        if context.strategy not in cls.strategies:
-            raise ConfigurationError(
-                f"strategy '{context.strategy}' is not supported by postgres "
-                f"(supported: {', '.join(cls.strategies)})",
-                secret=context.secret_name,
-                tag="rotation-strategy",
-            )
+        cls.check_strategy(context)
         if context.strategy is Strategy.ALTERNATING and context.admin is None:
             raise ConfigurationError(
                 "the alternating strategy needs an admin credential to create the clone role",

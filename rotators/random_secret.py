@@ -43,12 +43,7 @@ class RandomSecretRotator(Rotator):
                 secret=context.secret_name,
                 tag="rotation-target",
             )
-        if context.strategy not in cls.strategies:
-            raise ConfigurationError(
-                f"strategy '{context.strategy}' is not supported by random (only 'single')",
-                secret=context.secret_name,
-                tag="rotation-strategy",
-            )
+        cls.check_strategy(context)
         context.policy.validate(secret=context.secret_name)
 
     def __init__(self, context: RotatorContext) -> None:

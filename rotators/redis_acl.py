@@ -156,13 +156,7 @@ class RedisAclRotator(Rotator):
     def check_config(cls, context: RotatorContext) -> None:
         """Check the target and strategy (no network I/O)."""
         parse_target(context.target, secret=context.secret_name)
-        if context.strategy not in cls.strategies:
-            raise ConfigurationError(
-                f"strategy '{context.strategy}' is not supported by redis-acl "
-                f"(supported: {', '.join(cls.strategies)})",
-                secret=context.secret_name,
-                tag="rotation-strategy",
-            )
+        cls.check_strategy(context)
 
     # -- engine steps -----------------------------------------------------------------------
 
