@@ -28,7 +28,14 @@ from rotation.config import (
     is_managed,
     parse_config,
 )
-from rotation.consumers import ConsumerConfirmer, NoConsumers
+from rotation.consumers import (
+    ConsumerConfirmer,
+    NoConsumers,
+    RotationFacts,
+    decode_sightings,
+    encode_sightings,
+    update_sightings,
+)
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -38,7 +45,7 @@ from rotation.errors import (
 )
 from rotation.lock import RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
-from rotation.rotator import Rotator, RotatorContext
+from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import APPLIED, COMMITTED, DISCARDED, PENDING, StagedCandidate, Staging
 from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
 from rotators.registry import RotatorRegistry
@@ -49,7 +56,7 @@ COMMITTED_STATE = "committed"
 AWAITING_STATE = "awaiting-consumers"
 COMPLETED_STATE = "completed"
 OVERDUE_STATE = "overdue"
-UNFINISHED_STATES = frozenset({COMMITTED_STATE, AWAITING_STATE})
+UNFINISHED_STATES = frozenset({COMMITTED_STATE, AWAITING_STATE, OVERDUE_STATE})
 #: How many of the 15 Key Vault tags the engine may add to a committed version.
 RESERVED_STATE_TAGS = len(T.STATE_TAGS)
 
@@ -172,6 +179,7 @@ class _Run:
         rotator_class = self.engine._registry.get(current.tags[T.ROTATOR].strip(), secret=self.name)
         config = parse_config(self.name, current.tags, rotator_class)
         _check_tag_room(config, current)
+        self.engine._consumers.validate(config)
         json_format = _is_json(current)
         staging = Staging(
             self.store, self.name, json_format=json_format, content_type=current.content_type
@@ -349,23 +357,46 @@ class _Run:
             self.step("would check consumers and retire the previous credential")
             return self.finish(Status.DRY_RUN, detail="nothing was changed")
         now = self.engine._now()
-        report = self.engine._consumers.check(config, self.store.vault_url, current.version, now)
-        seen = ",".join(f"{name}={version or '?'}" for name, version in sorted(report.seen.items()))
+        rotated_at = _parse_time(current.tags.get(T.ROTATED_AT))
+        facts = RotationFacts(
+            vault_url=self.store.vault_url,
+            secret_name=self.name,
+            new_version=current.version,
+            previous_version=current.tags.get(T.PREVIOUS_VERSION) or None,
+            rotated_at=rotated_at,
+            first_check=current.tags.get(T.STATE) == COMMITTED_STATE,
+        )
+        report = self.engine._consumers.check(
+            config, facts, _TargetAccess(self, config, current), now
+        )
         tags = dict(current.tags)
-        if seen:
-            tags[T.CONSUMERS_SEEN] = seen[:256]
+        if config.consumers:
+            sightings = update_sightings(
+                decode_sightings(current.tags.get(T.CONSUMERS_SEEN, ""), rotated_at),
+                report,
+                facts,
+                now,
+            )
+            tags[T.CONSUMERS_SEEN] = encode_sightings(
+                {n: s for n, s in sightings.items() if n in config.consumers}, rotated_at
+            )
         if not report.moved:
-            rotated_at = _parse_time(current.tags.get(T.ROTATED_AT))
             if (
                 rotated_at is not None
                 and now - rotated_at > self.engine._settings.consumer_deadline
             ):
+                # Overdue stays under watch (the sweep re-checks it and retires once the
+                # consumers move); the alert goes out only on the transition.
+                newly_overdue = current.tags.get(T.STATE) != OVERDUE_STATE
                 tags[T.STATE] = OVERDUE_STATE
-                self.store.update(self.name, current.version, tags=tags)
+                if tags != dict(current.tags):
+                    self.store.update(self.name, current.version, tags=tags)
                 self.outcome.state = OVERDUE_STATE
                 self.step("consumers did not move by the deadline; old credential kept")
                 return self.finish(
-                    Status.ADVANCED, "overdue", detail=_describe_report(report.seen, report.errors)
+                    Status.ADVANCED,
+                    "overdue" if newly_overdue else None,
+                    detail=_describe_report(report.seen, report.errors),
                 )
             tags[T.STATE] = AWAITING_STATE
             if tags != dict(current.tags):
@@ -404,11 +435,29 @@ class _Run:
             )
         finally:
             rotator.close()
-        self.step(f"retired the credential of version {previous}")
+        if config.strategy is Strategy.SINGLE:
+            self.step(
+                f"the password of version {previous} stopped working when the new one was set"
+            )
+        else:
+            self.step(f"retired the credential of version {previous}")
 
     # ------------------------------------------------------------------ rotator set-up
 
     def make_rotator(self, config: SecretConfig, rotator_class: type[Rotator]) -> Rotator:
+        context = RotatorContext(
+            secret_name=self.name,
+            target=config.target,
+            strategy=config.strategy,
+            policy=config.policy,
+            admin=self.read_admin(config),
+            options=config.options,
+        )
+        rotator_class.check_config(context)
+        return rotator_class(context)
+
+    def read_admin(self, config: SecretConfig) -> Credential | None:
+        """The admin credential named by ``rotation-admin-secret``, or None without one."""
         admin = None
         if config.admin_secret:
             try:
@@ -422,16 +471,45 @@ class _Run:
             admin = Credential.from_value(
                 snapshot.value, json_format=True, secret=config.admin_secret
             )
-        context = RotatorContext(
-            secret_name=self.name,
-            target=config.target,
-            strategy=config.strategy,
-            policy=config.policy,
-            admin=admin,
-            options=config.options,
-        )
-        rotator_class.check_config(context)
-        return rotator_class(context)
+        return admin
+
+
+class _TargetAccess:
+    """:class:`~rotation.consumers.TargetAccess` for one run: reads lazily, at most once."""
+
+    def __init__(self, run: _Run, config: SecretConfig, current: SecretSnapshot) -> None:
+        self._run = run
+        self._config = config
+        self._current = current
+        self._usernames: tuple[str | None, str | None] | None = None
+        self._admin: tuple[Credential | None] | None = None
+
+    def usernames(self) -> tuple[str | None, str | None]:
+        """The login names of the previous and of the committed version (values not kept)."""
+        if self._usernames is None:
+            json_format = _is_json(self._current)
+            new = Credential.from_value(
+                self._current.value, json_format=json_format, secret=self._run.name
+            ).username
+            previous: str | None = None
+            previous_version = self._current.tags.get(T.PREVIOUS_VERSION)
+            if previous_version:
+                try:
+                    old = self._run.store.read(self._run.name, previous_version)
+                except SecretNotFound:
+                    old = None
+                if old is not None:
+                    previous = Credential.from_value(
+                        old.value, json_format=json_format, secret=self._run.name
+                    ).username
+            self._usernames = (previous, new)
+        return self._usernames
+
+    def admin(self) -> Credential | None:
+        """The rotator's admin credential (``rotation-admin-secret``)."""
+        if self._admin is None:
+            self._admin = (self._run.read_admin(self._config),)
+        return self._admin[0]
 
 
 def _logs_in(rotator: Rotator, credential: Credential) -> bool:

@@ -17,6 +17,10 @@ EVENTS_ENDPOINT = "ROTATION_EVENTS_ENDPOINT"
 CONSUMER_DEADLINE_HOURS = "ROTATION_CONSUMER_DEADLINE_HOURS"
 VERIFY_ATTEMPTS = "ROTATION_VERIFY_ATTEMPTS"
 VERIFY_BACKOFF = "ROTATION_VERIFY_BACKOFF_SECONDS"
+#: JSON object of consumer definitions (name -> {"kind": ..., options}); see docs/consumers.md.
+CONSUMERS = "ROTATION_CONSUMERS"
+#: Path of a JSON file with the same content (use one of the two, not both).
+CONSUMERS_FILE = "ROTATION_CONSUMERS_FILE"
 STORAGE = "AzureWebJobsStorage"
 WORK_QUEUE = "rotation-requests"
 
@@ -52,6 +56,10 @@ class AppSettings:
     consumer_deadline_hours: float = 24.0
     verify_attempts: int = 5
     verify_backoff_seconds: float = 0.5
+    #: Raw ``ROTATION_CONSUMERS`` JSON (parsed by :mod:`rotation.consumer_checks.definitions`).
+    consumers_json: str | None = None
+    #: ``ROTATION_CONSUMERS_FILE``: a path to a JSON file of consumer definitions.
+    consumers_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -86,6 +94,8 @@ class AppSettings:
             consumer_deadline_hours=deadline,
             verify_attempts=verify_attempts,
             verify_backoff_seconds=verify_backoff,
+            consumers_json=env.get(CONSUMERS, "").strip() or None,
+            consumers_file=env.get(CONSUMERS_FILE, "").strip() or None,
         )
 
     def allowed_vault(self, vault: str) -> str | None:

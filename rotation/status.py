@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rotation import tags as T
 from rotation.config import is_managed, parse_config
+from rotation.consumers import SEEN_NEW, SEEN_OLD, SEEN_UNKNOWN, Sighting, decode_sightings
 from rotation.errors import ConfigurationError
 from rotation.staging import OPEN_STAGES
 from rotation.vault import SecretStore, staging_name
@@ -25,7 +28,7 @@ def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> d
         "rotated_at": current.tags.get(T.ROTATED_AT),
         "previous_version": current.tags.get(T.PREVIOUS_VERSION),
         "rotation_id": current.tags.get(T.ROTATION_ID),
-        "consumers": _consumers_seen(current.tags.get(T.CONSUMERS_SEEN, "")),
+        "consumers": consumers_status(current.tags, current.version),
     }
     if status["managed"]:
         try:
@@ -42,6 +45,8 @@ def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> d
                 "admin_secret": config.admin_secret,
                 "consumers": list(config.consumers),
             }
+            for consumer in config.consumers:
+                status["consumers"].setdefault(consumer, _describe(Sighting(SEEN_UNKNOWN), {}))
     staged = store.read_if_enabled(staging_name(name))
     if staged is not None and staged.tags.get(T.STAGE) in OPEN_STAGES:
         status["staged"] = {
@@ -53,9 +58,40 @@ def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> d
     return status
 
 
-def _consumers_seen(raw: str) -> dict[str, str | None]:
-    seen: dict[str, str | None] = {}
-    for part in filter(None, raw.split(",")):
-        name, _, version = part.partition("=")
-        seen[name] = None if version in ("", "?") else version
-    return seen
+def consumers_status(tags: Mapping[str, str], version: str) -> dict[str, dict[str, Any]]:
+    """Per consumer of ``version`` (from that committed version's tags).
+
+    ``seen``: new / old / ? / a short version; ``version``: in full when known; ``moved``;
+    ``seen_at``: the last check that answered; ``check_failed_at``: the latest check, if it
+    failed. Times are ISO 8601.
+    """
+    rotated_at = _parse_time(tags.get(T.ROTATED_AT))
+    versions = {SEEN_NEW: version, SEEN_OLD: tags.get(T.PREVIOUS_VERSION)}
+    return {
+        name: _describe(sighting, versions)
+        for name, sighting in decode_sightings(tags.get(T.CONSUMERS_SEEN, ""), rotated_at).items()
+    }
+
+
+def _describe(sighting: Sighting, versions: Mapping[str, str | None]) -> dict[str, Any]:
+    return {
+        "seen": sighting.seen,
+        "version": versions.get(sighting.seen),
+        "moved": sighting.moved,
+        "seen_at": _iso(sighting.seen_at),
+        "check_failed_at": _iso(sighting.failed_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -79,7 +79,13 @@ def work_queue(storage: StorageSettings, credential: TokenCredential) -> QueueCl
 
 
 def build_service(settings: AppSettings | None = None) -> RotationService:
-    """The service the Functions triggers use, from the process environment by default."""
+    """The service the Functions triggers use, from the process environment by default.
+
+    Consumer definitions (``ROTATION_CONSUMERS``/``_FILE``) and ``ROTATION_EVENTS_ENDPOINT``
+    are validated here, once: a bad one is a ConfigurationError at start-up.
+    """
+    from rotation.consumer_checks.loader import build_confirmer
+    from rotation.outcome_events import build_publisher
     from rotation.workqueue import QueueDispatcher
 
     settings = settings or AppSettings.from_env()
@@ -90,6 +96,8 @@ def build_service(settings: AppSettings | None = None) -> RotationService:
         stores,
         registry,
         BlobLeaseLocks(blob_service(settings.storage, credential)),
+        consumers=build_confirmer(settings, credential),
+        on_outcome=build_publisher(settings.events_endpoint, credential),
         settings=EngineSettings(
             verify_attempts=settings.verify_attempts,
             verify_backoff_seconds=settings.verify_backoff_seconds,
