@@ -44,6 +44,13 @@ param deployEventSubscriptions bool = false
 @description('NCRONTAB schedule of the sweep (six fields, seconds first).')
 param sweepSchedule string = '0 0 * * * *'
 
+@description('Consumer definitions (JSON, see docs/consumers.md) for the app setting ROTATION_CONSUMERS; empty for none. Holds names and URLs only, never a secret.')
+param consumers string = ''
+
+@description('Hours consumers get to move to a new version before a rotation is overdue.')
+@minValue(1)
+param consumerDeadlineHours int = 24
+
 @description('Deploy the Event Grid topic the app publishes rotation outcomes to.')
 param deployEventsTopic bool = true
 
@@ -128,6 +135,8 @@ module functionApp 'modules/function-app.bicep' = {
     rotationVaults: join(vaultUris, ',')
     sweepSchedule: sweepSchedule
     eventsEndpoint: deployEventsTopic ? eventsTopic.outputs.endpoint : ''
+    consumers: consumers
+    consumerDeadlineHours: consumerDeadlineHours
   }
 }
 

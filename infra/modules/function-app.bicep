@@ -44,6 +44,12 @@ param sweepSchedule string = '0 0 * * * *'
 @description('Endpoint of the Event Grid topic for rotation outcome events; empty for none.')
 param eventsEndpoint string = ''
 
+@description('Consumer definitions (JSON) for ROTATION_CONSUMERS; empty for none.')
+param consumers string = ''
+
+@description('Hours consumers get to move before a rotation is overdue.')
+param consumerDeadlineHours int = 24
+
 @description('Most instances the plan may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -125,6 +131,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROTATION_EVENTS_ENDPOINT'
           value: eventsEndpoint
+        }
+        {
+          name: 'ROTATION_CONSUMERS'
+          value: consumers
+        }
+        {
+          name: 'ROTATION_CONSUMER_DEADLINE_HOURS'
+          value: string(consumerDeadlineHours)
         }
         {
           name: 'AzureWebJobsStorage__blobServiceUri'

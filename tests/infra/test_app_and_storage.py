@@ -78,10 +78,16 @@ def test_app_settings_the_app_reads(site: Resource) -> None:
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
         "ClientId=${identityClientId};Authorization=AAD"
     )
+    from rotation import settings as app
+
     for name in (
-        "ROTATION_VAULTS",
+        app.VAULTS,
+        app.CLIENT_ID,
+        app.SWEEP_MODE,
+        app.EVENTS_ENDPOINT,
+        app.CONSUMERS,
+        app.CONSUMER_DEADLINE_HOURS,
         "ROTATION_SWEEP_SCHEDULE",
-        "ROTATION_EVENTS_ENDPOINT",
         "AzureWebJobsStorage__blobServiceUri",
         "AzureWebJobsStorage__queueServiceUri",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
