@@ -201,3 +201,53 @@ def test_sweep_over_a_thousand_secrets_reads_only_the_due_values(
     for name in due:
         assert len(app.versions(name)) == 2, name
     assert len(app.versions("fresh-0000")) == 1
+
+
+@pytest.mark.parametrize(
+    ("tags", "named"),
+    [
+        ({T.ROTATOR: "teleporter"}, T.ROTATOR),
+        (
+            {T.ROTATOR: "postgres", T.TARGET: "db.example:5432/app", T.VALIDITY_DAYS: "7"},
+            T.VALIDITY_DAYS,
+        ),
+        (
+            {T.ROTATOR: "postgres", T.TARGET: "db.example:5432/app", T.STRATEGY: "sometimes"},
+            T.STRATEGY,
+        ),
+        (
+            {
+                T.ROTATOR: "postgres",
+                T.TARGET: "db.example:5432/app",
+                T.STRATEGY: "alternating",
+                T.ADMIN_SECRET: "missing-admin",
+            },
+            T.ADMIN_SECRET,
+        ),
+    ],
+)
+def test_bad_configuration_is_logged_and_changes_nothing(
+    app: AppUnderTest, caplog: pytest.LogCaptureFixture, tags: dict[str, str], named: str
+) -> None:
+    version = (
+        app.client.set_secret(
+            "misconfigured",
+            json.dumps({"username": "u", "password": "initial-password-value"}),
+            content_type="application/json",
+            expires_on=in_days(10),
+            tags=tags,
+        ).properties.version
+        or ""
+    )
+    caplog.set_level(logging.INFO)
+    app.deliver_to_function(near_expiry_event(app, "misconfigured", version))  # acknowledged
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("misconfigured" in m and named in m for m in errors), errors
+    assert len(app.versions("misconfigured")) == 1
+    assert "misconfigured-rotation-staged" not in {
+        p.name for p in app.client.list_properties_of_secrets()
+    }
+    response = http(app, "POST", "misconfigured")
+    body = json.loads(response.get_body())
+    assert response.status_code == 400 and named in body["error"]["message"]
