@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 ADMIN_SECRET,
                 json.dumps({"username": cluster.superuser, "password": cluster.password}),
                 content_type="application/json",
+                # An admin secret serves only the secrets (and target) it names.
+                tags={"rotation-admin-for": SECRET, "rotation-target": cluster.target},
             )
             tags |= {"rotation-strategy": "alternating", "rotation-admin-secret": ADMIN_SECRET}
         first = client.set_secret(

@@ -39,11 +39,13 @@ from rotation.consumers import (
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
+    LockLost,
     RotationConflict,
     TargetUnavailable,
     VerificationFailed,
+    VerificationPending,
 )
-from rotation.lock import RotationLocks
+from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import APPLIED, COMMITTED, DISCARDED, PENDING, StagedCandidate, Staging
@@ -113,9 +115,9 @@ class RotationEngine:
         """
         store = self._stores(request.vault_url)
         if request.dry_run:
-            return _Run(self, store, request).execute()
-        with self._locks.hold(store.vault_url, request.secret_name):
-            return _Run(self, store, request).execute()
+            return _Run(self, store, request, None).execute()
+        with self._locks.hold(store.vault_url, request.secret_name) as held:
+            return _Run(self, store, request, held).execute()
 
     def is_due(self, expires_on: datetime | None) -> bool:
         """Whether a version with this expiry should be rotated now (no expiry: yes)."""
@@ -139,10 +141,17 @@ class RotationEngine:
 class _Run:
     """One request against one secret, under its lock (a helper of :class:`RotationEngine`)."""
 
-    def __init__(self, engine: RotationEngine, store: SecretStore, request: RotationRequest):
+    def __init__(
+        self,
+        engine: RotationEngine,
+        store: SecretStore,
+        request: RotationRequest,
+        held: HeldLock | None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.request = request
+        self.held = held
         self.name = request.secret_name
         self.outcome = RotationOutcome(
             status=Status.NOT_DUE,
@@ -150,6 +159,11 @@ class _Run:
             secret_name=self.name,
             trigger=request.trigger,
         )
+
+    def guard(self) -> None:
+        """Stop before a change if the lock lapsed (``LockLost``, retried later)."""
+        if self.held is not None:
+            self.held.ensure()
 
     def step(self, text: str) -> None:
         self.outcome.steps.append(text)
@@ -167,6 +181,9 @@ class _Run:
 
     def execute(self) -> RotationOutcome:
         current = self.store.read(self.name)
+        # Key Vault names are case-insensitive: work with the vault's spelling, so that the
+        # staging secret and its tags are the same whatever spelling a trigger used.
+        self.name = self.outcome.secret_name = current.name or self.name
         self.outcome.from_version = current.version
         self.step(f"read current version {current.version}")
         if not is_managed(current.tags):
@@ -196,7 +213,15 @@ class _Run:
         if pending is not None:
             return self.rotate(config, rotator_class, current, staging, pending)
         if state in UNFINISHED_STATES:
-            return self.advance(config, rotator_class, current)
+            outcome = self.advance(config, rotator_class, current)
+            if self.request.force and outcome.state != COMPLETED_STATE:
+                raise RotationConflict(
+                    f"secret '{self.name}': the rotation to version {current.version} is "
+                    f"{outcome.state}: its consumers still use the previous credential, which "
+                    "a new rotation would reset. Move the consumers (see the status API), "
+                    "then rotate again."
+                )
+            return outcome
         due = self.request.event_due or self.engine.is_due(current.expires_on)
         if self.request.force or due:
             return self.rotate(config, rotator_class, current, staging, None)
@@ -220,6 +245,7 @@ class _Run:
             if self.request.dry_run:
                 return self.dry_run(rotator, current_credential, pending)
             if pending is None:
+                self.guard()
                 candidate = rotator.generate(current_credential)
                 staged = staging.write(
                     candidate,
@@ -240,7 +266,7 @@ class _Run:
                 rotator, staging, staged, current_credential, resumed=pending is not None
             )
             self.verify(rotator, staging, staged, current_credential)
-            new_version = self.commit(config, current, staged)
+            new_version = self.commit(config, current, staged, staging)
             staging.finish(staged, COMMITTED)
         finally:
             rotator.close()
@@ -267,6 +293,7 @@ class _Run:
         if resumed and candidate.password and _logs_in(rotator, candidate):
             self.step("staged candidate already works on the target; apply skipped")
             return staged
+        self.guard()
         applied = rotator.apply(current, candidate)
         self.step("applied the candidate on the target")
         if applied != candidate:
@@ -297,7 +324,19 @@ class _Run:
                     delay *= 2
         if isinstance(last, TargetUnavailable):
             raise last
+        if rotator.context.strategy is Strategy.SINGLE:
+            # The target may hold the candidate already (propagation lag): discarding it
+            # could leave a password that no vault version knows. Keep it; retry later.
+            self.engine._report("failed", self.outcome)
+            raise VerificationPending(
+                f"secret '{self.name}': the target does not accept the new credential yet "
+                f"after {settings.verify_attempts} attempts; the staged candidate "
+                f"({staging.name}) is kept and will be verified again"
+            )
         if _logs_in(rotator, current):
+            # The current login is untouched (alternating: the other login; multiple: a
+            # second password), so the candidate can go, after removing it from the target.
+            rotator.retire(staged.credential, current)
             staging.finish(staged, DISCARDED)
             self.step("candidate refused; current credential still works; candidate discarded")
             self.engine._report("failed", self.outcome)
@@ -311,7 +350,28 @@ class _Run:
             f"the staged candidate ({staging.name}) is kept for the next attempt"
         )
 
-    def commit(self, config: SecretConfig, current: SecretSnapshot, staged: StagedCandidate) -> str:
+    def commit(
+        self,
+        config: SecretConfig,
+        current: SecretSnapshot,
+        staged: StagedCandidate,
+        staging: Staging,
+    ) -> str:
+        self.guard()
+        latest = self.store.read(self.name)
+        if latest.version != current.version:
+            # Someone committed meanwhile (a lapsed lock). The candidate is what the target
+            # holds now, so tie it to the new current version: the next run commits it.
+            staging.write(
+                staged.credential,
+                from_version=latest.version,
+                rotation_id=staged.rotation_id,
+                stage=APPLIED,
+            )
+            raise LockLost(
+                f"secret '{self.name}' changed to version {latest.version} during the "
+                "rotation; the applied candidate is re-staged and will be committed next"
+            )
         now = self.engine._now()
         tags = {k: v for k, v in current.tags.items() if k not in T.STATE_TAGS}
         tags.update(
@@ -429,6 +489,7 @@ class _Run:
         json_format = _is_json(current)
         rotator = self.make_rotator(config, rotator_class)
         try:
+            self.guard()
             rotator.retire(
                 Credential.from_value(old.value, json_format=json_format, secret=self.name),
                 Credential.from_value(current.value, json_format=json_format, secret=self.name),
@@ -468,6 +529,7 @@ class _Run:
                     secret=self.name,
                     tag=T.ADMIN_SECRET,
                 ) from None
+            _check_admin_opt_in(config, snapshot)
             admin = Credential.from_value(
                 snapshot.value, json_format=True, secret=config.admin_secret
             )
@@ -510,6 +572,26 @@ class _TargetAccess:
         if self._admin is None:
             self._admin = (self._run.read_admin(self._config),)
         return self._admin[0]
+
+
+def _check_admin_opt_in(config: SecretConfig, admin: SecretSnapshot) -> None:
+    """An admin secret serves only the secrets its ``rotation-admin-for`` tag names (or
+    ``*``), and only its own ``rotation-target`` when it has one."""
+    allowed = {n.strip().lower() for n in admin.tags.get(T.ADMIN_FOR, "").split(",") if n.strip()}
+    if "*" not in allowed and config.secret_name.lower() not in allowed:
+        raise ConfigurationError(
+            f"admin secret '{admin.name}' does not list this secret in its '{T.ADMIN_FOR}' "
+            f"tag (add '{config.secret_name}' there, or '*')",
+            secret=config.secret_name,
+            tag=T.ADMIN_SECRET,
+        )
+    pinned = admin.tags.get(T.TARGET, "").strip()
+    if pinned and pinned != (config.target or ""):
+        raise ConfigurationError(
+            f"admin secret '{admin.name}' may only be used for target '{pinned}'",
+            secret=config.secret_name,
+            tag=T.TARGET,
+        )
 
 
 def _logs_in(rotator: Rotator, credential: Credential) -> bool:

@@ -53,6 +53,25 @@ class LockBusy(RotationError):
     retryable = True
 
 
+class LockLost(RotationError):
+    """The secret's lock lapsed during the rotation (its lease could not be renewed).
+
+    The run stops before its next change to the target or the vault; a later attempt
+    resumes from the staged candidate.
+    """
+
+    retryable = True
+
+
+class VerificationPending(RotationError):
+    """The target took the new credential but does not accept it yet (propagation delay).
+
+    The staged candidate is kept; a later attempt verifies it again and commits it.
+    """
+
+    retryable = True
+
+
 class RotationConflict(RotationError):
     """The vault or target is in a state the engine will not touch without an operator.
 

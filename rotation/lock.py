@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
 
-from rotation.errors import LockBusy, TargetUnavailable
+from rotation.errors import LockBusy, LockLost, TargetUnavailable
 
 LOCK_CONTAINER = "rotation-locks"
 LEASE_SECONDS = 60
@@ -31,10 +31,29 @@ RENEW_EVERY_SECONDS = 20
 log = logging.getLogger(__name__)
 
 
+class HeldLock:
+    """A lock while it is held. :meth:`ensure` raises :class:`LockLost` once it lapsed."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lost = threading.Event()
+
+    def mark_lost(self) -> None:
+        """Record that the lock can no longer be trusted (called by the renewer)."""
+        self._lost.set()
+
+    def ensure(self) -> None:
+        """Raise :class:`LockLost` if the lock lapsed; call before every change."""
+        if self._lost.is_set():
+            raise LockLost(
+                f"the rotation lock of '{self._name}' lapsed; stopping before the next change"
+            )
+
+
 class RotationLocks(Protocol):
     """Hands out the per-secret lock."""
 
-    def hold(self, vault_url: str, secret_name: str) -> contextlib.AbstractContextManager[None]:
+    def hold(self, vault_url: str, secret_name: str) -> contextlib.AbstractContextManager[HeldLock]:
         """Hold the lock for the block; raise :class:`LockBusy` at once if someone else does."""
         ...
 
@@ -53,14 +72,14 @@ class InProcessLocks:
         self._held: set[str] = set()
 
     @contextlib.contextmanager
-    def hold(self, vault_url: str, secret_name: str) -> Iterator[None]:
+    def hold(self, vault_url: str, secret_name: str) -> Iterator[HeldLock]:
         key = lock_key(vault_url, secret_name)
         with self._guard:
             if key in self._held:
                 raise LockBusy(f"a rotation of '{secret_name}' is already running")
             self._held.add(key)
         try:
-            yield
+            yield HeldLock(secret_name)
         finally:
             with self._guard:
                 self._held.discard(key)
@@ -81,16 +100,20 @@ class BlobLeaseLocks:
         self._container_ready = True
 
     @contextlib.contextmanager
-    def hold(self, vault_url: str, secret_name: str) -> Iterator[None]:
+    def hold(self, vault_url: str, secret_name: str) -> Iterator[HeldLock]:
         key = lock_key(vault_url, secret_name)
         lease = self._acquire(key, secret_name)
+        held = HeldLock(secret_name)
         stop = threading.Event()
         renewer = threading.Thread(
-            target=self._keep_renewing, args=(lease, stop, key), name=f"lease:{key}", daemon=True
+            target=self._keep_renewing,
+            args=(lease, stop, key, held),
+            name=f"lease:{key}",
+            daemon=True,
         )
         renewer.start()
         try:
-            yield
+            yield held
         finally:
             stop.set()
             renewer.join()
@@ -121,9 +144,15 @@ class BlobLeaseLocks:
             ) from None
 
     @staticmethod
-    def _keep_renewing(lease: BlobLeaseClient, stop: threading.Event, key: str) -> None:
+    def _keep_renewing(
+        lease: BlobLeaseClient, stop: threading.Event, key: str, held: HeldLock
+    ) -> None:
+        """Renew every RENEW_EVERY_SECONDS; once a renewal fails, the lease may lapse before
+        the next one, so the lock counts as lost (the run stops before its next change)."""
         while not stop.wait(RENEW_EVERY_SECONDS):
             try:
                 lease.renew()
             except AzureError as error:
-                log.warning("could not renew rotation lock %s: %s", key, type(error).__name__)
+                log.error("could not renew rotation lock %s: %s", key, type(error).__name__)
+                held.mark_lost()
+                return

@@ -121,6 +121,9 @@ class RotationService:
                     self._run_acknowledging(item.request(Trigger.SWEEP), busy_is_done=True)
             except RotationError as error:
                 log.error("sweep: %s/%s failed: %s", item.vault_url, item.secret_name, error)
+            except Exception:
+                # A bug or an unexpected answer for one secret must not stop the others.
+                log.exception("sweep: %s/%s failed unexpectedly", item.vault_url, item.secret_name)
         return report
 
     # ------------------------------------------------------------------ HTTP

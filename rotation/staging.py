@@ -52,7 +52,8 @@ class Staging:
     def read(self) -> StagedCandidate | None:
         """The latest staged candidate, or None if there is none or it is finished."""
         snapshot = self._store.read_if_enabled(self.name)
-        if snapshot is None or snapshot.tags.get(T.STAGED_FOR) != self.secret_name:
+        owner = snapshot.tags.get(T.STAGED_FOR, "") if snapshot is not None else ""
+        if snapshot is None or owner.lower() != self.secret_name.lower():
             return None
         credential = Credential.from_value(snapshot.value, json_format=self._json, secret=self.name)
         return StagedCandidate(

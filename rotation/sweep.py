@@ -68,13 +68,13 @@ def find_due(
         staged_for = item.tags.get(T.STAGED_FOR)
         if staged_for:
             if item.enabled and item.tags.get(T.STAGE) in OPEN_STAGES:
-                unfinished.add(staged_for)
+                unfinished.add(staged_for.lower())
             continue
         if item.enabled and is_managed(item.tags):
             managed[item.name] = item
     due: list[DueSecret] = []
     for name, item in sorted(managed.items()):
-        if name in unfinished:
+        if name.lower() in unfinished:
             reason = "unfinished rotation"
         elif item.tags.get(T.STATE) in UNFINISHED_STATES:
             reason = f"rotation {item.tags[T.STATE]}"

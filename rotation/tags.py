@@ -16,6 +16,11 @@ ADMIN_SECRET = "rotation-admin-secret"  # noqa: S105 (a tag name)
 PASSWORD_POLICY = "rotation-password-policy"  # noqa: S105 (a tag name)
 CONSUMERS = "rotation-consumers"
 
+# On an admin secret: which managed secrets may use it (comma-separated names, or "*"), and,
+# optionally, the only target it may be sent to. Without this opt-in, anyone allowed to edit
+# one secret's tags could point the app's admin credentials at a host of their choosing.
+ADMIN_FOR = "rotation-admin-for"
+
 CONFIG_TAGS = frozenset(
     {ROTATOR, TARGET, STRATEGY, VALIDITY_DAYS, ADMIN_SECRET, PASSWORD_POLICY, CONSUMERS}
 )

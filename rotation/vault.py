@@ -158,7 +158,7 @@ class KeyVaultStore:
             ) from None
         props = secret.properties
         return SecretSnapshot(
-            name=name,
+            name=props.name or name,
             version=props.version or "",
             value=secret.value or "",
             tags=dict(props.tags or {}),

@@ -283,7 +283,7 @@ class RabbitMqRotator(Rotator):
                 "(the rabbitmq rotator changes passwords of existing users)",
                 secret=self.context.secret_name,
             )
-        body = response.json()
+        body = _json_body(response)
         if not isinstance(body, dict):
             raise TargetUnavailable("the management API answered with an unexpected body")
         return body
@@ -319,7 +319,7 @@ class RabbitMqRotator(Rotator):
         response = self._request("GET", path, secrets, missing_ok=True)
         if response is None:
             return []
-        body = response.json()
+        body = _json_body(response)
         if not isinstance(body, list):
             raise TargetUnavailable("the management API answered with an unexpected body")
         return [entry for entry in body if isinstance(entry, dict)]
@@ -366,9 +366,10 @@ class RabbitMqRotator(Rotator):
             return None
         if response.ok:
             return response
-        excerpt = redact(
-            " ".join(response.text.split())[:BODY_EXCERPT], self._secret_values(secrets)
-        )
+        # Redact before cutting: a password straddling the cut would escape redaction.
+        excerpt = redact(" ".join(response.text.split()), self._secret_values(secrets))[
+            :BODY_EXCERPT
+        ]
         status = f"HTTP {response.status_code}"
         if response.status_code in (401, 403):
             raise ConfigurationError(
@@ -389,3 +390,13 @@ class RabbitMqRotator(Rotator):
         if self.context.admin is not None:
             values.append(self.context.admin.password)
         return values
+
+
+def _json_body(response: requests.Response) -> Any:
+    """The response's JSON; ``TargetUnavailable`` if it is not JSON (a proxy's error page)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise TargetUnavailable(
+            f"the management API answered HTTP {response.status_code} with a body that is not JSON"
+        ) from None

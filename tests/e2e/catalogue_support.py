@@ -45,6 +45,10 @@ def unique(prefix: str) -> str:
 # ---------------------------------------------------------------------------- Key Vault
 
 
+#: Tags of the admin secrets these tests store: usable by any managed secret in the vault.
+ADMIN_TAGS = {T.ADMIN_FOR: "*"}
+
+
 def put_secret(
     app: AppUnderTest,
     name: str,

@@ -146,6 +146,7 @@ def put_redis_secret(
         admin_secret,
         json.dumps({"username": admin_user, "password": admin_password}),
         content_type="application/json",
+        tags={T.ADMIN_FOR: name},
     )
     secret = app.client.set_secret(
         name,

@@ -228,6 +228,7 @@ def test_postgres_sessions_of_the_old_login_hold_the_rotation_until_they_end(
         admin,
         json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
         content_type="application/json",
+        tags={T.ADMIN_FOR: name, T.TARGET: scram_postgres.target},
     )
     app.client.set_secret(
         name,

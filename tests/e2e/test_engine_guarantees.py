@@ -120,6 +120,7 @@ def test_no_secret_value_in_logs_or_http_answers(
         "hygiene-admin",
         json.dumps({"username": scram_postgres.superuser, "password": admin_password}),
         content_type="application/json",
+        tags={T.ADMIN_FOR: "hygiene-db", T.TARGET: scram_postgres.target},
     )
     first = (
         app.client.set_secret(

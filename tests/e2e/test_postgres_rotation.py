@@ -88,6 +88,7 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
         "pg-admin",
         json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
         content_type="application/json",
+        tags={T.ADMIN_FOR: "billing-db"},
     )
     put_managed_secret(
         app,

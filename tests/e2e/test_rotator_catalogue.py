@@ -27,6 +27,7 @@ from rotation.policy import PasswordPolicy
 from rotators.azure_sql_admin import REQUIRED_ROLE
 from rotators.random_secret import RandomSecretRotator
 from tests.e2e.catalogue_support import (
+    ADMIN_TAGS,
     MYSQL_TARGET,
     RABBIT_TARGET,
     REDIS_TARGET,
@@ -120,7 +121,11 @@ def test_mysql_alternating_rotates_to_the_clone(
     user = unique("app")
     old = mysql_accounts_made.create(user)
     put_secret(
-        app, "mysql-admin", {"username": admin, "password": admin_password}, expires_in_days=None
+        app,
+        "mysql-admin",
+        {"username": admin, "password": admin_password},
+        tags=ADMIN_TAGS,
+        expires_in_days=None,
     )
     first = put_secret(
         app,
@@ -155,7 +160,11 @@ def _redis_secrets(
     user = unique("cache")
     old = redis_users.create(user, "+ping")
     put_secret(
-        app, "redis-admin", {"username": admin, "password": admin_password}, expires_in_days=None
+        app,
+        "redis-admin",
+        {"username": admin, "password": admin_password},
+        tags=ADMIN_TAGS,
+        expires_in_days=None,
     )
     tags = {T.ROTATOR: "redis-acl", T.TARGET: REDIS_TARGET, T.ADMIN_SECRET: "redis-admin"}
     if strategy:
@@ -198,7 +207,13 @@ def _rabbit_admin(app: AppUnderTest, rabbit_users: RabbitUsers) -> None:
     """A management user with the administrator tag, stored as ``rabbit-admin``."""
     admin = unique("qadmin")
     password = rabbit_users.create(admin, tags="administrator")
-    put_secret(app, "rabbit-admin", {"username": admin, "password": password}, expires_in_days=None)
+    put_secret(
+        app,
+        "rabbit-admin",
+        {"username": admin, "password": password},
+        tags=ADMIN_TAGS,
+        expires_in_days=None,
+    )
 
 
 def test_rabbitmq_single_rotates_through_event_grid(
@@ -350,6 +365,7 @@ def test_http_api_key_mints_a_new_key_and_revokes_the_old(
         app,
         "datadog-admin",
         {"password": org_api_key, "application_key": application_key},
+        tags=ADMIN_TAGS,
         expires_in_days=None,
     )
     first = put_secret(
@@ -407,6 +423,7 @@ def test_postgres_hostile_role_name_rotates_without_injection(
             app,
             "pg-admin",
             {"username": scram_postgres.superuser, "password": scram_postgres.password},
+            tags=ADMIN_TAGS,
             expires_in_days=None,
         )
         first = put_secret(
@@ -468,6 +485,7 @@ def test_mysql_hostile_user_name_rotates_without_injection(
             app,
             "mysql-admin",
             {"username": admin, "password": admin_password},
+            tags=ADMIN_TAGS,
             expires_in_days=None,
         )
         first = put_secret(
@@ -523,6 +541,7 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
             app,
             "pg-admin",
             {"username": scram_postgres.superuser, "password": scram_postgres.password},
+            tags=ADMIN_TAGS,
             expires_in_days=None,
         )
         first = put_secret(

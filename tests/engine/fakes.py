@@ -35,8 +35,16 @@ class MemoryStore:
         self.value_reads: list[str] = []
         self._lock = threading.Lock()
 
+    def _canonical(self, name: str) -> str:
+        """Key Vault names ignore case: the first spelling written is the one kept."""
+        for existing in self.secrets:
+            if existing.lower() == name.lower():
+                return existing
+        return name
+
     def read(self, name: str, version: str | None = None) -> SecretSnapshot:
         with self._lock:
+            name = self._canonical(name)
             versions = self.secrets.get(name)
             if not versions:
                 raise SecretNotFound(f"{name} not found")
@@ -77,6 +85,7 @@ class MemoryStore:
     ) -> str:
         with self._lock:
             version = uuid.uuid4().hex
+            name = self._canonical(name)
             self.secrets.setdefault(name, []).append(
                 _Version(version, value, dict(tags), content_type, expires_on)
             )
@@ -86,7 +95,7 @@ class MemoryStore:
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
     ) -> None:
         with self._lock:
-            for v in self.secrets.get(name, []):
+            for v in self.secrets.get(self._canonical(name), []):
                 if v.version == version:
                     v.tags = dict(tags)
                     if enabled is not None:
@@ -115,7 +124,12 @@ class FakeTarget:
 
     logins: dict[str, set[str]] = field(default_factory=dict)
     down: bool = False
+    #: apply is accepted but the new password only takes effect later (replication lag)
     refuse_new: bool = False
+    #: passwords applied while ``refuse_new`` was set, per user, not yet effective
+    late: dict[str, str] = field(default_factory=dict)
+    #: verify refuses every password but ``initial-password`` (a target that rejects logins)
+    refuse_logins: bool = False
 
     def works(self, credential: Credential) -> bool:
         return credential.password in self.logins.get(credential.username or "", set())
@@ -143,14 +157,17 @@ class FakeRotator(Rotator):
             raise VerificationFailed(f"current credential of {current.username} refused")
         if self.context.strategy is Strategy.MULTIPLE:
             target.logins.setdefault(user, set()).add(candidate.password)
-        elif not target.refuse_new:
+        elif target.refuse_new:
+            target.late[user] = candidate.password
+        else:
             target.logins[user] = {candidate.password}
         return candidate
 
     def verify(self, credential: Credential) -> None:
         if self.target_state.down:
             raise TargetUnavailable("fake target down")
-        if not self.target_state.works(credential):
+        refused = self.target_state.refuse_logins and credential.password != "initial-password"
+        if refused or not self.target_state.works(credential):
             raise VerificationFailed(f"login refused for {credential.username}")
 
     def retire(self, old: Credential, new: Credential) -> None:

@@ -517,7 +517,7 @@ def test_the_engine_waits_records_sightings_and_retires(fake_target: FakeTarget)
     store.write(
         "admin",
         json.dumps({"username": "admin", "password": "admin-pw"}),
-        tags={},
+        tags={T.ADMIN_FOR: "app-db"},
         content_type="application/json",
     )
     store.write(

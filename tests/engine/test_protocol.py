@@ -17,7 +17,14 @@ import pytest
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.engine import EngineSettings, RotationEngine
-from rotation.errors import ConfigurationError, LockBusy, RotationError, VerificationFailed
+from rotation.errors import (
+    ConfigurationError,
+    LockBusy,
+    RotationConflict,
+    RotationError,
+    VerificationFailed,
+    VerificationPending,
+)
 from rotation.lock import InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.staging import OPEN_STAGES
@@ -145,15 +152,77 @@ def test_dry_run_changes_nothing(target: FakeTarget) -> None:
     assert any("logs in on the target: yes" in step for step in outcome.steps)
 
 
-def test_refused_candidate_is_discarded_and_current_kept(target: FakeTarget) -> None:
+def test_single_candidate_not_yet_effective_is_kept_and_committed_later(
+    target: FakeTarget,
+) -> None:
+    """Replication lag: the target took the password but refuses it for now. Discarding it
+    would lose the credential once the change lands, so it stays staged until it works."""
     target.refuse_new = True
     store = make_store()
+    with pytest.raises(VerificationPending):
+        make_engine(store).run(request(store))
+    assert len(store.versions(NAME)) == 1
+    staged = store.versions(staging_name(NAME))[-1]
+    assert staged.enabled and staged.tags[T.STAGE] == "pending"
+
+    target.logins["app"] = {target.late["app"]}  # the change lands on the target
+    outcome = make_engine(store).run(request(store))
+    assert outcome.status is Status.ROTATED
+    assert target.works(current_credential(store))
+
+
+@pytest.mark.parametrize("strategy", ["alternating", "multiple"])
+def test_refused_candidate_is_removed_and_discarded_while_current_works(
+    target: FakeTarget, strategy: str
+) -> None:
+    target.refuse_logins = True
+    store = make_store(strategy)
     with pytest.raises(VerificationFailed):
         make_engine(store).run(request(store))
     assert len(store.versions(NAME)) == 1
     assert target.works(current_credential(store))
     staged = store.versions(staging_name(NAME))[-1]
     assert staged.tags[T.STAGE] == "discarded" and not staged.enabled
+    # Nothing of the refused candidate stays live on the target.
+    assert target.logins["app"] == {"initial-password"}
+
+
+def test_forced_rotation_while_consumers_lag_is_refused_with_the_reason(
+    target: FakeTarget,
+) -> None:
+    store = make_store()
+    make_engine(store).run(request(store))
+    latest = store.versions(NAME)[-1]
+    latest.tags[T.STATE] = "awaiting-consumers"
+    latest.tags[T.CONSUMERS] = "slow-app"
+
+    class Lagging:
+        def validate(self, config: Any) -> None:
+            pass
+
+        def check(self, *args: Any) -> Any:
+            from rotation.consumers import ConsumerReport
+
+            return ConsumerReport(moved=False, seen={"slow-app": None})
+
+    with pytest.raises(RotationConflict, match="consumers still use"):
+        make_engine(store, consumers=Lagging()).run(request(store, force=True))
+    assert len(store.versions(NAME)) == 2
+
+
+def test_a_differently_spelled_name_resumes_the_same_staged_candidate(
+    target: FakeTarget,
+) -> None:
+    target.refuse_new = True
+    store = make_store()
+    with pytest.raises(VerificationPending):
+        make_engine(store).run(request(store))
+    target.logins["app"] = {target.late["app"]}
+    target.refuse_new = False
+    shouting = RotationRequest(vault_url=store.vault_url, secret_name=NAME.upper())
+    outcome = make_engine(store).run(shouting)
+    assert outcome.status is Status.ROTATED
+    assert target.works(current_credential(store))
 
 
 @pytest.mark.parametrize(
@@ -345,3 +414,31 @@ def test_a_crash_at_any_step_converges_after_a_retry(strategy: str, when: str) -
     finally:
         FakeRotator.target_state = FakeTarget()
     assert crash_points >= 8, "the protocol has fewer steps than expected"
+
+
+@pytest.mark.parametrize(
+    ("admin_tags", "named"),
+    [
+        ({}, "rotation-admin-for"),
+        ({T.ADMIN_FOR: "other-db"}, "rotation-admin-for"),
+        ({T.ADMIN_FOR: "*", T.TARGET: "another-host"}, "another-host"),
+    ],
+)
+def test_admin_secret_serves_only_the_secrets_and_target_it_names(
+    target: FakeTarget, admin_tags: dict[str, str], named: str
+) -> None:
+    """Editing one secret's tags must not be enough to send an admin credential anywhere."""
+    store = make_store()
+    store.write(
+        "db-admin",
+        json.dumps({"username": "root", "password": "admin-password"}),
+        tags=admin_tags,
+        content_type="application/json",
+    )
+    store.secrets[NAME][0].tags[T.ADMIN_SECRET] = "db-admin"
+    with pytest.raises(ConfigurationError, match=named):
+        make_engine(store).run(request(store))
+    assert len(store.versions(NAME)) == 1 and target.logins == {"app": {"initial-password"}}
+
+    store.secrets["db-admin"][0].tags = {T.ADMIN_FOR: f"x, {NAME}", T.TARGET: "fake-host"}
+    assert make_engine(store).run(request(store)).status is Status.ROTATED
