@@ -6,6 +6,7 @@ same protocol through the real SDKs, the emulators and real database servers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -20,12 +21,13 @@ from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import (
     ConfigurationError,
     LockBusy,
+    LockLost,
     RotationConflict,
     RotationError,
     VerificationFailed,
     VerificationPending,
 )
-from rotation.lock import InProcessLocks
+from rotation.lock import HeldLock, InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.staging import OPEN_STAGES
 from rotation.vault import staging_name
@@ -442,3 +444,58 @@ def test_admin_secret_serves_only_the_secrets_and_target_it_names(
 
     store.secrets["db-admin"][0].tags = {T.ADMIN_FOR: f"x, {NAME}", T.TARGET: "fake-host"}
     assert make_engine(store).run(request(store)).status is Status.ROTATED
+
+
+class _LostLocks:
+    """Locks whose lease lapses at once (renewal failed)."""
+
+    @contextlib.contextmanager
+    def hold(self, vault_url: str, secret_name: str) -> Iterator[HeldLock]:
+        held = HeldLock(secret_name)
+        held.mark_lost()
+        yield held
+
+
+def test_a_lapsed_lock_stops_the_run_before_any_change(target: FakeTarget) -> None:
+    store = make_store()
+    registry = RotatorRegistry()
+    registry.register(FakeRotator)
+    engine = RotationEngine(lambda url: store, registry, _LostLocks(), clock=lambda: NOW)
+    with pytest.raises(LockLost):
+        engine.run(request(store))
+    assert len(store.versions(NAME)) == 1
+    assert staging_name(NAME) not in store.secrets
+    assert target.logins == {"app": {"initial-password"}}
+
+
+def test_a_commit_that_raced_another_instance_is_restaged_and_finished(
+    target: FakeTarget,
+) -> None:
+    """Another instance committed while this one verified (its lock had lapsed unnoticed):
+    the candidate this run applied is what the target holds, so it must not be lost."""
+    store = make_store()
+    raced: list[bool] = []
+
+    class RacingRotator(FakeRotator):
+        def verify(self, credential: Credential) -> None:
+            super().verify(credential)
+            if not raced:
+                raced.append(True)
+                store.write(
+                    NAME,
+                    store.current_value(NAME),
+                    tags=dict(store.versions(NAME)[-1].tags),
+                    content_type="application/json",
+                )
+
+    registry = RotatorRegistry()
+    registry.register(RacingRotator)
+    engine = RotationEngine(
+        lambda url: store, registry, InProcessLocks(), clock=lambda: NOW, sleep=lambda s: None
+    )
+    with pytest.raises(LockLost):
+        engine.run(request(store))
+    assert not target.works(current_credential(store))  # the race left a stale value...
+    outcome = engine.run(request(store, force=True))
+    assert outcome.status is Status.ROTATED
+    assert target.works(current_credential(store))  # ...which the next run repairs
