@@ -419,24 +419,7 @@ def test_postgres_hostile_role_name_rotates_without_injection(
         )
     before = _pg_roles(scram_postgres)
     try:
-        put_secret(
-            app,
-            "pg-admin",
-            {"username": scram_postgres.superuser, "password": scram_postgres.password},
-            tags=ADMIN_TAGS,
-            expires_in_days=None,
-        )
-        first = put_secret(
-            app,
-            "hostile-pg",
-            {"username": name, "password": old},
-            tags={
-                T.ROTATOR: "postgres",
-                T.TARGET: scram_postgres.target,
-                T.STRATEGY: "alternating",
-                T.ADMIN_SECRET: "pg-admin",
-            },
-        )
+        first = _store_alternating_pg(app, scram_postgres, "hostile-pg", name, old)
 
         deliver_near_expiry(app)
 
@@ -537,24 +520,7 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
         )
     before = _pg_roles(scram_postgres)
     try:
-        put_secret(
-            app,
-            "pg-admin",
-            {"username": scram_postgres.superuser, "password": scram_postgres.password},
-            tags=ADMIN_TAGS,
-            expires_in_days=None,
-        )
-        first = put_secret(
-            app,
-            "long-pg",
-            {"username": name, "password": old},
-            tags={
-                T.ROTATOR: "postgres",
-                T.TARGET: scram_postgres.target,
-                T.STRATEGY: "alternating",
-                T.ADMIN_SECRET: "pg-admin",
-            },
-        )
+        first = _store_alternating_pg(app, scram_postgres, "long-pg", name, old)
 
         assert len(deliver_near_expiry(app)) == 1
 
@@ -564,3 +530,27 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
     finally:
         with scram_postgres.connect() as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _store_alternating_pg(
+    app: AppUnderTest, cluster: ScramCluster, secret: str, username: str, password: str
+) -> str:
+    """Store a pg admin secret and an alternating postgres secret; return its version."""
+    put_secret(
+        app,
+        "pg-admin",
+        {"username": cluster.superuser, "password": cluster.password},
+        tags=ADMIN_TAGS,
+        expires_in_days=None,
+    )
+    return put_secret(
+        app,
+        secret,
+        {"username": username, "password": password},
+        tags={
+            T.ROTATOR: "postgres",
+            T.TARGET: cluster.target,
+            T.STRATEGY: "alternating",
+            T.ADMIN_SECRET: "pg-admin",
+        },
+    )
