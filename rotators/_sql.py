@@ -10,7 +10,6 @@ from rotation.rotator import RotatorContext, Strategy, alternate_username
 
 TARGET_TAG = "rotation-target"
 ADMIN_TAG = "rotation-admin-secret"
-STRATEGY_TAG = "rotation-strategy"
 
 #: ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; the host has no ``/``, ``:`` or spaces.
 _HOST_PORT = re.compile(
@@ -30,6 +29,17 @@ class Endpoint:
         host = f"[{self.host}]" if ":" in self.host else self.host
         tail = f"/{self.database}" if self.database else ""
         return f"{host}:{self.port}{tail}"
+
+
+def require_admin_for_alternating(context: RotatorContext, clone_kind: str) -> None:
+    """Raise ``ConfigurationError`` if the alternating strategy has no admin credential
+    (creating and resetting the clone ``clone_kind`` needs one)."""
+    if context.strategy is Strategy.ALTERNATING and context.admin is None:
+        raise ConfigurationError(
+            f"the alternating strategy needs an admin credential to create the clone {clone_kind}",
+            secret=context.secret_name,
+            tag=ADMIN_TAG,
+        )
 
 
 def parse_endpoint(

@@ -52,7 +52,14 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotators._sql import ADMIN_TAG, TARGET_TAG, Endpoint, check_username, parse_endpoint
+from rotators._sql import (
+    ADMIN_TAG,
+    TARGET_TAG,
+    Endpoint,
+    check_username,
+    parse_endpoint,
+    require_admin_for_alternating,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +140,7 @@ class MySQLRotator(Rotator):
         """Target must be ``host[:port][/database]``; alternating needs an admin."""
         cls._endpoint(context)
         cls.check_strategy(context)
-        if context.strategy is Strategy.ALTERNATING and context.admin is None:
-            raise ConfigurationError(
-                "the alternating strategy needs an admin credential to create the clone user",
-                secret=context.secret_name,
-                tag=ADMIN_TAG,
-            )
+        require_admin_for_alternating(context, "user")
         host = context.options.get(ACCOUNT_HOST_OPTION, "%")
         if not host or len(host) > 255 or "\x00" in host:
             raise ConfigurationError(

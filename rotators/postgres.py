@@ -50,7 +50,14 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotators._sql import ADMIN_TAG, TARGET_TAG, Endpoint, check_username, parse_endpoint
+from rotators._sql import (
+    ADMIN_TAG,
+    TARGET_TAG,
+    Endpoint,
+    check_username,
+    parse_endpoint,
+    require_admin_for_alternating,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +114,7 @@ class PostgresRotator(Rotator):
         """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known."""
         cls._endpoint(context)
         cls.check_strategy(context)
-        if context.strategy is Strategy.ALTERNATING and context.admin is None:
-            raise ConfigurationError(
-                "the alternating strategy needs an admin credential to create the clone role",
-                secret=context.secret_name,
-                tag=ADMIN_TAG,
-            )
+        require_admin_for_alternating(context, "role")
         sslmode = context.options.get("sslmode", "prefer")
         if sslmode not in SSLMODES:
             raise ConfigurationError(
