@@ -253,11 +253,12 @@ class _Run:
                     rotation_id=uuid.uuid4().hex,
                     stage=PENDING,
                 )
+                self.outcome.rotation_id = staged.rotation_id
                 self.step(f"staged a new candidate (staging version {staged.version})")
-                self.engine._report("started", self._with_id(staged))
+                self.engine._report("started", self.outcome)
             else:
                 staged = pending
-                self._with_id(staged)
+                self.outcome.rotation_id = staged.rotation_id
                 self.step(
                     f"resumed staged candidate (stage {staged.stage}) of {staged.rotation_id}"
                 )
@@ -266,18 +267,13 @@ class _Run:
                 rotator, staging, staged, current_credential, resumed=pending is not None
             )
             self.verify(rotator, staging, staged, current_credential)
-            new_version = self.commit(config, current, staged, staging)
+            committed = self.commit(config, current, staged, staging)
             staging.finish(staged, COMMITTED)
         finally:
             rotator.close()
         self.engine._report("committed", self.outcome)
-        refreshed = self.store.read(self.name, new_version)
-        self.advance(config, rotator_class, refreshed)
+        self.advance(config, rotator_class, committed)
         self.outcome.status = Status.ROTATED
-        return self.outcome
-
-    def _with_id(self, staged: StagedCandidate) -> RotationOutcome:
-        self.outcome.rotation_id = staged.rotation_id
         return self.outcome
 
     def apply(
@@ -356,7 +352,8 @@ class _Run:
         current: SecretSnapshot,
         staged: StagedCandidate,
         staging: Staging,
-    ) -> str:
+    ) -> SecretSnapshot:
+        """Write the candidate as the new current version; return that version as written."""
         self.guard()
         latest = self.store.read(self.name)
         if latest.version != current.version:
@@ -382,17 +379,19 @@ class _Run:
                 T.ROTATION_ID: staged.rotation_id,
             }
         )
+        value = staged.credential.to_value(json_format=_is_json(current))
+        expires_on = now + timedelta(days=config.validity_days)
         new_version = self.store.write(
             self.name,
-            staged.credential.to_value(json_format=_is_json(current)),
+            value,
             tags=tags,
             content_type=current.content_type,
-            expires_on=now + timedelta(days=config.validity_days),
+            expires_on=expires_on,
         )
         self.outcome.to_version = new_version
         self.outcome.state = COMMITTED_STATE
         self.step(f"committed version {new_version} (expires in {config.validity_days} days)")
-        return new_version
+        return SecretSnapshot(self.name, new_version, value, tags, current.content_type, expires_on)
 
     def dry_run(
         self, rotator: Rotator, current: Credential, pending: StagedCandidate | None
