@@ -120,24 +120,8 @@ def test_mysql_alternating_rotates_to_the_clone(
     admin_password = mysql_accounts_made.create(admin, admin=True)
     user = unique("app")
     old = mysql_accounts_made.create(user)
-    put_secret(
-        app,
-        "mysql-admin",
-        {"username": admin, "password": admin_password},
-        tags=ADMIN_TAGS,
-        expires_in_days=None,
-    )
-    first = put_secret(
-        app,
-        "billing-mysql",
-        {"username": user, "password": old},
-        tags={
-            T.ROTATOR: "mysql",
-            T.TARGET: MYSQL_TARGET,
-            T.STRATEGY: "alternating",
-            T.ADMIN_SECRET: "mysql-admin",
-        },
-    )
+    admin_login = {"username": admin, "password": admin_password}
+    first = _store_alternating(app, "mysql", MYSQL_TARGET, admin_login, "billing-mysql", user, old)
 
     deliver_near_expiry(app)
 
@@ -464,23 +448,9 @@ def test_mysql_hostile_user_name_rotates_without_injection(
         old = mysql_accounts_made.create(name)
         mysql_sql(f"GRANT SELECT ON `{database}`.* TO %s@'%%'", (name,))
         before = mysql_accounts()
-        put_secret(
-            app,
-            "mysql-admin",
-            {"username": admin, "password": admin_password},
-            tags=ADMIN_TAGS,
-            expires_in_days=None,
-        )
-        first = put_secret(
-            app,
-            "hostile-mysql",
-            {"username": name, "password": old},
-            tags={
-                T.ROTATOR: "mysql",
-                T.TARGET: MYSQL_TARGET,
-                T.STRATEGY: "alternating",
-                T.ADMIN_SECRET: "mysql-admin",
-            },
+        admin_login = {"username": admin, "password": admin_password}
+        first = _store_alternating(
+            app, "mysql", MYSQL_TARGET, admin_login, "hostile-mysql", name, old
         )
 
         deliver_near_expiry(app)
@@ -532,25 +502,33 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def _store_alternating_pg(
-    app: AppUnderTest, cluster: ScramCluster, secret: str, username: str, password: str
+def _store_alternating(
+    app: AppUnderTest,
+    kind: str,
+    target: str,
+    admin: dict[str, str],
+    secret: str,
+    username: str,
+    password: str,
 ) -> str:
-    """Store a pg admin secret and an alternating postgres secret; return its version."""
-    put_secret(
-        app,
-        "pg-admin",
-        {"username": cluster.superuser, "password": cluster.password},
-        tags=ADMIN_TAGS,
-        expires_in_days=None,
-    )
+    """Store an admin secret and an alternating ``kind`` secret using it; return its version."""
+    put_secret(app, f"{kind}-admin", admin, tags=ADMIN_TAGS, expires_in_days=None)
     return put_secret(
         app,
         secret,
         {"username": username, "password": password},
         tags={
-            T.ROTATOR: "postgres",
-            T.TARGET: cluster.target,
+            T.ROTATOR: kind,
+            T.TARGET: target,
             T.STRATEGY: "alternating",
-            T.ADMIN_SECRET: "pg-admin",
+            T.ADMIN_SECRET: f"{kind}-admin",
         },
     )
+
+
+def _store_alternating_pg(
+    app: AppUnderTest, cluster: ScramCluster, secret: str, username: str, password: str
+) -> str:
+    """The admin and alternating secrets for a postgres role on ``cluster``."""
+    admin = {"username": cluster.superuser, "password": cluster.password}
+    return _store_alternating(app, "postgres", cluster.target, admin, secret, username, password)
