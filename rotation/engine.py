@@ -375,7 +375,7 @@ class _Run:
             {
                 T.STATE: COMMITTED_STATE,
                 T.PREVIOUS_VERSION: current.version,
-                T.ROTATED_AT: now.isoformat(timespec="seconds"),
+                T.ROTATED_AT: T.format_time(now),
                 T.ROTATION_ID: staged.rotation_id,
             }
         )
@@ -416,7 +416,7 @@ class _Run:
             self.step("would check consumers and retire the previous credential")
             return self.finish(Status.DRY_RUN, detail="nothing was changed")
         now = self.engine._now()
-        rotated_at = _parse_time(current.tags.get(T.ROTATED_AT))
+        rotated_at = T.parse_time(current.tags.get(T.ROTATED_AT))
         facts = RotationFacts(
             vault_url=self.store.vault_url,
             secret_name=self.name,
@@ -615,16 +615,6 @@ def _check_tag_room(config: SecretConfig, current: SecretSnapshot) -> None:
             f"{T.MAX_TAGS} for its state: remove {len(own) + RESERVED_STATE_TAGS - T.MAX_TAGS}",
             secret=config.secret_name,
         )
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _describe_report(seen: Mapping[str, str | None], errors: Mapping[str, str]) -> str:

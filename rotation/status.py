@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rotation import tags as T
@@ -65,7 +65,7 @@ def consumers_status(tags: Mapping[str, str], version: str) -> dict[str, dict[st
     ``seen_at``: the last check that answered; ``check_failed_at``: the latest check, if it
     failed. Times are ISO 8601.
     """
-    rotated_at = _parse_time(tags.get(T.ROTATED_AT))
+    rotated_at = T.parse_time(tags.get(T.ROTATED_AT))
     versions = {SEEN_NEW: version, SEEN_OLD: tags.get(T.PREVIOUS_VERSION)}
     return {
         name: _describe(sighting, versions)
@@ -84,14 +84,4 @@ def _describe(sighting: Sighting, versions: Mapping[str, str | None]) -> dict[st
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return T.format_time(value) if value else None

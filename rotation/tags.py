@@ -5,6 +5,8 @@ Users write the configuration tags into their vaults; keep these names stable.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 PREFIX = "rotation-"
 
 # Configuration, written by users on the secret's current version.
@@ -40,3 +42,19 @@ STAGE = "rotation-stage"
 
 #: Key Vault refuses more tags than this on one secret.
 MAX_TAGS = 15
+
+
+def format_time(moment: datetime) -> str:
+    """How the engine writes a time into a tag (``rotation-rotated-at``): ISO 8601, seconds."""
+    return moment.isoformat(timespec="seconds")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A time written by :func:`format_time`, timezone-aware; None if absent or malformed."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
