@@ -95,6 +95,12 @@ class Rotator(ABC):
     requires_admin: ClassVar[bool] = False
     #: Default password policy, one the target is known to accept.
     default_policy: ClassVar[PasswordPolicy] = PasswordPolicy()
+    #: Characters this target cannot store or verify in a password, beyond the control
+    #: characters that the engine refuses for every target (NUL truncates in libpq, for
+    #: example). A policy tag that allows one is a configuration error at parse time.
+    unsafe_password_characters: ClassVar[str] = ""
+    #: The longest password this target stores in full (longer ones may be truncated).
+    max_password_length: ClassVar[int] = 1024
 
     def __init__(self, context: RotatorContext) -> None:
         self.context = context
