@@ -1,16 +1,35 @@
-"""One rotation per secret at a time, across every instance of the app.
+"""One rotation per secret at a time, across every instance of the app, fenced by time.
 
 Production uses :class:`BlobLeaseLocks`: a blob per secret in the app's own storage account
-and a 60-second lease on it, renewed in the background while the rotation runs. A crashed
-instance's lease simply expires, so a lock is never held forever.
+and a lease on it, renewed in the background while the rotation runs. A crashed instance's
+lease simply expires, so a lock is never held forever; the blob is deleted on release, so
+no lock blob outlives its rotation.
+
+Fencing. A lease can lapse while its holder is paused (a frozen VM, a long GC, a renewal
+that hangs), and another instance may then take it. So a holder trusts its lease only up to
+a *local deadline*: the monotonic time at which the last successful renewal (or the
+acquisition) was *sent*, plus the lease duration, minus a safety margin. The engine calls
+:meth:`HeldLock.ensure` before every side effect (stage, apply, commit, retire, tag update);
+each side effect is bounded by client timeouts shorter than the margin, so a step that
+starts before the deadline ends before the lease can lapse.
+
+Residual window (honest): a process frozen *between* :meth:`HeldLock.ensure` and the moment
+its request leaves the machine, for longer than the margin, can still act once after the
+lease passed to someone else. Key Vault has no conditional write, so no client can close
+that window; the protocol keeps it harmless for credentials because every candidate is
+staged before the target sees it and a run re-reads the companion and the current version
+before it relies on either.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -25,28 +44,89 @@ from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClie
 from rotation.errors import LockBusy, LockLost, TargetUnavailable
 
 LOCK_CONTAINER = "rotation-locks"
-LEASE_SECONDS = 60
-RENEW_EVERY_SECONDS = 20
+#: Azure Storage accepts leases of 15 to 60 seconds.
+MIN_LEASE_SECONDS = 15
+MAX_LEASE_SECONDS = 60
 
 log = logging.getLogger(__name__)
 
 
-class HeldLock:
-    """A lock while it is held. :meth:`ensure` raises :class:`LockLost` once it lapsed."""
+@dataclass(frozen=True)
+class LeaseTiming:
+    """How long a lease lasts, how often it is renewed, and how much of it a holder trusts.
 
-    def __init__(self, name: str) -> None:
+    With the default 60 s lease the holder trusts 20 s past each renewal (margin 40 s, longer
+    than any bounded step: see :data:`rotation.wiring.SDK_RETRY`) and renews every 10 s.
+    """
+
+    lease_seconds: int = MAX_LEASE_SECONDS
+
+    def __post_init__(self) -> None:
+        if not MIN_LEASE_SECONDS <= self.lease_seconds <= MAX_LEASE_SECONDS:
+            raise ValueError(
+                f"lease must be {MIN_LEASE_SECONDS}-{MAX_LEASE_SECONDS} s, got {self.lease_seconds}"
+            )
+
+    @property
+    def margin_seconds(self) -> float:
+        """Time before the lease's real expiry at which the holder stops trusting it."""
+        return self.lease_seconds * 2 / 3
+
+    @property
+    def trusted_seconds(self) -> float:
+        """How long after sending a successful renewal the holder may still act."""
+        return self.lease_seconds - self.margin_seconds
+
+    @property
+    def renew_every_seconds(self) -> float:
+        """Renewal period: two renewals fit in the trusted time, so one may fail or be slow."""
+        return self.trusted_seconds / 2
+
+
+class HeldLock:
+    """A lock while it is held. :meth:`ensure` raises :class:`LockLost` once it can no
+    longer be trusted: the renewer gave up, or the local deadline passed."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        deadline: float = math.inf,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._name = name
         self._lost = threading.Event()
+        self._deadline = deadline
+        self._clock = clock
+        self._guard = threading.Lock()
+
+    def extend(self, deadline: float) -> None:
+        """Trust the lock until ``deadline`` (monotonic seconds); never moves it backwards."""
+        with self._guard:
+            self._deadline = max(self._deadline, deadline)
 
     def mark_lost(self) -> None:
         """Record that the lock can no longer be trusted (called by the renewer)."""
         self._lost.set()
 
+    @property
+    def remaining_seconds(self) -> float:
+        """Seconds left before the local deadline (negative once it passed)."""
+        with self._guard:
+            return self._deadline - self._clock()
+
     def ensure(self) -> None:
-        """Raise :class:`LockLost` if the lock lapsed; call before every change."""
+        """Raise :class:`LockLost` unless the lock is provably held; call before every change."""
         if self._lost.is_set():
             raise LockLost(
-                f"the rotation lock of '{self._name}' lapsed; stopping before the next change"
+                f"the rotation lock of '{self._name}' could not be renewed; "
+                "stopping before the next change"
+            )
+        if self.remaining_seconds <= 0:
+            self._lost.set()
+            raise LockLost(
+                f"the rotation lock of '{self._name}' may have lapsed (no renewal within its "
+                "deadline); stopping before the next change"
             )
 
 
@@ -88,9 +168,16 @@ class InProcessLocks:
 class BlobLeaseLocks:
     """Locks as blob leases in one container of the app's storage account."""
 
-    def __init__(self, service: BlobServiceClient, container: str = LOCK_CONTAINER) -> None:
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str = LOCK_CONTAINER,
+        *,
+        timing: LeaseTiming | None = None,
+    ) -> None:
         self._container: ContainerClient = service.get_container_client(container)
         self._container_ready = False
+        self.timing = timing or LeaseTiming()
 
     def _ensure_container(self) -> None:
         if self._container_ready:
@@ -102,8 +189,9 @@ class BlobLeaseLocks:
     @contextlib.contextmanager
     def hold(self, vault_url: str, secret_name: str) -> Iterator[HeldLock]:
         key = lock_key(vault_url, secret_name)
+        sent = time.monotonic()
         lease = self._acquire(key, secret_name)
-        held = HeldLock(secret_name)
+        held = HeldLock(secret_name, deadline=sent + self.timing.trusted_seconds)
         stop = threading.Event()
         renewer = threading.Thread(
             target=self._keep_renewing,
@@ -116,20 +204,31 @@ class BlobLeaseLocks:
             yield held
         finally:
             stop.set()
-            renewer.join()
+            # A hung renewal must not hold the caller: the thread is a daemon and the lease
+            # expires by itself. Deleting the blob under the lease releases it too.
+            renewer.join(timeout=self.timing.renew_every_seconds)
             try:
-                lease.release()
+                self._container.get_blob_client(key).delete_blob(lease=lease)
             except AzureError as error:
-                # The lease expires by itself within LEASE_SECONDS; nothing is lost.
+                # The lease expires by itself within the lease duration; nothing is lost.
                 log.warning("could not release rotation lock %s: %s", key, type(error).__name__)
 
     def _acquire(self, key: str, secret_name: str) -> BlobLeaseClient:
         try:
             self._ensure_container()
             blob = self._container.get_blob_client(key)
-            with contextlib.suppress(ResourceExistsError):
-                blob.upload_blob(b"", overwrite=False)
-            return blob.acquire_lease(lease_duration=LEASE_SECONDS)
+            for attempt in range(2):
+                with contextlib.suppress(ResourceExistsError):
+                    blob.upload_blob(b"", overwrite=False)
+                try:
+                    return blob.acquire_lease(lease_duration=self.timing.lease_seconds)
+                except ResourceNotFoundError:
+                    # Its previous holder deleted it between our upload and our lease.
+                    if attempt:
+                        raise LockBusy(
+                            f"the rotation lock of '{secret_name}' changed hands; retry"
+                        ) from None
+            raise AssertionError("unreachable")  # pragma: no cover
         except ResourceExistsError:
             raise LockBusy(f"a rotation of '{secret_name}' is already running") from None
         except HttpResponseError as error:
@@ -138,21 +237,23 @@ class BlobLeaseLocks:
             raise TargetUnavailable(
                 f"lock storage refused the lease for '{secret_name}' ({error.status_code})"
             ) from None
-        except (ResourceNotFoundError, AzureError) as error:
+        except AzureError as error:
             raise TargetUnavailable(
                 f"lock storage unreachable for '{secret_name}' ({type(error).__name__})"
             ) from None
 
-    @staticmethod
     def _keep_renewing(
-        lease: BlobLeaseClient, stop: threading.Event, key: str, held: HeldLock
+        self, lease: BlobLeaseClient, stop: threading.Event, key: str, held: HeldLock
     ) -> None:
-        """Renew every RENEW_EVERY_SECONDS; once a renewal fails, the lease may lapse before
+        """Renew every ``renew_every_seconds``; each success extends the local deadline from
+        the moment the renewal was sent. A failed renewal means the lease may lapse before
         the next one, so the lock counts as lost (the run stops before its next change)."""
-        while not stop.wait(RENEW_EVERY_SECONDS):
+        while not stop.wait(self.timing.renew_every_seconds):
+            sent = time.monotonic()
             try:
                 lease.renew()
             except AzureError as error:
                 log.error("could not renew rotation lock %s: %s", key, type(error).__name__)
                 held.mark_lost()
                 return
+            held.extend(sent + self.timing.trusted_seconds)

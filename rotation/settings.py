@@ -17,6 +17,8 @@ EVENTS_ENDPOINT = "ROTATION_EVENTS_ENDPOINT"
 CONSUMER_DEADLINE_HOURS = "ROTATION_CONSUMER_DEADLINE_HOURS"
 VERIFY_ATTEMPTS = "ROTATION_VERIFY_ATTEMPTS"
 VERIFY_BACKOFF = "ROTATION_VERIFY_BACKOFF_SECONDS"
+#: Seconds of each rotation-lock lease (15-60, default 60); shorter only for tests.
+LOCK_LEASE_SECONDS = "ROTATION_LOCK_LEASE_SECONDS"
 #: JSON object of consumer definitions (name -> {"kind": ..., options}); see docs/consumers.md.
 CONSUMERS = "ROTATION_CONSUMERS"
 #: Path of a JSON file with the same content (use one of the two, not both).
@@ -56,6 +58,7 @@ class AppSettings:
     consumer_deadline_hours: float = 24.0
     verify_attempts: int = 5
     verify_backoff_seconds: float = 0.5
+    lock_lease_seconds: int = 60
     #: Raw ``ROTATION_CONSUMERS`` JSON (parsed by :mod:`rotation.consumer_checks.definitions`).
     consumers_json: str | None = None
     #: ``ROTATION_CONSUMERS_FILE``: a path to a JSON file of consumer definitions.
@@ -78,6 +81,11 @@ class AppSettings:
         deadline = _number(env, CONSUMER_DEADLINE_HOURS, 24.0, minimum=0.0)
         verify_attempts = int(_number(env, VERIFY_ATTEMPTS, 5, minimum=1))
         verify_backoff = _number(env, VERIFY_BACKOFF, 0.5, minimum=0.0)
+        lease = _number(env, LOCK_LEASE_SECONDS, 60, minimum=15)
+        if lease > 60 or lease != int(lease):
+            raise ConfigurationError(
+                f"app setting {LOCK_LEASE_SECONDS} must be a whole number from 15 to 60"
+            )
         client_id = env.get(CLIENT_ID) or None
         storage = StorageSettings(
             connection_string=env.get(STORAGE) or None,
@@ -94,6 +102,7 @@ class AppSettings:
             consumer_deadline_hours=deadline,
             verify_attempts=verify_attempts,
             verify_backoff_seconds=verify_backoff,
+            lock_lease_seconds=int(lease),
             consumers_json=env.get(CONSUMERS, "").strip() or None,
             consumers_file=env.get(CONSUMERS_FILE, "").strip() or None,
         )

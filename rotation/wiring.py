@@ -20,14 +20,24 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError
-from rotation.lock import BlobLeaseLocks
+from rotation.lock import BlobLeaseLocks, LeaseTiming
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
 from rotation.vault import KeyVaultStore, SecretStore
 from rotators.registry import default_registry
 
-#: Bounded SDK retries: the engine and the triggers retry at their own level.
-SDK_RETRY: dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+#: Bounded SDK calls: the engine and the triggers retry at their own level. One call with
+#: its retries lasts at most about 3 x (4 + 8) + 2 s (unless the service asks for a longer
+#: Retry-After), inside the lock's 40 s safety margin
+#: (rotation.lock.LeaseTiming), so a step that starts while the lock is trusted ends before
+#: the lease can lapse.
+SDK_RETRY: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 1,
+    "connection_timeout": 4,
+    "read_timeout": 8,
+}
 
 
 def app_credential(settings: AppSettings) -> TokenCredential:
@@ -95,7 +105,10 @@ def build_service(settings: AppSettings | None = None) -> RotationService:
     engine = RotationEngine(
         stores,
         registry,
-        BlobLeaseLocks(blob_service(settings.storage, credential)),
+        BlobLeaseLocks(
+            blob_service(settings.storage, credential),
+            timing=LeaseTiming(settings.lock_lease_seconds),
+        ),
         consumers=build_confirmer(settings, credential),
         on_outcome=build_publisher(settings.events_endpoint, credential),
         settings=EngineSettings(
