@@ -9,6 +9,7 @@ from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, Strategy
+from rotation.vault import STAGING_SUFFIX
 
 DEFAULT_VALIDITY_DAYS = 90
 #: Key Vault raises SecretNearExpiry this long before expiry; a shorter validity would make a
@@ -50,6 +51,13 @@ def parse_config(
     kind = tags.get(T.ROTATOR, "").strip()
     if not kind:
         raise ConfigurationError("secret is not managed", secret=secret_name, tag=T.ROTATOR)
+    if secret_name.lower().endswith(STAGING_SUFFIX) or T.STAGED_FOR in tags:
+        raise ConfigurationError(
+            f"names ending in '{STAGING_SUFFIX}' (and secrets tagged '{T.STAGED_FOR}') are "
+            "staging companions of other secrets and cannot be managed; rename the secret",
+            secret=secret_name,
+            tag=T.ROTATOR,
+        )
 
     target = tags.get(T.TARGET, "").strip() or None
     if rotator_class.requires_target and target is None:
@@ -73,6 +81,7 @@ def parse_config(
     policy = rotator_class.default_policy
     if T.PASSWORD_POLICY in tags:
         policy = policy.overridden_by(tags[T.PASSWORD_POLICY], secret=secret_name)
+    _check_policy_fits(secret_name, policy, rotator_class)
 
     consumers = tuple(c.strip() for c in tags.get(T.CONSUMERS, "").split(",") if c.strip())
     known = T.CONFIG_TAGS | T.STATE_TAGS
@@ -92,6 +101,30 @@ def parse_config(
         consumers=consumers,
         options=options,
     )
+
+
+def _check_policy_fits(
+    secret_name: str, policy: PasswordPolicy, rotator_class: type[Rotator]
+) -> None:
+    """The policy may only draw characters and lengths the rotator's target can store."""
+    unsafe = sorted(
+        {c for chars, _ in policy.alphabets() for c in chars}
+        & set(rotator_class.unsafe_password_characters)
+    )
+    if unsafe:
+        raise ConfigurationError(
+            f"allows {', '.join(repr(c) for c in unsafe)}, which the {rotator_class.kind} "
+            "target cannot store; remove them with 'exclude=' or another 'symbol-set='",
+            secret=secret_name,
+            tag=T.PASSWORD_POLICY,
+        )
+    if policy.length > rotator_class.max_password_length:
+        raise ConfigurationError(
+            f"length {policy.length} exceeds the {rotator_class.kind} target's maximum of "
+            f"{rotator_class.max_password_length}",
+            secret=secret_name,
+            tag=T.PASSWORD_POLICY,
+        )
 
 
 def _parse_strategy(

@@ -77,3 +77,11 @@ class RotationConflict(RotationError):
 
     Raised for example when neither the current nor the staged credential logs in.
     """
+
+
+class RotatorFailed(RotationError):
+    """A rotator raised something outside this tree (a bug, or input it cannot handle).
+
+    The engine's wrapper (:mod:`rotation.guarded`) turns it into this, with secrets redacted.
+    Not retried automatically; a staged candidate stays staged, so nothing is lost.
+    """

@@ -7,13 +7,16 @@ A policy comes from the rotator's default, overridden field by field by the secr
 
 ``lower``, ``upper``, ``digits`` and ``symbols`` are the minimum count of each character class;
 ``0`` leaves the class out entirely. ``symbol-set`` replaces the default symbols, ``exclude``
-removes characters from every class. Values cannot contain ``;``.
+removes characters from every class. Values cannot contain ``;``, and neither may contain
+control or whitespace characters (Unicode categories C and Z: NUL, for one, ends a password
+in libpq).
 """
 
 from __future__ import annotations
 
 import secrets
 import string
+import unicodedata
 from dataclasses import dataclass, fields, replace
 
 from rotation.errors import ConfigurationError
@@ -21,6 +24,12 @@ from rotation.errors import ConfigurationError
 POLICY_TAG = "rotation-password-policy"
 MIN_LENGTH = 16
 MAX_LENGTH = 1024
+
+
+def never_storable(char: str) -> bool:
+    """Whether ``char`` is refused in every password: control, format, surrogate,
+    private-use, unassigned and whitespace characters (Unicode categories C* and Z*)."""
+    return unicodedata.category(char)[0] in "CZ"
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,16 @@ class PasswordPolicy:
 
     def validate(self, *, secret: str | None = None) -> None:
         """Raise :class:`ConfigurationError` if no password can satisfy this policy."""
+        for attr in ("symbol_set", "exclude"):
+            bad = sorted({c for c in getattr(self, attr) if never_storable(c)})
+            if bad:
+                raise ConfigurationError(
+                    f"'{attr.replace('_', '-')}' contains control or whitespace characters "
+                    f"({', '.join(f'U+{ord(c):04X}' for c in bad)}), which no target stores "
+                    "reliably",
+                    secret=secret,
+                    tag=POLICY_TAG,
+                )
         if not MIN_LENGTH <= self.length <= MAX_LENGTH:
             raise ConfigurationError(
                 f"length must be between {MIN_LENGTH} and {MAX_LENGTH}, got {self.length}",

@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
+#: Longest message kept from a driver error (after redaction).
+MAX_MESSAGE_CHARS = 500
+
+
+def _forms(value: str) -> set[str]:
+    """``value`` as it may appear in text: as is, URL-encoded and JSON-escaped."""
+    forms = {value, quote(value, safe=""), quote_plus(value, safe="")}
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(repr(value)[1:-1])
+    return {f for f in forms if f}
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every non-empty value of ``secrets`` replaced by ``[REDACTED]``.
 
-    Longer values are replaced first so that a secret containing another is fully hidden.
+    Each value is matched exactly as it is, URL-encoded, JSON-escaped and as Python's repr
+    shows it. Longer forms are replaced first so that a secret containing another is fully
+    hidden.
     """
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= _forms(secret)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
     return text
 
 
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line (whitespace runs become one space), at most ``limit`` chars."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def sanitize_error(error: BaseException, secrets: Iterable[str | None]) -> str:
-    """A one-line description of ``error`` (type and message) with ``secrets`` redacted."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {redact(message, secrets)}"
+    """A one-line description of ``error`` (type and message) with ``secrets`` redacted.
+
+    Redaction runs on the message exactly as the driver wrote it, before whitespace is
+    folded, so a secret containing spaces or newlines is still found.
+    """
+    return f"{type(error).__name__}: {one_line(redact(str(error), secrets))}"
