@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from rotation import tags as T
+from rotation.candidates import check_candidate
 from rotation.config import (
     JSON_CONTENT_TYPE,
     NEAR_EXPIRY_DAYS,
@@ -45,10 +46,19 @@ from rotation.errors import (
     VerificationFailed,
     VerificationPending,
 )
+from rotation.guarded import GuardedRotator
 from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.staging import APPLIED, COMMITTED, DISCARDED, PENDING, StagedCandidate, Staging
+from rotation.staging import (
+    APPLIED,
+    COMMITTED,
+    DISCARDED,
+    PENDING,
+    CompanionDeleted,
+    StagedCandidate,
+    Staging,
+)
 from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
 from rotators.registry import RotatorRegistry
 
@@ -201,11 +211,17 @@ class _Run:
         staging = Staging(
             self.store, self.name, json_format=json_format, content_type=current.content_type
         )
-        staged = staging.read()
+        try:
+            staged = staging.read(current.version)
+        except CompanionDeleted as error:
+            self.outcome.detail = str(error)
+            self.engine._report("failed", self.outcome)
+            raise
         pending = staged if staged is not None and staged.continues(current.version) else None
         if staged is not None and pending is None and staged.stage in (PENDING, APPLIED):
             self.step(f"found a stale staged candidate from version {staged.from_version}")
             if not self.request.dry_run:
+                self.guard()
                 staging.finish(staged, DISCARDED)
                 self.step("discarded the stale staged candidate")
 
@@ -237,16 +253,18 @@ class _Run:
         staging: Staging,
         pending: StagedCandidate | None,
     ) -> RotationOutcome:
-        rotator = self.make_rotator(config, rotator_class)
+        current_credential = Credential.from_value(
+            current.value, json_format=_is_json(current), secret=self.name
+        )
+        known = [current_credential] + ([pending.credential] if pending is not None else [])
+        rotator = self.make_rotator(config, rotator_class, *known)
         try:
-            current_credential = Credential.from_value(
-                current.value, json_format=_is_json(current), secret=self.name
-            )
             if self.request.dry_run:
                 return self.dry_run(rotator, current_credential, pending)
             if pending is None:
-                self.guard()
                 candidate = rotator.generate(current_credential)
+                check_candidate(candidate, rotator_class, secret=self.name)
+                self.guard()
                 staged = staging.write(
                     candidate,
                     from_version=current.version,
@@ -254,6 +272,7 @@ class _Run:
                     stage=PENDING,
                 )
                 self.outcome.rotation_id = staged.rotation_id
+                staging.confirm(staged)
                 self.step(f"staged a new candidate (staging version {staged.version})")
                 self.engine._report("started", self.outcome)
             else:
@@ -262,6 +281,8 @@ class _Run:
                 self.step(
                     f"resumed staged candidate (stage {staged.stage}) of {staged.rotation_id}"
                 )
+                if staged.stage == PENDING:
+                    check_candidate(staged.credential, rotator_class, secret=self.name)
 
             staged = self.apply(
                 rotator, staging, staged, current_credential, resumed=pending is not None
@@ -278,7 +299,7 @@ class _Run:
 
     def apply(
         self,
-        rotator: Rotator,
+        rotator: GuardedRotator,
         staging: Staging,
         staged: StagedCandidate,
         current: Credential,
@@ -293,6 +314,7 @@ class _Run:
         applied = rotator.apply(current, candidate)
         self.step("applied the candidate on the target")
         if applied != candidate:
+            self.guard()
             staged = staging.write(
                 applied,
                 from_version=staged.from_version,
@@ -303,7 +325,11 @@ class _Run:
         return staged
 
     def verify(
-        self, rotator: Rotator, staging: Staging, staged: StagedCandidate, current: Credential
+        self,
+        rotator: GuardedRotator,
+        staging: Staging,
+        staged: StagedCandidate,
+        current: Credential,
     ) -> None:
         settings = self.engine._settings
         delay = settings.verify_backoff_seconds
@@ -332,6 +358,7 @@ class _Run:
         if _logs_in(rotator, current):
             # The current login is untouched (alternating: the other login; multiple: a
             # second password), so the candidate can go, after removing it from the target.
+            self.guard()
             rotator.retire(staged.credential, current)
             staging.finish(staged, DISCARDED)
             self.step("candidate refused; current credential still works; candidate discarded")
@@ -353,12 +380,17 @@ class _Run:
         staged: StagedCandidate,
         staging: Staging,
     ) -> SecretSnapshot:
-        """Write the candidate as the new current version; return that version as written."""
+        """Write the candidate as the new current version; return that version as written.
+
+        The tags are those of the current version as read just before the write, so a tag
+        an operator added during the rotation is carried too.
+        """
         self.guard()
         latest = self.store.read(self.name)
         if latest.version != current.version:
             # Someone committed meanwhile (a lapsed lock). The candidate is what the target
             # holds now, so tie it to the new current version: the next run commits it.
+            self.guard()
             staging.write(
                 staged.credential,
                 from_version=latest.version,
@@ -370,7 +402,7 @@ class _Run:
                 "rotation; the applied candidate is re-staged and will be committed next"
             )
         now = self.engine._now()
-        tags = {k: v for k, v in current.tags.items() if k not in T.STATE_TAGS}
+        tags = {k: v for k, v in latest.tags.items() if k not in T.STATE_TAGS}
         tags.update(
             {
                 T.STATE: COMMITTED_STATE,
@@ -381,6 +413,7 @@ class _Run:
         )
         value = staged.credential.to_value(json_format=_is_json(current))
         expires_on = now + timedelta(days=config.validity_days)
+        self.guard()
         new_version = self.store.write(
             self.name,
             value,
@@ -394,7 +427,7 @@ class _Run:
         return SecretSnapshot(self.name, new_version, value, tags, current.content_type, expires_on)
 
     def dry_run(
-        self, rotator: Rotator, current: Credential, pending: StagedCandidate | None
+        self, rotator: GuardedRotator, current: Credential, pending: StagedCandidate | None
     ) -> RotationOutcome:
         works = _logs_in(rotator, current)
         self.step(f"current credential logs in on the target: {'yes' if works else 'no'}")
@@ -449,6 +482,7 @@ class _Run:
                 newly_overdue = current.tags.get(T.STATE) != OVERDUE_STATE
                 tags[T.STATE] = OVERDUE_STATE
                 if tags != dict(current.tags):
+                    self.guard()
                     self.store.update(self.name, current.version, tags=tags)
                 self.outcome.state = OVERDUE_STATE
                 self.step("consumers did not move by the deadline; old credential kept")
@@ -459,6 +493,7 @@ class _Run:
                 )
             tags[T.STATE] = AWAITING_STATE
             if tags != dict(current.tags):
+                self.guard()
                 self.store.update(self.name, current.version, tags=tags)
             self.outcome.state = AWAITING_STATE
             self.step("waiting for consumers to pick up the new version")
@@ -470,6 +505,7 @@ class _Run:
             self.engine._report("consumers-confirmed", self.outcome)
         self.retire(config, rotator_class, current)
         tags[T.STATE] = COMPLETED_STATE
+        self.guard()
         self.store.update(self.name, current.version, tags=tags)
         self.outcome.state = COMPLETED_STATE
         return self.finish(Status.ADVANCED, "retired")
@@ -486,13 +522,14 @@ class _Run:
             self.step(f"previous version {previous} is gone; nothing to retire")
             return
         json_format = _is_json(current)
-        rotator = self.make_rotator(config, rotator_class)
+        old_credential = Credential.from_value(old.value, json_format=json_format, secret=self.name)
+        new_credential = Credential.from_value(
+            current.value, json_format=json_format, secret=self.name
+        )
+        rotator = self.make_rotator(config, rotator_class, old_credential, new_credential)
         try:
             self.guard()
-            rotator.retire(
-                Credential.from_value(old.value, json_format=json_format, secret=self.name),
-                Credential.from_value(current.value, json_format=json_format, secret=self.name),
-            )
+            rotator.retire(old_credential, new_credential)
         finally:
             rotator.close()
         if config.strategy is Strategy.SINGLE:
@@ -504,7 +541,11 @@ class _Run:
 
     # ------------------------------------------------------------------ rotator set-up
 
-    def make_rotator(self, config: SecretConfig, rotator_class: type[Rotator]) -> Rotator:
+    def make_rotator(
+        self, config: SecretConfig, rotator_class: type[Rotator], *known: Credential
+    ) -> GuardedRotator:
+        """The rotator for this run behind the engine's sanitizer, which redacts the admin
+        password and the passwords of ``known`` (and of every credential passed to a call)."""
         context = RotatorContext(
             secret_name=self.name,
             target=config.target,
@@ -513,8 +554,7 @@ class _Run:
             admin=self.read_admin(config),
             options=config.options,
         )
-        rotator_class.check_config(context)
-        return rotator_class(context)
+        return GuardedRotator.create(rotator_class, context, [c.password for c in known])
 
     def read_admin(self, config: SecretConfig) -> Credential | None:
         """The admin credential named by ``rotation-admin-secret``, or None without one."""
@@ -574,17 +614,25 @@ class _TargetAccess:
 
 
 def _check_admin_opt_in(config: SecretConfig, admin: SecretSnapshot) -> None:
-    """An admin secret serves only the secrets its ``rotation-admin-for`` tag names (or
-    ``*``), and only its own ``rotation-target`` when it has one."""
+    """An admin secret serves only the secrets its ``rotation-admin-for`` tag names, or any
+    secret (``*``) if it pins its own ``rotation-target``; with a pin, only that target.
+
+    ``*`` without a pin is refused: anyone allowed to edit one managed secret's tags could
+    otherwise send the admin password to a host of their choosing."""
     allowed = {n.strip().lower() for n in admin.tags.get(T.ADMIN_FOR, "").split(",") if n.strip()}
-    if "*" not in allowed and config.secret_name.lower() not in allowed:
+    pinned = admin.tags.get(T.TARGET, "").strip()
+    if config.secret_name.lower() not in allowed and not ("*" in allowed and pinned):
+        hint = (
+            f"'*' serves any secret only when the admin secret pins its '{T.TARGET}'"
+            if "*" in allowed
+            else f"add '{config.secret_name}' there, or pin '{T.TARGET}' and use '*'"
+        )
         raise ConfigurationError(
-            f"admin secret '{admin.name}' does not list this secret in its '{T.ADMIN_FOR}' "
-            f"tag (add '{config.secret_name}' there, or '*')",
+            f"admin secret '{admin.name}' does not serve this secret through its "
+            f"'{T.ADMIN_FOR}' tag ({hint})",
             secret=config.secret_name,
             tag=T.ADMIN_SECRET,
         )
-    pinned = admin.tags.get(T.TARGET, "").strip()
     if pinned and pinned != (config.target or ""):
         raise ConfigurationError(
             f"admin secret '{admin.name}' may only be used for target '{pinned}'",
@@ -593,7 +641,7 @@ def _check_admin_opt_in(config: SecretConfig, admin: SecretSnapshot) -> None:
         )
 
 
-def _logs_in(rotator: Rotator, credential: Credential) -> bool:
+def _logs_in(rotator: GuardedRotator, credential: Credential) -> bool:
     try:
         rotator.verify(credential)
     except VerificationFailed:

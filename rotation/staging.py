@@ -5,21 +5,41 @@ a new version of the managed secret until it works. It is written instead to a c
 (:func:`rotation.vault.staging_name`) whose tags tie it to the version it replaces. A staged
 candidate is *pending* (written, maybe applied), *applied* (the target minted or confirmed it),
 *committed* or *discarded*; terminal versions are disabled so their values cannot be read.
+
+A companion belongs to exactly one secret and says so in its ``rotation-staged-for`` tag:
+a secret of that name that belongs to anyone else is never written to (a configuration
+error), and a companion in the recycle bin that still holds an open candidate of the current
+version stops the rotation (:class:`CompanionDeleted`), since that candidate may be what the
+target holds now.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.vault import SecretStore, staging_name
+from rotation.errors import ConfigurationError, LockLost, RotationConflict
+from rotation.vault import SecretDisabled, SecretNotFound, SecretStore, staging_name
 
 PENDING = "pending"
 APPLIED = "applied"
 COMMITTED = "committed"
 DISCARDED = "discarded"
 OPEN_STAGES = frozenset({PENDING, APPLIED})
+
+
+class CompanionCollision(ConfigurationError):
+    """The companion's name is taken by a secret that is not this secret's companion."""
+
+
+class CompanionDeleted(RotationConflict):
+    """The companion is soft-deleted while it holds an open candidate of the current version.
+
+    The target may already use that candidate: recover the companion
+    (``az keyvault secret recover``) and the next run commits or discards it.
+    """
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,11 @@ class StagedCandidate:
         return self.stage in OPEN_STAGES and self.from_version == current_version
 
 
+def owned_by(tags: Mapping[str, str], secret_name: str) -> bool:
+    """Whether a companion's tags say it belongs to ``secret_name`` (names ignore case)."""
+    return tags.get(T.STAGED_FOR, "").strip().lower() == secret_name.lower()
+
+
 class Staging:
     """Reads and writes the staging secret of one managed secret."""
 
@@ -49,12 +74,37 @@ class Staging:
         self._json = json_format
         self._content_type = content_type
 
-    def read(self) -> StagedCandidate | None:
-        """The latest staged candidate, or None if there is none or it is finished."""
-        snapshot = self._store.read_if_enabled(self.name)
-        owner = snapshot.tags.get(T.STAGED_FOR, "") if snapshot is not None else ""
-        if snapshot is None or owner.lower() != self.secret_name.lower():
+    def read(self, current_version: str) -> StagedCandidate | None:
+        """The latest staged candidate, or None if there is none or it is finished.
+
+        Raises :class:`CompanionCollision` if the companion's name holds another secret, and
+        :class:`CompanionDeleted` if the companion is in the recycle bin with an open
+        candidate of ``current_version``.
+        """
+        try:
+            snapshot = self._store.read(self.name)
+        except SecretDisabled:
+            props = self._store.properties(self.name)
+            if props is not None:
+                self._check_owner(props.tags)
             return None
+        except SecretNotFound:
+            deleted = self._store.deleted(self.name)
+            if (
+                deleted is not None
+                and owned_by(deleted.tags, self.secret_name)
+                and deleted.tags.get(T.STAGE) in OPEN_STAGES
+                and deleted.tags.get(T.STAGED_FROM_VERSION) == current_version
+            ):
+                raise CompanionDeleted(
+                    f"secret '{self.secret_name}': its staging secret '{self.name}' is "
+                    f"soft-deleted while it holds the {deleted.tags.get(T.STAGE)} candidate of "
+                    f"rotation {deleted.tags.get(T.ROTATION_ID, '?')}, which the target may "
+                    f"already use; recover it (az keyvault secret recover --name {self.name}) "
+                    "and rotate again"
+                ) from None
+            return None
+        self._check_owner(snapshot.tags)
         credential = Credential.from_value(snapshot.value, json_format=self._json, secret=self.name)
         return StagedCandidate(
             version=snapshot.version,
@@ -76,6 +126,23 @@ class Staging:
         )
         return StagedCandidate(version, credential, from_version, rotation_id, stage)
 
+    def confirm(self, staged: StagedCandidate) -> None:
+        """Read the companion back: raise :class:`LockLost` unless its newest version is
+        ``staged`` (another run, whose lock outlived ours, staged after us)."""
+        try:
+            latest = self._store.read(self.name)
+        except (SecretNotFound, SecretDisabled):
+            latest = None
+        if (
+            latest is None
+            or latest.version != staged.version
+            or latest.tags.get(T.ROTATION_ID) != staged.rotation_id
+        ):
+            raise LockLost(
+                f"secret '{self.secret_name}': another run staged a candidate in "
+                f"'{self.name}' meanwhile; this run stops before the target sees its own"
+            )
+
     def finish(self, staged: StagedCandidate, stage: str) -> None:
         """Mark ``staged`` committed or discarded and disable it so its value is unreadable."""
         self._store.update(
@@ -84,6 +151,16 @@ class Staging:
             tags=self._tags(staged.from_version, staged.rotation_id, stage),
             enabled=False,
         )
+
+    def _check_owner(self, tags: Mapping[str, str]) -> None:
+        if not owned_by(tags, self.secret_name):
+            owner = tags.get(T.STAGED_FOR, "").strip()
+            whose = f"the companion of '{owner}'" if owner else "not a staging companion"
+            raise CompanionCollision(
+                f"its staging secret's name '{self.name}' is taken by a secret that is "
+                f"{whose}; nothing was changed (rename one of the two secrets)",
+                secret=self.secret_name,
+            )
 
     def _tags(self, from_version: str, rotation_id: str, stage: str) -> dict[str, str]:
         return {

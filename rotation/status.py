@@ -10,7 +10,7 @@ from rotation import tags as T
 from rotation.config import is_managed, parse_config
 from rotation.consumers import SEEN_NEW, SEEN_OLD, SEEN_UNKNOWN, Sighting, decode_sightings
 from rotation.errors import ConfigurationError
-from rotation.staging import OPEN_STAGES
+from rotation.staging import OPEN_STAGES, owned_by
 from rotation.vault import SecretStore, staging_name
 from rotators.registry import RotatorRegistry
 
@@ -18,6 +18,8 @@ from rotators.registry import RotatorRegistry
 def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> dict[str, Any]:
     """Describe ``name``'s rotation state. Raises ``SecretNotFound`` if it does not exist."""
     current = store.read(name)
+    # Key Vault names ignore case: report (and find the companion) under the vault's spelling.
+    name = current.name or name
     status: dict[str, Any] = {
         "vault_url": store.vault_url,
         "secret_name": name,
@@ -47,14 +49,28 @@ def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> d
             }
             for consumer in config.consumers:
                 status["consumers"].setdefault(consumer, _describe(Sighting(SEEN_UNKNOWN), {}))
-    staged = store.read_if_enabled(staging_name(name))
-    if staged is not None and staged.tags.get(T.STAGE) in OPEN_STAGES:
+    companion = staging_name(name)
+    staged: Mapping[str, str] | None = None
+    snapshot = store.read_if_enabled(companion)
+    if snapshot is not None and owned_by(snapshot.tags, name):
+        staged = snapshot.tags
+    deleted = None if snapshot is not None else store.deleted(companion)
+    if deleted is not None and owned_by(deleted.tags, name):
+        staged = deleted.tags
+    if staged is not None and staged.get(T.STAGE) in OPEN_STAGES:
         status["staged"] = {
-            "stage": staged.tags.get(T.STAGE),
-            "from_version": staged.tags.get(T.STAGED_FROM_VERSION),
-            "rotation_id": staged.tags.get(T.ROTATION_ID),
-            "current": staged.tags.get(T.STAGED_FROM_VERSION) == current.version,
+            "stage": staged.get(T.STAGE),
+            "from_version": staged.get(T.STAGED_FROM_VERSION),
+            "rotation_id": staged.get(T.ROTATION_ID),
+            "current": staged.get(T.STAGED_FROM_VERSION) == current.version,
+            "deleted": deleted is not None,
         }
+        if deleted is not None:
+            status["problem"] = (
+                f"the staging secret '{companion}' is soft-deleted while it holds an open "
+                "candidate that the target may already use: recover it "
+                f"(az keyvault secret recover --name {companion}), then rotate again"
+            )
     return status
 
 

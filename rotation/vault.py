@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from azure.core.exceptions import (
@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.keyvault.secrets import SecretClient
+from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 
@@ -95,16 +95,27 @@ class SecretStore(Protocol):
         """Every secret's current properties, page by page (no values are fetched)."""
         ...
 
+    def properties(self, name: str) -> SecretListing | None:
+        """The current version's properties (no value), even when it is disabled; None if
+        the secret does not exist."""
+        ...
+
+    def deleted(self, name: str) -> SecretListing | None:
+        """The properties of the soft-deleted secret ``name`` (no value), or None."""
+        ...
+
 
 def staging_name(name: str) -> str:
     """The name of the secret that holds ``name``'s candidate between staging and commit.
 
-    Kept within Key Vault's 127-character limit by shortening long names with a hash.
+    Kept within Key Vault's 127-character limit by shortening long names with a hash of the
+    lower-cased name, so that every spelling of a (case-insensitive) Key Vault name maps to
+    the same companion.
     """
     candidate = name + STAGING_SUFFIX
     if len(candidate) <= MAX_NAME_LENGTH:
         return candidate
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(name.lower().encode()).hexdigest()[:16]
     keep = MAX_NAME_LENGTH - len(STAGING_SUFFIX) - len(digest) - 1
     return f"{name[:keep]}-{digest}{STAGING_SUFFIX}"
 
@@ -205,13 +216,46 @@ class KeyVaultStore:
     def list(self) -> Iterator[SecretListing]:
         try:
             for props in self._client.list_properties_of_secrets():
-                yield SecretListing(
-                    name=props.name or "",
-                    version=props.version,
-                    tags=dict(props.tags or {}),
-                    enabled=bool(props.enabled),
-                    expires_on=props.expires_on,
-                    content_type=props.content_type,
-                )
+                yield _listing(props)
         except Exception as error:  # noqa: BLE001
             raise translate_error(error, vault_url=self.vault_url, operation="list") from None
+
+    def properties(self, name: str) -> SecretListing | None:
+        try:
+            newest = None
+            for props in self._client.list_properties_of_secret_versions(name):
+                if newest is None or _created(props) >= _created(newest):
+                    newest = props
+        except ResourceNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(
+                error, vault_url=self.vault_url, operation=f"list versions of {name}"
+            ) from None
+        return None if newest is None else _listing(newest, name)
+
+    def deleted(self, name: str) -> SecretListing | None:
+        try:
+            deleted = self._client.get_deleted_secret(name)
+        except ResourceNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(
+                error, vault_url=self.vault_url, operation=f"get deleted {name}"
+            ) from None
+        return _listing(deleted.properties, name)
+
+
+def _created(props: SecretProperties) -> datetime:
+    return props.created_on or datetime.min.replace(tzinfo=UTC)
+
+
+def _listing(props: SecretProperties, name: str = "") -> SecretListing:
+    return SecretListing(
+        name=props.name or name,
+        version=props.version,
+        tags=dict(props.tags or {}),
+        enabled=bool(props.enabled),
+        expires_on=props.expires_on,
+        content_type=props.content_type,
+    )
