@@ -45,8 +45,10 @@ def unique(prefix: str) -> str:
 # ---------------------------------------------------------------------------- Key Vault
 
 
-#: Tags of the admin secrets these tests store: usable by any managed secret in the vault.
-ADMIN_TAGS = {T.ADMIN_FOR: "*"}
+def admin_tags(target: str) -> dict[str, str]:
+    """Tags of the admin secrets these tests store: usable by any managed secret in the
+    vault, pinned to ``target`` (``*`` without a pin is refused)."""
+    return {T.ADMIN_FOR: "*", T.TARGET: target}
 
 
 def put_secret(

@@ -27,7 +27,6 @@ from rotation.policy import PasswordPolicy
 from rotators.azure_sql_admin import REQUIRED_ROLE
 from rotators.random_secret import RandomSecretRotator
 from tests.e2e.catalogue_support import (
-    ADMIN_TAGS,
     MYSQL_TARGET,
     RABBIT_TARGET,
     REDIS_TARGET,
@@ -35,6 +34,7 @@ from tests.e2e.catalogue_support import (
     MySqlAccounts,
     RabbitUsers,
     RedisUsers,
+    admin_tags,
     assert_rotated,
     datadog_key_valid,
     datadog_revoke,
@@ -147,7 +147,7 @@ def _redis_secrets(
         app,
         "redis-admin",
         {"username": admin, "password": admin_password},
-        tags=ADMIN_TAGS,
+        tags=admin_tags(REDIS_TARGET),
         expires_in_days=None,
     )
     tags = {T.ROTATOR: "redis-acl", T.TARGET: REDIS_TARGET, T.ADMIN_SECRET: "redis-admin"}
@@ -195,7 +195,7 @@ def _rabbit_admin(app: AppUnderTest, rabbit_users: RabbitUsers) -> None:
         app,
         "rabbit-admin",
         {"username": admin, "password": password},
-        tags=ADMIN_TAGS,
+        tags=admin_tags(RABBIT_TARGET),
         expires_in_days=None,
     )
 
@@ -349,7 +349,7 @@ def test_http_api_key_mints_a_new_key_and_revokes_the_old(
         app,
         "datadog-admin",
         {"password": org_api_key, "application_key": application_key},
-        tags=ADMIN_TAGS,
+        tags={T.ADMIN_FOR: "datadog-ingest"},
         expires_in_days=None,
     )
     first = put_secret(
@@ -512,7 +512,7 @@ def _store_alternating(
     password: str,
 ) -> str:
     """Store an admin secret and an alternating ``kind`` secret using it; return its version."""
-    put_secret(app, f"{kind}-admin", admin, tags=ADMIN_TAGS, expires_in_days=None)
+    put_secret(app, f"{kind}-admin", admin, tags=admin_tags(target), expires_in_days=None)
     return put_secret(
         app,
         secret,

@@ -33,6 +33,7 @@ class MemoryStore:
         self.vault_url = vault_url
         self.secrets: dict[str, list[_Version]] = {}
         self.value_reads: list[str] = []
+        self.recycle_bin: dict[str, list[_Version]] = {}
         self._lock = threading.Lock()
 
     def _canonical(self, name: str) -> str:
@@ -110,6 +111,42 @@ class MemoryStore:
             yield SecretListing(
                 name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type
             )
+
+    def properties(self, name: str) -> SecretListing | None:
+        with self._lock:
+            versions = self.secrets.get(self._canonical(name))
+            if not versions:
+                return None
+            v = versions[-1]
+            return SecretListing(
+                self._canonical(name),
+                v.version,
+                dict(v.tags),
+                v.enabled,
+                v.expires_on,
+                v.content_type,
+            )
+
+    def deleted(self, name: str) -> SecretListing | None:
+        with self._lock:
+            for existing, versions in self.recycle_bin.items():
+                if existing.lower() == name.lower() and versions:
+                    v = versions[-1]
+                    return SecretListing(
+                        existing,
+                        v.version,
+                        dict(v.tags),
+                        v.enabled,
+                        v.expires_on,
+                        v.content_type,
+                    )
+        return None
+
+    def soft_delete(self, name: str) -> None:
+        """Move ``name`` to the recycle bin, as Key Vault's soft delete does."""
+        with self._lock:
+            canonical = self._canonical(name)
+            self.recycle_bin[canonical] = self.secrets.pop(canonical)
 
     def current_value(self, name: str) -> str:
         return self.secrets[name][-1].value

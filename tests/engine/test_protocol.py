@@ -38,8 +38,8 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NAME = "app-db"
 
 
-class SimulatedCrash(Exception):
-    """The process died here."""
+class SimulatedCrash(BaseException):
+    """The process died here (a BaseException: no handler in the app may catch a death)."""
 
 
 @pytest.fixture
@@ -297,9 +297,12 @@ def hit(counter: dict[str, Any], label: str, call: Callable[[], Any]) -> Any:
     chosen = counter["n"] == counter["crash_at"]
     if chosen and counter["when"] == "before":
         raise SimulatedCrash(label)
-    result = call()
-    if chosen and counter["when"] == "after":
-        raise SimulatedCrash(label)
+    try:
+        result = call()
+    finally:
+        # Dying after a call is dying after it, whether it answered or raised.
+        if chosen and counter["when"] == "after":
+            raise SimulatedCrash(label)
     return result
 
 
@@ -327,6 +330,12 @@ class CrashingStore:
 
     def list(self) -> Any:
         return hit(self.counter, "list", lambda: list(self.inner.list()))
+
+    def properties(self, name: str) -> Any:
+        return hit(self.counter, f"properties {name}", lambda: self.inner.properties(name))
+
+    def deleted(self, name: str) -> Any:
+        return hit(self.counter, f"deleted {name}", lambda: self.inner.deleted(name))
 
 
 def crashing_rotator(counter: dict[str, Any]) -> type[FakeRotator]:
