@@ -289,6 +289,7 @@ class _Run:
             )
             self.verify(rotator, staging, staged, current_credential)
             committed = self.commit(config, current, staged, staging)
+            self.guard()
             staging.finish(staged, COMMITTED)
         finally:
             rotator.close()
@@ -360,6 +361,7 @@ class _Run:
             # second password), so the candidate can go, after removing it from the target.
             self.guard()
             rotator.retire(staged.credential, current)
+            self.guard()
             staging.finish(staged, DISCARDED)
             self.step("candidate refused; current credential still works; candidate discarded")
             self.engine._report("failed", self.outcome)

@@ -4,6 +4,7 @@ the emulated Key Vault and Event Grid, Azurite for leases and queues, a real Pos
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,20 @@ class AppUnderTest:
                 data_version=event.get("dataVersion", "1"),
             )
         )
+
+    def api(self, method: str, name: str, **params: str) -> tuple[int, dict[str, Any]]:
+        """One call of the HTTP trigger for ``name`` in this vault, as the host makes it;
+        returns the status code and the JSON body."""
+        response = self.function("rotation_api")(
+            func.HttpRequest(
+                method=method,
+                url=f"/api/rotations/{self.vault.name}/{name}",
+                route_params={"vault": self.vault.name, "name": name},
+                params=params,
+                body=b"",
+            )
+        )
+        return response.status_code, json.loads(response.get_body() or b"{}")
 
     def queue(self) -> QueueClient:
         return QueueClient.from_connection_string(

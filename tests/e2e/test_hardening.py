@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -22,22 +21,6 @@ from tests.e2e.conftest import AppUnderTest, pg_logs_in
 from tests.e2e.consumer_support import event_types, events_topic
 from tests.e2e.test_postgres_rotation import current, put_managed_secret
 from tests.support.pg_cluster import ScramCluster
-
-
-def call_api(
-    app: AppUnderTest, method: str, name: str, **params: str
-) -> tuple[int, dict[str, Any]]:
-    """One call of the HTTP trigger, as the host makes it."""
-    response = app.function("rotation_api")(
-        func.HttpRequest(
-            method=method,
-            url=f"/api/rotations/{app.vault.name}/{name}",
-            route_params={"vault": app.vault.name, "name": name},
-            params=params,
-            body=b"",
-        )
-    )
-    return response.status_code, json.loads(response.get_body() or b"{}")
 
 
 def companion_exists(app: AppUnderTest, name: str) -> bool:
@@ -67,7 +50,7 @@ def test_a_policy_with_control_characters_is_refused_before_anything_changes(
     put_managed_secret(
         app, "nul-db", user, password, scram_postgres, tags={T.PASSWORD_POLICY: policy}
     )
-    status, body = call_api(app, "POST", "nul-db")
+    status, body = app.api("POST", "nul-db")
     assert status == 400, body
     assert T.PASSWORD_POLICY in body["error"]["message"]
     assert pg_logs_in(scram_postgres, user, password), "the role's password must be untouched"
@@ -87,7 +70,7 @@ def test_a_managed_secret_named_like_a_companion_is_never_overwritten(
         "orders-db-rotation-staged", "someone-elses-value", tags={T.ROTATOR: "random"}
     )
 
-    status, body = call_api(app, "POST", "orders-db")
+    status, body = app.api("POST", "orders-db")
     assert status == 400, body
     assert "orders-db-rotation-staged" in body["error"]["message"]
     kept = app.client.get_secret("orders-db-rotation-staged")
@@ -97,7 +80,7 @@ def test_a_managed_secret_named_like_a_companion_is_never_overwritten(
     assert pg_logs_in(scram_postgres, user, password)
     assert len(app.versions("orders-db")) == 1
 
-    status, body = call_api(app, "POST", "orders-db-rotation-staged")
+    status, body = app.api("POST", "orders-db-rotation-staged")
     assert status == 400, body
     assert "staging companion" in body["error"]["message"]
     assert len(app.versions("orders-db-rotation-staged")) == 1
@@ -111,7 +94,7 @@ def test_an_unmanaged_secret_with_the_companion_name_is_never_overwritten(
     put_managed_secret(app, "ledger-db", user, password, scram_postgres)
     app.client.set_secret("ledger-db-rotation-staged", "plain", enabled=enabled)
 
-    status, body = call_api(app, "POST", "ledger-db")
+    status, body = app.api("POST", "ledger-db")
     assert status == 400, body
     assert len(app.versions("ledger-db-rotation-staged")) == 1
     assert pg_logs_in(scram_postgres, user, password)
@@ -137,7 +120,7 @@ def test_status_finds_a_hashed_companion_under_any_letter_case(app: AppUnderTest
         },
     )
     for spelling in (name, name.lower(), name.upper()):
-        status, body = call_api(app, "GET", spelling)
+        status, body = app.api("GET", spelling)
         assert status == 200, body
         assert body["staged"]["rotation_id"] == "r1", spelling
         assert body["staged"]["current"] is True
@@ -202,7 +185,7 @@ def test_an_unpinned_wildcard_admin_secret_is_never_sent_anywhere(
             T.ADMIN_SECRET: "pg-admin",
         },
     )
-    status, body = call_api(app, "POST", "evil-db")
+    status, body = app.api("POST", "evil-db")
     assert status == 400, body
     assert T.ADMIN_FOR in body["error"]["message"]
     assert received == [], "no connection may reach a host the admin secret does not pin"
@@ -211,7 +194,7 @@ def test_an_unpinned_wildcard_admin_secret_is_never_sent_anywhere(
     app.client.update_secret_properties(
         "pg-admin", tags={T.ADMIN_FOR: "*", T.TARGET: scram_postgres.target}
     )
-    status, body = call_api(app, "POST", "evil-db")
+    status, body = app.api("POST", "evil-db")
     assert status == 400, body
     assert "may only be used for target" in body["error"]["message"]
     assert received == []
@@ -223,7 +206,7 @@ def test_an_unpinned_wildcard_admin_secret_is_never_sent_anywhere(
         scram_postgres,
         tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
     )
-    status, body = call_api(app, "POST", "good-db")
+    status, body = app.api("POST", "good-db")
     assert status == 200, body
     value, _ = current(app, "good-db")
     assert pg_logs_in(scram_postgres, value["username"], value["password"])
@@ -243,7 +226,7 @@ def test_a_tag_added_while_a_rotation_runs_is_kept(
     )
     result: dict[str, Any] = {}
     worker = threading.Thread(
-        target=lambda: result.update(answer=call_api(app, "POST", "edited-db")), daemon=True
+        target=lambda: result.update(answer=app.api("POST", "edited-db")), daemon=True
     )
     worker.start()
     for _ in range(200):
@@ -280,19 +263,19 @@ def test_a_soft_deleted_companion_with_an_applied_candidate_is_reported_and_reco
     azure_stack.faults.add(
         FaultRule(operation="set_secret", secret="gone-db", status=503, times=None)
     )
-    status, body = call_api(app, "POST", "gone-db")
+    status, body = app.api("POST", "gone-db")
     assert status == 503, body
     azure_stack.faults.clear()
     assert not pg_logs_in(scram_postgres, user, password), "the target holds the candidate"
 
     app.client.begin_delete_secret(staging_name("gone-db")).wait()
 
-    status, body = call_api(app, "GET", "gone-db")
+    status, body = app.api("GET", "gone-db")
     assert status == 200, body
     assert body["staged"]["deleted"] is True and body["staged"]["current"] is True
     assert "recover" in body["problem"]
 
-    status, body = call_api(app, "POST", "gone-db")
+    status, body = app.api("POST", "gone-db")
     assert status == 409, body
     assert "soft-deleted" in body["error"]["message"]
     assert "KeyVault.Rotation.Failed" in event_types(topic, "gone-db")
@@ -300,7 +283,7 @@ def test_a_soft_deleted_companion_with_an_applied_candidate_is_reported_and_reco
 
     # Recovered as the README says, the next run commits the candidate the target holds.
     app.client.begin_recover_deleted_secret(staging_name("gone-db")).wait()
-    status, body = call_api(app, "POST", "gone-db")
+    status, body = app.api("POST", "gone-db")
     assert status == 200, body
     value, _ = current(app, "gone-db")
     assert pg_logs_in(scram_postgres, user, value["password"])
