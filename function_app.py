@@ -15,10 +15,10 @@ from typing import Any
 
 import azure.functions as func
 
+from composition import build_service
 from rotation.http_api import handle_request
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE
-from rotation.wiring import build_service
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("rotation.functions")

@@ -49,6 +49,7 @@ from rotation.errors import (
 from rotation.guarded import GuardedRotator
 from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
+from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import (
     APPLIED,
@@ -60,7 +61,6 @@ from rotation.staging import (
     Staging,
 )
 from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
-from rotators.registry import RotatorRegistry
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ class LeaseTiming:
     """How long a lease lasts, how often it is renewed, and how much of it a holder trusts.
 
     With the default 60 s lease the holder trusts 20 s past each renewal (margin 40 s, longer
-    than any bounded step: see :data:`rotation.wiring.SDK_RETRY`) and renews every 10 s.
+    than any bounded step: see :data:`composition.SDK_RETRY`) and renews every 10 s.
     """
 
     lease_seconds: int = MAX_LEASE_SECONDS

@@ -22,12 +22,12 @@ from rotation.engine import RotationEngine
 from rotation.errors import ConfigurationError, LockBusy, RotationError
 from rotation.events import MalformedEvent, parse_event
 from rotation.outcome import RotationOutcome, RotationRequest, Trigger
+from rotation.registry import RotatorRegistry
 from rotation.settings import AppSettings, SweepMode
 from rotation.status import secret_status
 from rotation.sweep import DueSecret, SweepReport, sweep
 from rotation.vault import SecretStore
 from rotation.workqueue import decode_message
-from rotators.registry import RotatorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class VaultNotAllowed(ConfigurationError):
 
 @dataclass
 class RotationService:
-    """The app's behaviour per trigger; built by :func:`rotation.wiring.build_service`."""
+    """The app's behaviour per trigger; built by :func:`composition.build_service`."""
 
     settings: AppSettings
     engine: RotationEngine

@@ -10,9 +10,9 @@ from rotation import tags as T
 from rotation.config import is_managed, parse_config
 from rotation.consumers import SEEN_NEW, SEEN_OLD, SEEN_UNKNOWN, Sighting, decode_sightings
 from rotation.errors import ConfigurationError
+from rotation.registry import RotatorRegistry
 from rotation.staging import OPEN_STAGES, owned_by
 from rotation.vault import SecretStore, staging_name
-from rotators.registry import RotatorRegistry
 
 
 def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from emulators.clock import Clock
 from emulators.eventgrid.delivery import (
@@ -47,9 +47,21 @@ from emulators.eventgrid.webhook import (
     validate_event_grid_endpoint,
 )
 from emulators.events import SecretChange, SecretVersionInfo
+from emulators.identity import IdentityService
+from emulators.keyvault.service import KeyVaultService
+from emulators.wire import Service
 
-if TYPE_CHECKING:
-    from emulators.stack import AzureStack
+
+class StackParts(Protocol):
+    """What :meth:`EventGridEmulator.attach` needs of ``emulators.stack.AzureStack`` (a
+    protocol, so that this module does not import the stack that imports it)."""
+
+    clock: Clock
+    identity: IdentityService
+    keyvault: KeyVaultService
+
+    def register_host(self, host_or_pattern: str, service: Service) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +113,7 @@ class EventGridEmulator:
         self._names = itertools.count(1)
 
     @classmethod
-    def attach(cls, stack: AzureStack, **options: Any) -> EventGridEmulator:
+    def attach(cls, stack: StackParts, **options: Any) -> EventGridEmulator:
         """An emulator wired to ``stack``: vault events, expiry on ``stack.clock``, custom
         topics served through the proxy at ``*.eventgrid.azure.net``, bearer tokens checked by
         ``stack.identity``. ``options`` go to the constructor."""

@@ -1,4 +1,4 @@
-"""The registry of consumer check kinds (like :mod:`rotators.registry` for rotators)."""
+"""The registry of consumer check kinds (like :mod:`rotation.registry` for rotators)."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.lock import InProcessLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.outcome_events import OutcomePublisher, build_publisher, to_cloud_event
-from rotators.registry import RotatorRegistry
+from rotation.registry import RotatorRegistry
 from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

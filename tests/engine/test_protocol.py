@@ -29,9 +29,9 @@ from rotation.errors import (
 )
 from rotation.lock import HeldLock, InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
+from rotation.registry import RotatorRegistry
 from rotation.staging import OPEN_STAGES
 from rotation.vault import staging_name
-from rotators.registry import RotatorRegistry
 from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -21,6 +21,7 @@ from emulators.stack import AzureStack
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import POLICY_TAG, PasswordPolicy
+from rotation.registry import load_class
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotators.azure_sql_admin import (
     REQUIRED_ROLE,
@@ -29,7 +30,6 @@ from rotators.azure_sql_admin import (
     parse_target,
     tds_driver_available,
 )
-from rotators.registry import load_class
 from tests.rotators.contract import RotatorContract, unique_name
 
 SUBSCRIPTION = str(uuid.uuid4())

@@ -131,7 +131,7 @@ def test_the_app_registry_finds_the_installed_plugin(
         [
             sys.executable,
             "-c",
-            "from rotators.registry import default_registry; "
+            "from rotators.catalogue import default_registry; "
             f"cls = default_registry().get('{KIND}'); print(cls.__module__, cls.__qualname__)",
         ],
         work,

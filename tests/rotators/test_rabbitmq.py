@@ -20,9 +20,9 @@ import requests
 
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
+from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotators.rabbitmq import RabbitMqRotator, RabbitTarget, parse_target
-from rotators.registry import RotatorRegistry
 from tests.rotators.contract import RotatorContract, free_port, unique_name
 
 HOST = "127.0.0.1"

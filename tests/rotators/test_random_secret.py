@@ -21,9 +21,9 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.policy import PasswordPolicy
+from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotators.random_secret import RandomSecretRotator
-from rotators.registry import RotatorRegistry
 from tests.rotators.contract import LeakWatch, RotatorContract
 
 POLICY = RandomSecretRotator.default_policy

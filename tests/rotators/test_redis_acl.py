@@ -25,6 +25,7 @@ from rotation.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
+from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy
 from rotators.redis_acl import (
     RedisAclRotator,
@@ -33,7 +34,6 @@ from rotators.redis_acl import (
     parse_target,
     password_hash,
 )
-from rotators.registry import RotatorRegistry
 from tests.rotators.contract import RotatorContract, free_port, unique_name
 
 HOST, PORT = "127.0.0.1", 6379

@@ -1,4 +1,5 @@
-"""rotators/registry.py: duplicates refused, unknown kinds named, entry-point plugins found."""
+"""The rotator registry (rotation/registry.py) and the built-in catalogue (rotators/catalogue.py):
+duplicates refused, unknown kinds named, entry-point plugins found."""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ import pytest
 
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
-from rotation.rotator import Rotator
-from rotators.mysql import MySQLRotator
-from rotators.postgres import PostgresRotator
-from rotators.registry import (
-    BUILTIN,
+from rotation.registry import (
     ENTRY_POINT_GROUP,
     DuplicateRotatorError,
     RotatorRegistry,
-    default_registry,
     load_class,
 )
+from rotation.rotator import Rotator
+from rotators.catalogue import BUILTIN, default_registry
+from rotators.mysql import MySQLRotator
+from rotators.postgres import PostgresRotator
 from tests.rotators.contract import unique_name
 
 

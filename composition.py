@@ -1,5 +1,8 @@
 """The composition root: builds the production service from app settings.
 
+It sits above both the engine (:mod:`rotation`) and the plugins (:mod:`rotators`), the only
+module besides the triggers that knows both.
+
 One credential for everything: the user-assigned managed identity named by AZURE_CLIENT_ID
 (Key Vault, Storage, Event Grid). No secret is ever read from settings, except a storage
 connection string when one is configured for local development (Azurite).
@@ -24,7 +27,7 @@ from rotation.lock import BlobLeaseLocks, LeaseTiming
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
 from rotation.vault import KeyVaultStore, SecretStore
-from rotators.registry import default_registry
+from rotators.catalogue import default_registry
 
 #: Bounded SDK calls: the engine and the triggers retry at their own level. One call with
 #: its retries lasts at most about 3 x (4 + 8) + 2 s (unless the service asks for a longer

@@ -1,31 +1,22 @@
-"""The registry of rotator classes, keyed by rotator kind.
+"""The registry of rotator classes, keyed by rotator kind: part of the plugin interface.
 
-Built-in rotators are listed in :data:`BUILTIN` and imported on first use (so a missing
-driver for one target does not break the others). Third-party packages add rotators through
-the ``keyvault_rotation.rotators`` entry-point group: each entry point names a ``Rotator``
-subclass whose ``kind`` is unique.
+The engine looks rotators up here and knows none of them; the composition root
+(:mod:`composition`) fills a registry with the built-in rotators (:mod:`rotators.catalogue`)
+and with third-party ones from the ``keyvault_rotation.rotators`` entry-point group, each
+entry point naming a ``Rotator`` subclass whose ``kind`` is unique.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.rotator import Rotator
 
 ENTRY_POINT_GROUP = "keyvault_rotation.rotators"
-
-#: kind -> "module:Class" of the rotators that ship with the app.
-BUILTIN: dict[str, str] = {
-    "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
-    "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
-    "mysql": "rotators.mysql:MySQLRotator",
-    "postgres": "rotators.postgres:PostgresRotator",
-    "rabbitmq": "rotators.rabbitmq:RabbitMqRotator",
-    "random": "rotators.random_secret:RandomSecretRotator",
-    "redis-acl": "rotators.redis_acl:RedisAclRotator",
-}
 
 
 class DuplicateRotatorError(ValueError):
@@ -62,7 +53,7 @@ class RotatorRegistry:
             raise ConfigurationError(
                 f"unknown rotator kind '{kind}' (known: {', '.join(self.kinds())})",
                 secret=secret,
-                tag="rotation-rotator",
+                tag=T.ROTATOR,
             ) from None
 
     def kinds(self) -> list[str]:
@@ -79,10 +70,12 @@ def load_class(spec: str) -> type[Rotator]:
     return cls
 
 
-def default_registry(*, include_plugins: bool = True) -> RotatorRegistry:
-    """A registry with every built-in rotator and, unless disabled, every installed plugin."""
+def build_registry(builtin: Mapping[str, str], *, include_plugins: bool = True) -> RotatorRegistry:
+    """A registry with the rotators of ``builtin`` (kind -> ``"module:Class"``) and, unless
+    disabled, every installed plugin. A class whose kind is not the one it is listed under,
+    or two classes for one kind, raise :class:`DuplicateRotatorError`."""
     registry = RotatorRegistry()
-    for kind, spec in BUILTIN.items():
+    for kind, spec in builtin.items():
         cls = load_class(spec)
         if cls.kind != kind:
             raise DuplicateRotatorError(f"{spec} declares kind '{cls.kind}', listed as '{kind}'")
