@@ -51,24 +51,12 @@ from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.staging import (
-    APPLIED,
-    COMMITTED,
-    DISCARDED,
-    PENDING,
-    CompanionDeleted,
-    StagedCandidate,
-    Staging,
-)
+from rotation.staging import CompanionDeleted, StagedCandidate, Staging
+from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState, Stage
 from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
 
 log = logging.getLogger(__name__)
 
-COMMITTED_STATE = "committed"
-AWAITING_STATE = "awaiting-consumers"
-COMPLETED_STATE = "completed"
-OVERDUE_STATE = "overdue"
-UNFINISHED_STATES = frozenset({COMMITTED_STATE, AWAITING_STATE, OVERDUE_STATE})
 #: How many of the 15 Key Vault tags the engine may add to a committed version.
 RESERVED_STATE_TAGS = len(T.STATE_TAGS)
 
@@ -218,11 +206,11 @@ class _Run:
             self.engine._report("failed", self.outcome)
             raise
         pending = staged if staged is not None and staged.continues(current.version) else None
-        if staged is not None and pending is None and staged.stage in (PENDING, APPLIED):
+        if staged is not None and pending is None and staged.stage in OPEN_STAGES:
             self.step(f"found a stale staged candidate from version {staged.from_version}")
             if not self.request.dry_run:
                 self.guard()
-                staging.finish(staged, DISCARDED)
+                staging.finish(staged, Stage.DISCARDED)
                 self.step("discarded the stale staged candidate")
 
         state = current.tags.get(T.STATE)
@@ -230,7 +218,7 @@ class _Run:
             return self.rotate(config, rotator_class, current, staging, pending)
         if state in UNFINISHED_STATES:
             outcome = self.advance(config, rotator_class, current)
-            if self.request.force and outcome.state != COMPLETED_STATE:
+            if self.request.force and outcome.state != RotationState.COMPLETED:
                 raise RotationConflict(
                     f"secret '{self.name}': the rotation to version {current.version} is "
                     f"{outcome.state}: its consumers still use the previous credential, which "
@@ -269,7 +257,7 @@ class _Run:
                     candidate,
                     from_version=current.version,
                     rotation_id=uuid.uuid4().hex,
-                    stage=PENDING,
+                    stage=Stage.PENDING,
                 )
                 self.outcome.rotation_id = staged.rotation_id
                 staging.confirm(staged)
@@ -281,7 +269,7 @@ class _Run:
                 self.step(
                     f"resumed staged candidate (stage {staged.stage}) of {staged.rotation_id}"
                 )
-                if staged.stage == PENDING:
+                if staged.stage == Stage.PENDING:
                     check_candidate(staged.credential, rotator_class, secret=self.name)
 
             staged = self.apply(
@@ -290,7 +278,7 @@ class _Run:
             self.verify(rotator, staging, staged, current_credential)
             committed = self.commit(config, current, staged, staging)
             self.guard()
-            staging.finish(staged, COMMITTED)
+            staging.finish(staged, Stage.COMMITTED)
         finally:
             rotator.close()
         self.engine._report("committed", self.outcome)
@@ -320,7 +308,7 @@ class _Run:
                 applied,
                 from_version=staged.from_version,
                 rotation_id=staged.rotation_id,
-                stage=APPLIED,
+                stage=Stage.APPLIED,
             )
             self.step(f"staged the credential the target issued (staging version {staged.version})")
         return staged
@@ -360,9 +348,9 @@ class _Run:
             # The current login is untouched (alternating: the other login; multiple: a
             # second password), so the candidate can go, after removing it from the target.
             self.guard()
-            rotator.retire(staged.credential, current)
+            rotator.discard(staged.credential, current)
             self.guard()
-            staging.finish(staged, DISCARDED)
+            staging.finish(staged, Stage.DISCARDED)
             self.step("candidate refused; current credential still works; candidate discarded")
             self.engine._report("failed", self.outcome)
             raise VerificationFailed(
@@ -397,7 +385,7 @@ class _Run:
                 staged.credential,
                 from_version=latest.version,
                 rotation_id=staged.rotation_id,
-                stage=APPLIED,
+                stage=Stage.APPLIED,
             )
             raise LockLost(
                 f"secret '{self.name}' changed to version {latest.version} during the "
@@ -407,7 +395,7 @@ class _Run:
         tags = {k: v for k, v in latest.tags.items() if k not in T.STATE_TAGS}
         tags.update(
             {
-                T.STATE: COMMITTED_STATE,
+                T.STATE: RotationState.COMMITTED,
                 T.PREVIOUS_VERSION: current.version,
                 T.ROTATED_AT: T.format_time(now),
                 T.ROTATION_ID: staged.rotation_id,
@@ -424,7 +412,7 @@ class _Run:
             expires_on=expires_on,
         )
         self.outcome.to_version = new_version
-        self.outcome.state = COMMITTED_STATE
+        self.outcome.state = RotationState.COMMITTED
         self.step(f"committed version {new_version} (expires in {config.validity_days} days)")
         return SecretSnapshot(self.name, new_version, value, tags, current.content_type, expires_on)
 
@@ -458,7 +446,7 @@ class _Run:
             new_version=current.version,
             previous_version=current.tags.get(T.PREVIOUS_VERSION) or None,
             rotated_at=rotated_at,
-            first_check=current.tags.get(T.STATE) == COMMITTED_STATE,
+            first_check=current.tags.get(T.STATE) == RotationState.COMMITTED,
         )
         report = self.engine._consumers.check(
             config, facts, _TargetAccess(self, config, current), now
@@ -481,23 +469,23 @@ class _Run:
             ):
                 # Overdue stays under watch (the sweep re-checks it and retires once the
                 # consumers move); the alert goes out only on the transition.
-                newly_overdue = current.tags.get(T.STATE) != OVERDUE_STATE
-                tags[T.STATE] = OVERDUE_STATE
+                newly_overdue = current.tags.get(T.STATE) != RotationState.OVERDUE
+                tags[T.STATE] = RotationState.OVERDUE
                 if tags != dict(current.tags):
                     self.guard()
                     self.store.update(self.name, current.version, tags=tags)
-                self.outcome.state = OVERDUE_STATE
+                self.outcome.state = RotationState.OVERDUE
                 self.step("consumers did not move by the deadline; old credential kept")
                 return self.finish(
                     Status.ADVANCED,
                     "overdue" if newly_overdue else None,
                     detail=_describe_report(report.seen, report.errors),
                 )
-            tags[T.STATE] = AWAITING_STATE
+            tags[T.STATE] = RotationState.AWAITING_CONSUMERS
             if tags != dict(current.tags):
                 self.guard()
                 self.store.update(self.name, current.version, tags=tags)
-            self.outcome.state = AWAITING_STATE
+            self.outcome.state = RotationState.AWAITING_CONSUMERS
             self.step("waiting for consumers to pick up the new version")
             return self.finish(
                 Status.AWAITING_CONSUMERS, detail=_describe_report(report.seen, report.errors)
@@ -506,10 +494,10 @@ class _Run:
             self.step("every consumer uses the new version")
             self.engine._report("consumers-confirmed", self.outcome)
         self.retire(config, rotator_class, current)
-        tags[T.STATE] = COMPLETED_STATE
+        tags[T.STATE] = RotationState.COMPLETED
         self.guard()
         self.store.update(self.name, current.version, tags=tags)
-        self.outcome.state = COMPLETED_STATE
+        self.outcome.state = RotationState.COMPLETED
         return self.finish(Status.ADVANCED, "retired")
 
     def retire(

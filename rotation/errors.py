@@ -43,10 +43,6 @@ class VerificationFailed(RotationError):
     """A credential was applied but logging in with it failed: discard the candidate."""
 
 
-class AlreadyRotated(RotationError):
-    """The request refers to a version that is no longer current: nothing to do."""
-
-
 class LockBusy(RotationError):
     """Another instance holds the secret's rotation lock right now. Retry later."""
 

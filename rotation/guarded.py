@@ -65,6 +65,9 @@ class GuardedRotator:
     def retire(self, old: Credential, new: Credential) -> None:
         self._call("retire", self._rotator.retire, old, new)
 
+    def discard(self, candidate: Credential, current: Credential) -> None:
+        self._call("discard", self._rotator.discard, candidate, current)
+
     def close(self) -> None:
         self._call("close", self._rotator.close)
 

@@ -10,6 +10,7 @@ create           :meth:`Rotator.generate`          pure: no call to the target
 set              :meth:`Rotator.apply`             idempotent: succeeds if already applied
 test             :meth:`Rotator.verify`            logs in; refused -> VerificationFailed
 finish           :meth:`Rotator.retire`            idempotent: succeeds if already retired
+(undo)           :meth:`Rotator.discard`           idempotent: removes a refused candidate
 ==============  ================================  ==========================================
 
 Rotators never touch Key Vault: the engine reads the current credential and the admin
@@ -153,6 +154,15 @@ class Rotator(ABC):
         Called only after the new credential is committed and its consumers moved. The
         default does nothing (single: already dead; alternating: reset next rotation).
         """
+
+    def discard(self, candidate: Credential, current: Credential) -> None:
+        """Make a refused ``candidate`` stop working, before any commit. Idempotent.
+
+        Called only under the alternating and multiple strategies, when verification
+        refused the candidate while ``current`` still logs in (``current`` is untouched).
+        The default treats it as retiring the candidate in favour of ``current``.
+        """
+        self.retire(candidate, current)
 
     def close(self) -> None:
         """Release connections. Called once when the engine is done with the rotator."""

@@ -21,13 +21,8 @@ from dataclasses import dataclass
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, LockLost, RotationConflict
+from rotation.states import OPEN_STAGES
 from rotation.vault import SecretDisabled, SecretNotFound, SecretStore, staging_name
-
-PENDING = "pending"
-APPLIED = "applied"
-COMMITTED = "committed"
-DISCARDED = "discarded"
-OPEN_STAGES = frozenset({PENDING, APPLIED})
 
 
 class CompanionCollision(ConfigurationError):
@@ -167,5 +162,5 @@ class Staging:
             T.STAGED_FOR: self.secret_name,
             T.STAGED_FROM_VERSION: from_version,
             T.ROTATION_ID: rotation_id,
-            T.STAGE: stage,
+            T.STAGE: str(stage),
         }

@@ -11,7 +11,8 @@ from rotation.config import is_managed, parse_config
 from rotation.consumers import SEEN_NEW, SEEN_OLD, SEEN_UNKNOWN, Sighting, decode_sightings
 from rotation.errors import ConfigurationError
 from rotation.registry import RotatorRegistry
-from rotation.staging import OPEN_STAGES, owned_by
+from rotation.staging import owned_by
+from rotation.states import OPEN_STAGES
 from rotation.vault import SecretStore, staging_name
 
 

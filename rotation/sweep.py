@@ -13,10 +13,9 @@ from datetime import datetime
 
 from rotation import tags as T
 from rotation.config import is_managed
-from rotation.engine import UNFINISHED_STATES
 from rotation.errors import RotationError
 from rotation.outcome import RotationRequest, Trigger
-from rotation.staging import OPEN_STAGES
+from rotation.states import OPEN_STAGES, UNFINISHED_STATES
 from rotation.vault import SecretListing, SecretStore
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ import requests
 
 from rotation import tags as T
 from rotation.config import DEFAULT_VALIDITY_DAYS
-from rotation.engine import COMPLETED_STATE
+from rotation.states import RotationState
 from tests.e2e.conftest import AppUnderTest
 
 NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
@@ -117,7 +117,7 @@ def assert_rotated(
     props = secret.properties
     assert props.version and props.version != previous, "no new version was committed"
     tags = dict(props.tags or {})
-    assert tags.get(T.STATE) == COMPLETED_STATE, tags.get(T.STATE)
+    assert tags.get(T.STATE) == RotationState.COMPLETED, tags.get(T.STATE)
     assert tags.get(T.PREVIOUS_VERSION) == previous
     assert props.expires_on is not None
     expected = datetime.now(UTC) + timedelta(days=validity_days)

@@ -30,7 +30,7 @@ from rotation.errors import (
 from rotation.lock import HeldLock, InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.registry import RotatorRegistry
-from rotation.staging import OPEN_STAGES
+from rotation.states import OPEN_STAGES
 from rotation.vault import staging_name
 from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
 
