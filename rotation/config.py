@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, Strategy
 from rotation.vault import STAGING_SUFFIX
 
-DEFAULT_VALIDITY_DAYS = 90
+DEFAULT_VALIDITY_DAYS = D.VALIDITY_DAYS
 #: Key Vault raises SecretNearExpiry this long before expiry; a shorter validity would make a
 #: freshly rotated version "near expiry" at once and rotate it again and again.
-NEAR_EXPIRY_DAYS = 30
+NEAR_EXPIRY_DAYS = D.NEAR_EXPIRY_DAYS
 MAX_VALIDITY_DAYS = 3650
 JSON_CONTENT_TYPE = "application/json"
 

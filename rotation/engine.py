@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.candidates import check_candidate
 from rotation.config import (
@@ -66,11 +67,11 @@ class EngineSettings:
     """Tunables of the protocol."""
 
     #: Logins tried before a candidate counts as refused (propagation delay on some targets).
-    verify_attempts: int = 5
+    verify_attempts: int = D.VERIFY_ATTEMPTS
     #: First pause between verification attempts, doubled each time.
-    verify_backoff_seconds: float = 0.5
+    verify_backoff_seconds: float = D.VERIFY_BACKOFF_SECONDS
     #: How long consumers get to move to a new version before the rotation is overdue.
-    consumer_deadline: timedelta = timedelta(hours=24)
+    consumer_deadline: timedelta = timedelta(hours=D.CONSUMER_DEADLINE_HOURS)
     near_expiry: timedelta = timedelta(days=NEAR_EXPIRY_DAYS)
 
 

@@ -41,6 +41,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
 
+from rotation import defaults as D
 from rotation.errors import LockBusy, LockLost, TargetUnavailable
 
 LOCK_CONTAINER = "rotation-locks"
@@ -59,7 +60,7 @@ class LeaseTiming:
     than any bounded step: see :data:`composition.SDK_RETRY`) and renews every 10 s.
     """
 
-    lease_seconds: int = MAX_LEASE_SECONDS
+    lease_seconds: int = D.LOCK_LEASE_SECONDS
 
     def __post_init__(self) -> None:
         if not MIN_LEASE_SECONDS <= self.lease_seconds <= MAX_LEASE_SECONDS:

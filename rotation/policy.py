@@ -19,9 +19,10 @@ import string
 import unicodedata
 from dataclasses import dataclass, fields, replace
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError
 
-POLICY_TAG = "rotation-password-policy"
+POLICY_TAG = T.PASSWORD_POLICY
 MIN_LENGTH = 16
 MAX_LENGTH = 1024
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
@@ -118,7 +119,7 @@ class Rotator(ABC):
                 f"strategy '{context.strategy.value}' is not supported by {cls.kind} "
                 f"(supported: {', '.join(s.value for s in cls.strategies)})",
                 secret=context.secret_name,
-                tag="rotation-strategy",
+                tag=T.STRATEGY,
             )
 
     def generate(self, current: Credential) -> Credential:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from rotation import defaults as D
 from rotation.errors import ConfigurationError
 
 VAULTS = "ROTATION_VAULTS"
@@ -55,10 +56,10 @@ class AppSettings:
     sweep_mode: SweepMode
     storage: StorageSettings
     events_endpoint: str | None = None
-    consumer_deadline_hours: float = 24.0
-    verify_attempts: int = 5
-    verify_backoff_seconds: float = 0.5
-    lock_lease_seconds: int = 60
+    consumer_deadline_hours: float = D.CONSUMER_DEADLINE_HOURS
+    verify_attempts: int = D.VERIFY_ATTEMPTS
+    verify_backoff_seconds: float = D.VERIFY_BACKOFF_SECONDS
+    lock_lease_seconds: int = D.LOCK_LEASE_SECONDS
     #: Raw ``ROTATION_CONSUMERS`` JSON (parsed by :mod:`rotation.consumer_checks.definitions`).
     consumers_json: str | None = None
     #: ``ROTATION_CONSUMERS_FILE``: a path to a JSON file of consumer definitions.
@@ -78,10 +79,10 @@ class AppSettings:
             raise ConfigurationError(
                 f"app setting {SWEEP_MODE} must be 'queue' or 'inline', got '{mode_raw}'"
             ) from None
-        deadline = _number(env, CONSUMER_DEADLINE_HOURS, 24.0, minimum=0.0)
-        verify_attempts = int(_number(env, VERIFY_ATTEMPTS, 5, minimum=1))
-        verify_backoff = _number(env, VERIFY_BACKOFF, 0.5, minimum=0.0)
-        lease = _number(env, LOCK_LEASE_SECONDS, 60, minimum=15)
+        deadline = _number(env, CONSUMER_DEADLINE_HOURS, D.CONSUMER_DEADLINE_HOURS, minimum=0.0)
+        verify_attempts = int(_number(env, VERIFY_ATTEMPTS, D.VERIFY_ATTEMPTS, minimum=1))
+        verify_backoff = _number(env, VERIFY_BACKOFF, D.VERIFY_BACKOFF_SECONDS, minimum=0.0)
+        lease = _number(env, LOCK_LEASE_SECONDS, D.LOCK_LEASE_SECONDS, minimum=15)
         if lease > 60 or lease != int(lease):
             raise ConfigurationError(
                 f"app setting {LOCK_LEASE_SECONDS} must be a whole number from 15 to 60"

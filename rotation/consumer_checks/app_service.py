@@ -36,6 +36,7 @@ from azure.core.exceptions import (
 )
 from azure.mgmt.web import WebSiteManagementClient
 
+from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
@@ -144,7 +145,7 @@ class AppServiceCheck(ConsumerCheck):
                 f"secret '{secret_name}' in vault '{vault_name}', not to "
                 f"'{request.facts.secret_name}' in '{vault}'",
                 secret=request.facts.secret_name,
-                tag="rotation-consumers",
+                tag=T.CONSUMERS,
             )
 
     def _translate(self, error: Exception, action: str) -> RotationError:

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
@@ -137,6 +138,6 @@ def _version_of(reported: str, request: CheckRequest, where: str) -> str | None:
             f"{where}: the service reports secret '{segments[1]}' of {parts.hostname}, not "
             f"'{request.facts.secret_name}' of {vault}",
             secret=request.facts.secret_name,
-            tag="rotation-consumers",
+            tag=T.CONSUMERS,
         )
     return segments[2]

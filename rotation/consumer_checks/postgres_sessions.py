@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
@@ -77,7 +78,7 @@ class PostgresSessionsCheck(ConsumerCheck):
                 f"consumer '{self.name}': postgres-sessions needs the alternating strategy "
                 f"(both versions use login '{new}', so its sessions prove nothing)",
                 secret=secret,
-                tag="rotation-strategy",
+                tag=T.STRATEGY,
             )
         endpoint = parse_endpoint(
             self.target or request.config.target,
@@ -104,7 +105,7 @@ class PostgresSessionsCheck(ConsumerCheck):
                 f"consumer '{self.name}': postgres-sessions needs an admin credential "
                 "with a username",
                 secret=secret,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             )
         where = f"consumer '{self.name}': postgres {endpoint}"
         hide = [admin.password]
@@ -129,7 +130,7 @@ class PostgresSessionsCheck(ConsumerCheck):
                     f"{where}: admin login '{admin.username}' refused: "
                     f"{sanitize_error(error, hide)}",
                     secret=secret,
-                    tag="rotation-admin-secret",
+                    tag=T.ADMIN_SECRET,
                 ) from None
             raise TargetUnavailable(f"{where} unreachable: {sanitize_error(error, hide)}") from None
         except psycopg.Error as error:
