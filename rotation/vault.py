@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from azure.core.exceptions import (
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
+from rotation.azure_errors import FailureKind, classify
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 
 MAX_NAME_LENGTH = 127
@@ -123,34 +119,27 @@ def staging_name(name: str) -> str:
 def translate_error(error: Exception, *, vault_url: str, operation: str) -> RotationError:
     """Map an Azure SDK exception to the engine's error tree. Messages carry no values."""
     where = f"Key Vault {vault_url} ({operation})"
-    if isinstance(error, ResourceNotFoundError):
+    failure = classify(error)
+    kind = failure.kind
+    if kind is FailureKind.NOT_FOUND:
         return SecretNotFound(f"{where}: not found")
-    if isinstance(error, ServiceRequestError | ServiceResponseError):
-        return TargetUnavailable(f"{where}: unreachable ({type(error).__name__})")
-    if isinstance(error, HttpResponseError):
-        status = error.status_code or 0
-        code = getattr(error.error, "code", None) or ""
-        if _is_disabled_error(error):
-            return SecretDisabled(f"{where}: the version is disabled")
-        if status in (401, 403):
-            return ConfigurationError(
-                f"{where}: access denied ({status} {code}); the app's identity needs the "
-                "'Key Vault Secrets Officer' role on this vault"
-            )
-        if status == 409:
-            return ConfigurationError(
-                f"{where}: conflict ({code}); a soft-deleted secret of that name must be "
-                "recovered or purged first"
-            )
-        if status == 429 or status >= 500:
-            return TargetUnavailable(f"{where}: service answered {status} {code}".rstrip())
-        return ConfigurationError(f"{where}: request refused ({status} {code})".rstrip())
-    return TargetUnavailable(f"{where}: {type(error).__name__}")
-
-
-def _is_disabled_error(error: HttpResponseError) -> bool:
-    text = f"{getattr(error.error, 'code', '')} {error.message or ''}".lower()
-    return error.status_code == 403 and "disabled" in text
+    if kind is FailureKind.DENIED and "disabled" in f"{failure.code} {failure.message}".lower():
+        return SecretDisabled(f"{where}: the version is disabled")
+    if kind is FailureKind.DENIED:
+        return ConfigurationError(
+            f"{where}: access denied ({failure.short()}); the app's identity needs the "
+            "'Key Vault Secrets Officer' role on this vault"
+        )
+    if kind is FailureKind.CONFLICT:
+        return ConfigurationError(
+            f"{where}: conflict ({failure.code}); a soft-deleted secret of that name must be "
+            "recovered or purged first"
+        )
+    if kind is FailureKind.REFUSED:
+        return ConfigurationError(f"{where}: request refused ({failure.short()})")
+    if kind is FailureKind.BUSY:
+        return TargetUnavailable(f"{where}: service answered {failure.short()}")
+    return TargetUnavailable(f"{where}: unreachable ({failure.message or kind.value})")
 
 
 class KeyVaultStore:

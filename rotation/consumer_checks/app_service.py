@@ -25,18 +25,13 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 from azure.mgmt.web import WebSiteManagementClient
 
 from rotation import tags as T
+from rotation.azure_errors import FailureKind, classify
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
@@ -150,29 +145,22 @@ class AppServiceCheck(ConsumerCheck):
 
     def _translate(self, error: Exception, action: str) -> RotationError:
         where = f"consumer '{self.name}': could not {action} {self.site}"
-        if isinstance(error, ClientAuthenticationError):
+        failure = classify(error)
+        kind = failure.kind
+        if kind is FailureKind.NO_TOKEN:
             return TargetUnavailable(f"{where}: no token for the app identity")
-        if isinstance(error, ServiceRequestError | ServiceResponseError):
-            return TargetUnavailable(f"{where}: unreachable ({type(error).__name__})")
-        if isinstance(error, HttpResponseError):
-            status = error.status_code or 0
-            code = _code(error)
-            if status in (401, 403):
-                return ConfigurationError(
-                    f"{where}: access denied ({status} {code}); the app identity needs "
-                    "'Website Contributor' on the consumer app"
-                )
-            if status == 404:
-                return ConfigurationError(
-                    f"{where}: not found ({code}); check resource_id and that {self.setting} "
-                    "is a Key Vault reference"
-                )
-            if status == 429 or status >= 500:
-                return TargetUnavailable(f"{where}: ARM answered {status} {code}".rstrip())
-            return ConfigurationError(f"{where}: refused ({status} {code})".rstrip())
-        return TargetUnavailable(f"{where}: {type(error).__name__}")
-
-
-def _code(error: HttpResponseError) -> str:
-    inner: Any = getattr(error, "error", None)
-    return str(getattr(inner, "code", "") or "")
+        if kind is FailureKind.DENIED:
+            return ConfigurationError(
+                f"{where}: access denied ({failure.short()}); the app identity needs "
+                "'Website Contributor' on the consumer app"
+            )
+        if kind is FailureKind.NOT_FOUND:
+            return ConfigurationError(
+                f"{where}: not found ({failure.code}); check resource_id and that "
+                f"{self.setting} is a Key Vault reference"
+            )
+        if kind in (FailureKind.CONFLICT, FailureKind.REFUSED):
+            return ConfigurationError(f"{where}: refused ({failure.short()})")
+        if kind is FailureKind.BUSY:
+            return TargetUnavailable(f"{where}: ARM answered {failure.short()}")
+        return TargetUnavailable(f"{where}: {failure.message or kind.value}")
