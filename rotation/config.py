@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -60,7 +62,7 @@ def parse_config(
             tag=T.ROTATOR,
         )
 
-    target = tags.get(T.TARGET, "").strip() or None
+    target = _parse_target(secret_name, tags.get(T.TARGET, ""))
     if rotator_class.requires_target and target is None:
         raise ConfigurationError(
             f"rotator '{kind}' needs a target", secret=secret_name, tag=T.TARGET
@@ -102,6 +104,35 @@ def parse_config(
         consumers=consumers,
         options=options,
     )
+
+
+#: ``scheme://user[:password]@`` or ``user:password@host``: credentials inside a target.
+_USERINFO = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#@\s]*@")
+MAX_TARGET_LENGTH = 1024
+
+
+def _parse_target(secret_name: str, raw: str) -> str | None:
+    """The ``rotation-target`` tag, stripped; refused (without echoing it) when it embeds
+    credentials, holds control characters or is absurdly long. Rotators parse the rest."""
+    target = raw.strip()
+    if not target:
+        return None
+    if len(target) > MAX_TARGET_LENGTH:
+        raise ConfigurationError(
+            f"is {len(target)} characters long; at most {MAX_TARGET_LENGTH}",
+            secret=secret_name,
+            tag=T.TARGET,
+        )
+    if any(unicodedata.category(c)[0] == "C" for c in target):
+        raise ConfigurationError("contains control characters", secret=secret_name, tag=T.TARGET)
+    if _USERINFO.match(target):
+        raise ConfigurationError(
+            "embeds credentials ('user:password@'); keep them in the secret's value or in an "
+            "admin secret, never in a tag (the target is not shown here for that reason)",
+            secret=secret_name,
+            tag=T.TARGET,
+        )
+    return target
 
 
 def _check_policy_fits(
