@@ -46,52 +46,10 @@ from rotation.workqueue import decode_message
 from rotators.registry import RotatorRegistry
 from tests.engine.fakes import MemoryStore
 from tests.support.functions_host import event_grid_input, queue_input
+from tests.support.keyvault_event_samples import MS_SAMPLE_CLOUD_EVENT, MS_SAMPLE_EVENT_GRID
 
 VAULT = "https://kv-unit.vault.azure.net"
 V32 = "0123456789abcdef0123456789abcdef"
-
-# Microsoft's documented Key Vault events ("Azure Key Vault as Event Grid source", event
-# examples, both schema tabs), verbatim: note the key "ObjectName " and the value
-# " ee05..." with stray spaces, and NBF/EXP as strings although the table says number.
-MS_SAMPLE_EVENT_GRID = """[
-   {
-      "id":"00eccf70-95a7-4e7c-8299-2eb17ee9ad64",
-      "topic":"/subscriptions/{subscription-id}/resourceGroups/sample-rg/providers/Microsoft.KeyVault/vaults/sample-kv",
-      "subject":"newsecret",
-      "eventType":"Microsoft.KeyVault.SecretNewVersionCreated",
-      "eventTime":"2019-07-25T01:08:33.1036736Z",
-      "data":{
-         "Id":"https://sample-kv.vault.azure.net/secrets/newsecret/ee059b2bb5bc48398a53b168c6cdcb10",
-         "VaultName":"sample-kv",
-         "ObjectType":"Secret",
-         "ObjectName ":"newsecret",
-         "Version":" ee059b2bb5bc48398a53b168c6cdcb10",
-         "NBF":"1559081980",
-         "EXP":"1559082102"
-      },
-      "dataVersion":"1",
-      "metadataVersion":"1"
-   }
-]"""
-MS_SAMPLE_CLOUD_EVENT = """[
-   {
-      "id":"00eccf70-95a7-4e7c-8299-2eb17ee9ad64",
-      "source":"/subscriptions/{subscription-id}/resourceGroups/sample-rg/providers/Microsoft.KeyVault/vaults/sample-kv",
-      "subject":"newsecret",
-      "type":"Microsoft.KeyVault.SecretNewVersionCreated",
-      "time":"2019-07-25T01:08:33.1036736Z",
-      "data":{
-         "Id":"https://sample-kv.vault.azure.net/secrets/newsecret/ee059b2bb5bc48398a53b168c6cdcb10",
-         "VaultName":"sample-kv",
-         "ObjectType":"Secret",
-         "ObjectName ":"newsecret",
-         "Version":" ee059b2bb5bc48398a53b168c6cdcb10",
-         "NBF":"1559081980",
-         "EXP":"1559082102"
-      },
-      "specversion":"1.0"
-   }
-]"""
 
 
 def host_elements(array_text: str) -> list[str]:
