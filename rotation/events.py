@@ -17,6 +17,10 @@ ROTATION_EVENT_TYPES = frozenset({NEAR_EXPIRY, EXPIRED})
 MAX_FIELD = 256
 
 
+#: Every Key Vault event type starts with this (secrets, keys, certificates, access policy).
+KEYVAULT_PREFIX = "Microsoft.KeyVault."
+
+
 class MalformedEvent(ConfigurationError):
     """The event is not a Key Vault secret event this app can act on. Never retried."""
 
@@ -94,6 +98,24 @@ def parse_event(event: object) -> SecretEvent:
         secret_name=secret_name,
         version=version,
         object_type=object_type,
+    )
+
+
+def is_other_keyvault_event(event: object) -> bool:
+    """Whether ``event`` is a Key Vault event of a type this app never acts on (a new
+    version, a key or certificate event, an access policy change): one to ignore quietly
+    even when its data is not a secret's. Never raises."""
+    if not isinstance(event, Mapping):
+        return False
+    try:
+        top = _fields(event, "event")
+        event_type = _text(top.get("eventtype") or top.get("type"), "eventType (or type)")
+    except MalformedEvent:
+        return False
+    return (
+        event_type is not None
+        and event_type.startswith(KEYVAULT_PREFIX)
+        and event_type not in ROTATION_EVENT_TYPES
     )
 
 

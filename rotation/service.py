@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from rotation import names
 from rotation.engine import RotationEngine
 from rotation.errors import ConfigurationError, LockBusy, RotationError
-from rotation.events import MalformedEvent, parse_event
+from rotation.events import MalformedEvent, is_other_keyvault_event, parse_event
 from rotation.names import shown
 from rotation.outcome import RotationOutcome, RotationRequest, Trigger
 from rotation.settings import AppSettings, SweepMode
@@ -74,7 +74,10 @@ class RotationService:
         try:
             parsed = parse_event(event)
         except MalformedEvent as error:
-            log.error("dropped a malformed event: %s", error)
+            if is_other_keyvault_event(event):
+                log.info("ignored a Key Vault event this app does not act on: %s", error)
+            else:
+                log.error("dropped a malformed event: %s", error)
             return None
         except Exception as error:  # noqa: BLE001 - parse_event raises only MalformedEvent
             log_incident("dropped an event that could not be parsed", error)

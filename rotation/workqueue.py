@@ -32,10 +32,11 @@ def encode_message(item: DueSecret) -> str:
 
 def decode_message(body: str | bytes) -> RotationRequest:
     """The engine request in a queue message; ``ConfigurationError`` (and nothing else) if it
-    is malformed: not UTF-8, larger than :data:`MAX_MESSAGE_BYTES`, not a JSON object, or its
-    ``vault_url`` / ``secret_name`` / ``version`` are not what Key Vault issues (an
-    ``https://<vault>.vault.azure.net`` URL, a secret name, a version id; see
-    :mod:`rotation.names`). Whether the vault is configured is the caller's check."""
+    is malformed: not UTF-8, longer than :data:`MAX_MESSAGE_BYTES` (bytes, or characters of
+    text), not a JSON object, or its ``vault_url`` / ``secret_name`` / ``version`` are not
+    what Key Vault issues (an ``https://<vault>.vault.azure.net`` URL, a secret name, a
+    version id; see :mod:`rotation.names`). Whether the vault is configured is the caller's
+    check."""
     if len(body) > MAX_MESSAGE_BYTES:
         raise ConfigurationError(f"queue message is larger than {MAX_MESSAGE_BYTES} bytes")
     if isinstance(body, bytes):

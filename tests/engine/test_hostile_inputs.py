@@ -575,3 +575,17 @@ def test_dry_run_words() -> None:
         assert engine.requests[-1].dry_run is expected
     handle_request(service, "POST", "kv-unit", "app-db", {"version": V32})
     assert engine.requests[-1].expected_version == V32
+
+
+def test_other_keyvault_event_types_are_ignored_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """An access policy change has no ObjectName: not worth an error line."""
+    caplog.set_level(logging.INFO)
+    service = make_service(StubEngine())
+    policy_change = eg_event(
+        {"VaultName": "kv-unit"}, "Microsoft.KeyVault.VaultAccessPolicyChanged"
+    )
+    assert service.on_event(function_app.event_as_dict(event_grid_input(policy_change))) is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("ignored" in r.getMessage() for r in caplog.records)
+    assert service.on_event(json.loads(eg_event({"VaultName": "kv-unit"}))) is None  # near expiry
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR]
