@@ -392,7 +392,7 @@ def queue_cases(url: str, hostile: list[Hostile]) -> list[str | bytes]:
 
 
 @pytest.fixture
-def quiet_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def info_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     caplog.set_level(logging.INFO)
     yield caplog
 
@@ -401,7 +401,7 @@ def test_fuzzed_triggers_never_5xx_never_raise_and_lose_nothing(
     app: AppUnderTest,
     scram_postgres: ScramCluster,
     pg_login: Any,
-    quiet_logs: pytest.LogCaptureFixture,
+    info_logs: pytest.LogCaptureFixture,
 ) -> None:
     rng = random.Random(SEED)
     user, password = pg_login()
@@ -456,7 +456,7 @@ def test_fuzzed_triggers_never_5xx_never_raise_and_lose_nothing(
         assert staged_versions(app, item.name) == [], f"{item.name} got a staged candidate"
     current = json.loads(app.client.get_secret("healthy-db").value or "")
     assert pg_logs_in(scram_postgres, current["username"], current["password"])
-    records = quiet_logs.get_records("call")
+    records = info_logs.get_records("call")
     assert any(r.levelno >= logging.ERROR and "dropped" in r.getMessage() for r in records)
     for record in records:
         text = record.getMessage() + (record.exc_text or "")
