@@ -30,20 +30,42 @@ def service() -> RotationService:
     return build_service()
 
 
-def event_as_dict(event: func.EventGridEvent) -> dict[str, Any]:
-    """The Event Grid event as the dict rotation.events.parse_event reads."""
-    return {
-        "id": event.id,
-        "eventType": event.event_type,
-        "subject": event.subject,
-        "topic": event.topic,
-        "data": event.get_json(),
-    }
+def event_as_dict(event: object) -> dict[str, Any]:
+    """The event the Event Grid trigger received, as the dict rotation.events.parse_event reads.
+
+    The worker hands over ``func.EventGridEvent`` for the Event Grid schema and
+    ``func.CloudEvent`` for the CloudEvents 1.0 schema (its converter picks by the JSON's
+    ``specversion``); anything else gives an empty dict, which parse_event refuses with a
+    reason. Reads attributes only (never raises on odd values): validation is parse_event's.
+    """
+    get_json = getattr(event, "get_json", None)
+    data = get_json() if callable(get_json) else None
+    if isinstance(event, func.CloudEvent):
+        return {
+            "specversion": event.specversion,
+            "id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "data": data,
+        }
+    if isinstance(event, func.EventGridEvent):
+        return {
+            "id": event.id,
+            "eventType": event.event_type,
+            "subject": event.subject,
+            "topic": event.topic,
+            "data": data,
+        }
+    return {}
 
 
+# The annotation must be a class the worker's Event Grid converter accepts (a Union is refused
+# at indexing); the converter still hands over a func.CloudEvent for CloudEvents deliveries.
 @app.function_name("secret_near_expiry")
 @app.event_grid_trigger(arg_name="event")
 def secret_near_expiry(event: func.EventGridEvent) -> None:
+    """Event Grid trigger (either schema): raises only what Event Grid should redeliver."""
     service().on_event(event_as_dict(event))
 
 
@@ -58,7 +80,8 @@ def sweep(timer: func.TimerRequest) -> None:
 @app.function_name("rotation_worker")
 @app.queue_trigger(arg_name="message", queue_name=WORK_QUEUE, connection="AzureWebJobsStorage")
 def rotation_worker(message: func.QueueMessage) -> None:
-    service().on_work_message(message.get_body().decode("utf-8"))
+    """Queue trigger: raises only what should come back (a busy lock, a retryable error)."""
+    service().on_work_message(message.get_body())
 
 
 @app.function_name("rotation_api")

@@ -12,8 +12,6 @@ Answers are JSON and never contain a secret value.
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,17 +19,19 @@ from typing import Any
 from rotation.errors import (
     ConfigurationError,
     LockBusy,
+    LockLost,
     RotationConflict,
     RotationError,
     TargetUnavailable,
     VerificationFailed,
 )
-from rotation.service import RotationService, VaultNotAllowed
+from rotation.names import InvalidName, shown
+from rotation.service import RotationService, VaultNotAllowed, log_incident
 from rotation.vault import SecretNotFound
 
-log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "30"
 TRUE_WORDS = frozenset({"1", "true", "yes"})
+FALSE_WORDS = frozenset({"0", "false", "no"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,16 @@ def handle_request(
     name: str,
     params: Mapping[str, str],
 ) -> HttpReply:
-    """Serve one API call; every failure becomes a JSON error with the matching status."""
+    """Serve one API call; every failure becomes a JSON error with the matching status.
+
+    Statuses: 400 for malformed input (a vault, secret name, ``version`` or ``dry_run`` that
+    could never be valid) and bad configuration; 404 for a vault that is not configured or a
+    secret that does not exist; 405 for another method; 409 while another instance rotates
+    the secret or when its lock lapsed (both with ``Retry-After``), and for states an operator
+    must resolve (including a candidate the target refused); 503 with ``Retry-After`` for an
+    unavailable dependency and any other retryable error; 500 only for a bug (logged with an
+    incident id that the answer names).
+    """
     try:
         if method == "GET":
             return HttpReply(200, service.status(vault, name))
@@ -58,29 +67,60 @@ def handle_request(
             outcome = service.rotate_now(
                 vault,
                 name,
-                dry_run=params.get("dry_run", "").lower() in TRUE_WORDS,
-                version=params.get("version") or None,
+                dry_run=_flag(params, "dry_run"),
+                version=_optional(params, "version"),
             )
             return HttpReply(200, outcome.as_dict())
         return HttpReply(405, _error("MethodNotAllowed", "use GET or POST"), {"Allow": "GET, POST"})
     except (VaultNotAllowed, SecretNotFound) as error:
         return HttpReply(404, _error("NotFound", str(error)))
+    except InvalidName as error:
+        return HttpReply(400, _error("InvalidInput", str(error)))
     except LockBusy as error:
         return HttpReply(409, _error("RotationInProgress", str(error)), _retry())
+    except LockLost as error:
+        return HttpReply(409, _error("RotationInterrupted", str(error)), _retry())
     except RotationConflict as error:
         return HttpReply(409, _error("RotationConflict", str(error)))
     except VerificationFailed as error:
-        return HttpReply(502, _error("VerificationFailed", str(error)))
+        # The target refused the candidate and the current credential stays: a state of the
+        # target to look at, not an unavailable dependency.
+        return HttpReply(409, _error("VerificationFailed", str(error)))
     except TargetUnavailable as error:
         return HttpReply(503, _error("TargetUnavailable", str(error)), _retry())
     except ConfigurationError as error:
         return HttpReply(400, _error("ConfigurationError", str(error)))
     except RotationError as error:
-        return HttpReply(500, _error(type(error).__name__, str(error)))
-    except Exception:  # an API answers, it does not crash
-        incident = uuid.uuid4().hex
-        log.exception("rotation API failed (incident %s)", incident)
+        if error.retryable:
+            return HttpReply(503, _error(type(error).__name__, str(error)), _retry())
+        return HttpReply(409, _error(type(error).__name__, str(error)))
+    except Exception as error:  # noqa: BLE001 - an API answers, it does not crash
+        incident = log_incident("rotation API failed", error)
         return HttpReply(500, _error("InternalError", f"unexpected failure, incident {incident}"))
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool:
+    """A boolean query parameter: absent/empty/false/no/0 or true/yes/1 (any case); anything
+    else is an :class:`InvalidName`, so that a typo never turns a dry run into a rotation."""
+    raw = _optional(params, name)
+    if raw is None:
+        return False
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise InvalidName(f"query parameter '{name}' must be true or false, got '{shown(raw)}'")
+
+
+def _optional(params: Mapping[str, str], name: str) -> str | None:
+    """A query parameter as a string, None when absent or empty."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise InvalidName(f"query parameter '{name}' must be text")
+    return raw
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -3,24 +3,33 @@ hand plain values to a :class:`RotationService` and turn its answers into their 
 
 Error policy, per trigger:
 
-- Event Grid: events that can never succeed (malformed, foreign vault, unmanaged secret, bad
-  configuration, a refused candidate) are logged and acknowledged, so Event Grid does not
-  redeliver them for 24 hours; retryable failures are raised so Event Grid retries. A lock held
-  by another instance means a rotation is already running: acknowledged.
-- Queue worker: the same, except that a busy lock is raised (the message comes back later).
+- Event Grid: events that can never succeed (malformed, a bad vault URL, secret name or
+  version, a foreign vault, an unmanaged secret, bad configuration, a hostile value, a refused
+  candidate) are logged at error level and acknowledged, so Event Grid does not redeliver them
+  for 24 hours; retryable failures are raised so Event Grid retries. A lock held by another
+  instance means a rotation is already running: acknowledged.
+- Queue worker: the same, except that a busy lock is raised (the message comes back later);
+  a malformed message is dropped with an error log, never parked in the poison queue.
+- Both: an unexpected exception is logged with an incident id (type and frames, never its
+  message); an input-shaped one (:data:`INPUT_SHAPED`) is acknowledged, any other raised.
 - Sweep: one failing secret or vault never stops the others.
+- HTTP (:mod:`rotation.http_api`): names and versions are checked before anything else.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import traceback
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rotation import names
 from rotation.engine import RotationEngine
 from rotation.errors import ConfigurationError, LockBusy, RotationError
-from rotation.events import MalformedEvent, parse_event
+from rotation.events import MalformedEvent, is_other_keyvault_event, parse_event
+from rotation.names import shown
 from rotation.outcome import RotationOutcome, RotationRequest, Trigger
 from rotation.registry import RotatorRegistry
 from rotation.settings import AppSettings, SweepMode
@@ -54,21 +63,36 @@ class RotationService:
 
     # ------------------------------------------------------------------ Event Grid
 
-    def on_event(self, event: Mapping[str, Any]) -> RotationOutcome | None:
-        """Handle one Key Vault event. Returns None when the event was dropped."""
+    def on_event(self, event: object) -> RotationOutcome | None:
+        """Handle one Key Vault event. Returns None when the event was dropped or acknowledged.
+
+        Raises only what Event Grid should redeliver: a retryable
+        :class:`~rotation.errors.RotationError` (a dependency is unavailable), or an unexpected
+        exception that is not input-shaped (logged with an incident id first). Everything
+        that can never succeed is logged at error level and acknowledged.
+        """
         try:
             parsed = parse_event(event)
         except MalformedEvent as error:
-            log.warning("dropped a malformed event: %s", error)
+            if is_other_keyvault_event(event):
+                log.info("ignored a Key Vault event this app does not act on: %s", error)
+            else:
+                log.error("dropped a malformed event: %s", error)
+            return None
+        except Exception as error:  # noqa: BLE001 - parse_event raises only MalformedEvent
+            log_incident("dropped an event that could not be parsed", error)
             return None
         if not parsed.asks_for_rotation:
             log.info(
-                "ignored %s for %s '%s'", parsed.event_type, parsed.object_type, parsed.secret_name
+                "ignored %s for %s '%s'",
+                shown(parsed.event_type),
+                shown(parsed.object_type),
+                parsed.secret_name,
             )
             return None
         vault_url = self.settings.allowed_vault(parsed.vault_url)
         if vault_url is None:
-            log.warning(
+            log.error(
                 "dropped %s for '%s': vault %s is not in ROTATION_VAULTS",
                 parsed.event_type,
                 parsed.secret_name,
@@ -86,16 +110,29 @@ class RotationService:
 
     # ------------------------------------------------------------------ queue worker
 
-    def on_work_message(self, body: str) -> RotationOutcome | None:
-        """Handle one work-queue message. Raises when the message should be retried."""
+    def on_work_message(self, body: str | bytes) -> RotationOutcome | None:
+        """Handle one work-queue message (its decoded body, text or bytes).
+
+        Returns None when the message was done or dropped; raises when it should come back
+        (a busy lock, a retryable error, an unexpected exception that is not input-shaped).
+        A malformed message, an ``http://`` / ``ftp://`` / foreign vault or a bad name is
+        dropped with an error log, never sent to the poison queue.
+        """
         try:
             request = decode_message(body)
         except ConfigurationError as error:
             log.error("dropped a malformed work message: %s", error)
             return None
+        except Exception as error:  # noqa: BLE001 - decode_message raises only that
+            log_incident("dropped a work message that could not be parsed", error)
+            return None
         vault_url = self.settings.allowed_vault(request.vault_url)
         if vault_url is None:
-            log.error("dropped work for vault %s: not in ROTATION_VAULTS", request.vault_url)
+            log.error(
+                "dropped work for '%s': vault %s is not in ROTATION_VAULTS",
+                request.secret_name,
+                request.vault_url,
+            )
             return None
         return self._run_acknowledging(
             RotationRequest(
@@ -131,34 +168,49 @@ class RotationService:
     def rotate_now(
         self, vault: str, name: str, *, dry_run: bool = False, version: str | None = None
     ) -> RotationOutcome:
-        """Rotate (or dry-run) one secret now. Raises every RotationError to the caller."""
-        return self.engine.run(
-            RotationRequest(
-                vault_url=self._vault(vault),
-                secret_name=name,
-                trigger=Trigger.MANUAL,
-                expected_version=version,
-                force=True,
-                dry_run=dry_run,
-            )
+        """Rotate (or dry-run) one secret now. Raises every RotationError to the caller.
+
+        ``vault`` must be a configured vault (:class:`VaultNotAllowed` otherwise), ``name`` a
+        valid secret name and ``version`` a valid version id (:class:`~rotation.names.
+        InvalidName` otherwise), checked before any lock or vault call.
+        """
+        vault_url = self._vault(vault)
+        request = RotationRequest(
+            vault_url=vault_url,
+            secret_name=names.secret_name(name),
+            trigger=Trigger.MANUAL,
+            expected_version=None if version is None else names.version(version),
+            force=True,
+            dry_run=dry_run,
         )
+        return self.engine.run(request)
 
     def status(self, vault: str, name: str) -> dict[str, Any]:
-        """The rotation status of one secret (never its value)."""
-        return secret_status(self.stores(self._vault(vault)), name, self.registry)
+        """The rotation status of one secret (never its value); the same checks of ``vault``
+        and ``name`` as :meth:`rotate_now`."""
+        vault_url = self._vault(vault)
+        return secret_status(self.stores(vault_url), names.secret_name(name), self.registry)
 
     # ------------------------------------------------------------------ helpers
 
     def _vault(self, vault: str) -> str:
         url = self.settings.allowed_vault(vault)
         if url is None:
-            raise VaultNotAllowed(f"vault '{vault}' is not in ROTATION_VAULTS")
+            raise VaultNotAllowed(f"vault '{shown(vault)}' is not in ROTATION_VAULTS")
         return url
 
     def _run_acknowledging(
         self, request: RotationRequest, *, busy_is_done: bool
     ) -> RotationOutcome | None:
-        """Run ``request``; log and swallow what retrying cannot fix; raise the rest."""
+        """Run ``request``; log and swallow what retrying cannot fix; raise the rest.
+
+        Swallowed (logged at error level): non-retryable RotationErrors, and unexpected
+        exceptions of an input-shaped type (:data:`INPUT_SHAPED`: a hostile tag or value that
+        tripped a parser), which would fail the same way on every redelivery; the sweep
+        still sees the secret. Raised: retryable RotationErrors (and a busy lock unless
+        ``busy_is_done``), and any other unexpected exception, logged with an incident id, so
+        that the host retries it (Event Grid for 24 h, the queue up to its poison count).
+        """
         try:
             return self.engine.run(request)
         except LockBusy:
@@ -177,3 +229,32 @@ class RotationService:
                 error,
             )
             return None
+        except INPUT_SHAPED as error:
+            log_incident(f"rotation of '{request.secret_name}' failed, not retried", error)
+            return None
+        except Exception as error:
+            log_incident(f"rotation of '{request.secret_name}' failed, will be retried", error)
+            raise
+
+
+#: Unexpected exception types that come from malformed input (a parser or codec tripping on
+#: a hostile value), not from an unavailable dependency: retrying cannot help.
+INPUT_SHAPED: tuple[type[Exception], ...] = (
+    ValueError,  # UnicodeError, json.JSONDecodeError, "Invalid IPv6 URL", ...
+    TypeError,
+    LookupError,
+    RecursionError,
+    OverflowError,
+)
+
+
+def log_incident(what: str, error: BaseException) -> str:
+    """Log an unexpected ``error`` at error level with a new incident id; return the id.
+
+    Only the exception's type and the frames it passed through are logged, not its message,
+    which may quote the value that tripped it (a codec error quotes the characters).
+    """
+    incident = uuid.uuid4().hex
+    frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+    log.error("%s: unexpected %s (incident %s)\n%s", what, type(error).__name__, incident, frames)
+    return incident

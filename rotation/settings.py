@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 from rotation import defaults as D
+from rotation import names
 from rotation.errors import ConfigurationError
 
 VAULTS = "ROTATION_VAULTS"
@@ -108,13 +108,24 @@ class AppSettings:
             consumers_file=env.get(CONSUMERS_FILE, "").strip() or None,
         )
 
-    def allowed_vault(self, vault: str) -> str | None:
-        """The configured URL for a vault URL or bare vault name, or None if not configured."""
-        wanted = normalize_vault_url(vault) if "." in vault else None
-        for url in self.vault_urls:
-            host = urlsplit(url).hostname or ""
-            if url == wanted or host.split(".")[0] == vault.lower():
-                return url
+    def allowed_vault(self, vault: object) -> str | None:
+        """The configured URL for a vault name, host or URL; None if it is not configured.
+
+        Never raises: anything that is not a well-formed vault reference (see
+        :func:`rotation.names.vault_reference`), including non-strings, is simply not allowed.
+        A bare name matches a configured vault of that name in any cloud (the first listed).
+        """
+        try:
+            wanted = names.vault_reference(vault)
+        except ConfigurationError:
+            return None
+        if wanted in self.vault_urls:
+            return wanted
+        if isinstance(vault, str) and "." not in vault:
+            label = wanted.removeprefix("https://").split(".")[0]
+            for url in self.vault_urls:
+                if url.removeprefix("https://").split(".")[0] == label:
+                    return url
         return None
 
 
@@ -132,11 +143,10 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 
 
 def normalize_vault_url(value: str) -> str:
-    """``https://<host>`` in lower case; a bare name means ``<name>.vault.azure.net``."""
-    value = value.strip()
-    if "://" not in value:
-        value = f"https://{value}" if "." in value else f"https://{value}.vault.azure.net"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ConfigurationError(f"'{value}' is not an https vault URL (app setting {VAULTS})")
-    return f"https://{parts.hostname.lower()}"
+    """``https://<vault>.<suffix>`` in lower case for a vault URL, host or bare name (a bare
+    name means ``<name>.vault.azure.net``). ConfigurationError naming the app setting when it
+    is not a Key Vault URL (see :func:`rotation.names.vault_reference`)."""
+    try:
+        return names.vault_reference(value.strip())
+    except names.InvalidName as error:
+        raise ConfigurationError(f"app setting {VAULTS}: {error}") from None

@@ -8,9 +8,13 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueClient
 
+from rotation import names
 from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.outcome import RotationRequest, Trigger
 from rotation.sweep import DueSecret
+
+#: Far more than any message this app writes (a URL, a name, a version and a reason).
+MAX_MESSAGE_BYTES = 8 * 1024
 
 
 def encode_message(item: DueSecret) -> str:
@@ -26,11 +30,23 @@ def encode_message(item: DueSecret) -> str:
     )
 
 
-def decode_message(body: str) -> RotationRequest:
-    """The engine request in a queue message; ``ConfigurationError`` if it is malformed."""
+def decode_message(body: str | bytes) -> RotationRequest:
+    """The engine request in a queue message; ``ConfigurationError`` (and nothing else) if it
+    is malformed: not UTF-8, longer than :data:`MAX_MESSAGE_BYTES` (bytes, or characters of
+    text), not a JSON object, or its ``vault_url`` / ``secret_name`` / ``version`` are not
+    what Key Vault issues (an ``https://<vault>.vault.azure.net`` URL, a secret name, a
+    version id; see :mod:`rotation.names`). Whether the vault is configured is the caller's
+    check."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise ConfigurationError(f"queue message is larger than {MAX_MESSAGE_BYTES} bytes")
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigurationError("queue message is not UTF-8 text") from None
     try:
         data: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigurationError("queue message is not JSON") from None
     if not isinstance(data, dict):
         raise ConfigurationError("queue message is not a JSON object")
@@ -39,9 +55,16 @@ def decode_message(body: str) -> RotationRequest:
         raise ConfigurationError("queue message needs string 'vault_url' and 'secret_name'")
     if version is not None and not isinstance(version, str):
         raise ConfigurationError("queue message 'version' must be a string")
-    return RotationRequest(
-        vault_url=vault_url, secret_name=name, trigger=Trigger.QUEUE, expected_version=version
-    )
+    try:
+        request = RotationRequest(
+            vault_url=names.vault_url(vault_url),
+            secret_name=names.secret_name(name),
+            trigger=Trigger.QUEUE,
+            expected_version=None if version is None else names.version(version),
+        )
+    except names.InvalidName as error:
+        raise ConfigurationError(f"queue message: {error}") from None
+    return request
 
 
 class QueueDispatcher:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import azure.functions as func
 import psycopg
 import pytest
 from azure.identity import ManagedIdentityCredential
@@ -26,6 +25,7 @@ from emulators.pytest_plugin import VaultHandle
 from emulators.stack import AzureStack
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE
+from tests.support.functions_host import event_grid_input, http_input, queue_input
 from tests.support.pg_cluster import ScramCluster
 
 
@@ -58,31 +58,17 @@ class AppUnderTest:
     def service(self) -> RotationService:
         return function_app.service()
 
-    def deliver_to_function(self, event: dict[str, Any]) -> None:
-        """Event Grid handler: hand the event to the Event Grid trigger as the host would."""
-        self.function("secret_near_expiry")(
-            func.EventGridEvent(
-                id=event["id"],
-                data=event["data"],
-                topic=event.get("topic") or event.get("source") or "",
-                subject=event.get("subject", ""),
-                event_type=event.get("eventType") or event["type"],
-                event_time=None,
-                data_version=event.get("dataVersion", "1"),
-            )
-        )
+    def deliver_to_function(self, event: dict[str, Any] | str) -> None:
+        """Event Grid handler: hand the event (a delivered JSON object, or its text) to the
+        Event Grid trigger as the host would, through the worker's binding converter (a
+        ``func.CloudEvent`` for the CloudEvents schema, a ``func.EventGridEvent`` otherwise)."""
+        self.function("secret_near_expiry")(event_grid_input(event))
 
     def api(self, method: str, name: str, **params: str) -> tuple[int, dict[str, Any]]:
         """One call of the HTTP trigger for ``name`` in this vault, as the host makes it;
         returns the status code and the JSON body."""
         response = self.function("rotation_api")(
-            func.HttpRequest(
-                method=method,
-                url=f"/api/rotations/{self.vault.name}/{name}",
-                route_params={"vault": self.vault.name, "name": name},
-                params=params,
-                body=b"",
-            )
+            http_input(method, {"vault": self.vault.name, "name": name}, params)
         )
         return response.status_code, json.loads(response.get_body() or b"{}")
 
@@ -98,7 +84,7 @@ class AppUnderTest:
         queue = self.queue()
         count = 0
         for message in queue.receive_messages(max_messages=32):
-            self.function("rotation_worker")(func.QueueMessage(body=message.content.encode()))
+            self.function("rotation_worker")(queue_input(message.content))
             queue.delete_message(message)
             count += 1
         return count

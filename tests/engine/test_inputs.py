@@ -73,31 +73,31 @@ def test_new_version_and_certificate_events_do_not_ask_for_rotation() -> None:
 )
 def test_malformed_events_are_refused_with_a_reason(event: object) -> None:
     with pytest.raises(MalformedEvent):
-        parse_event(event)  # type: ignore[arg-type]
+        parse_event(event)
 
 
 def test_settings_normalise_vaults_and_check_modes() -> None:
     settings = AppSettings.from_env(
-        {"ROTATION_VAULTS": "https://A.vault.azure.net/, b", "AZURE_CLIENT_ID": "id"}
+        {"ROTATION_VAULTS": "https://Kv-A.vault.azure.net/, kv-b", "AZURE_CLIENT_ID": "id"}
     )
-    assert settings.vault_urls == ("https://a.vault.azure.net", "https://b.vault.azure.net")
+    assert settings.vault_urls == ("https://kv-a.vault.azure.net", "https://kv-b.vault.azure.net")
     assert settings.sweep_mode is SweepMode.QUEUE
-    assert settings.allowed_vault("a") == "https://a.vault.azure.net"
-    assert settings.allowed_vault("https://b.vault.azure.net") == "https://b.vault.azure.net"
-    assert settings.allowed_vault("c") is None
+    assert settings.allowed_vault("kv-a") == "https://kv-a.vault.azure.net"
+    assert settings.allowed_vault("https://kv-b.vault.azure.net") == "https://kv-b.vault.azure.net"
+    assert settings.allowed_vault("kv-c") is None
     with pytest.raises(ConfigurationError, match="ROTATION_VAULTS"):
         AppSettings.from_env({})
     with pytest.raises(ConfigurationError, match="ROTATION_SWEEP_MODE"):
-        AppSettings.from_env({"ROTATION_VAULTS": "a", "ROTATION_SWEEP_MODE": "later"})
+        AppSettings.from_env({"ROTATION_VAULTS": "kv-a", "ROTATION_SWEEP_MODE": "later"})
     with pytest.raises(ConfigurationError, match="https"):
-        AppSettings.from_env({"ROTATION_VAULTS": "http://a.vault.azure.net"})
+        AppSettings.from_env({"ROTATION_VAULTS": "http://kv-a.vault.azure.net"})
 
 
 def test_queue_messages_round_trip_and_bad_ones_are_refused() -> None:
-    item = DueSecret("https://a.vault.azure.net", "db", "v1", "near expiry")
+    item = DueSecret("https://kv-a.vault.azure.net", "db", "v1", "near expiry")
     request = decode_message(encode_message(item))
     assert (request.vault_url, request.secret_name, request.expected_version) == (
-        "https://a.vault.azure.net",
+        "https://kv-a.vault.azure.net",
         "db",
         "v1",
     )
