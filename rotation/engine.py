@@ -40,9 +40,11 @@ from rotation.consumers import (
 )
 from rotation.credential import Credential
 from rotation.errors import (
+    CompanionDeleted,
     ConfigurationError,
     LockLost,
     RotationConflict,
+    SecretNotFound,
     TargetUnavailable,
     VerificationFailed,
     VerificationPending,
@@ -52,9 +54,9 @@ from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.staging import CompanionDeleted, StagedCandidate, Staging
+from rotation.staging import StagedCandidate, Staging
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState, Stage
-from rotation.vault import SecretNotFound, SecretSnapshot, SecretStore
+from rotation.vault import SecretSnapshot, SecretStore
 
 log = logging.getLogger(__name__)
 

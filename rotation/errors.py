@@ -1,8 +1,30 @@
-"""Exceptions that drive the engine's control flow.
+"""Every exception of the app, in one place; the tree drives the engine's control flow.
 
-Every exception raised by a rotator or the engine is one of these. Messages never contain a
-secret value: rotators build them from identifiers (user names, hosts) and sanitized driver
-errors only (see :func:`rotation.sanitize.sanitize_error`).
+Messages never contain a secret value: they are built from identifiers (user names, hosts)
+and sanitized driver errors only (:func:`rotation.sanitize.sanitize_error`), and the engine's
+wrapper (:mod:`rotation.guarded`) redacts what a rotator lets through. ``R`` marks the
+retryable ones (``retryable = True``: Event Grid redelivers, the queue retries, the sweep
+comes back; HTTP answers 503, or 409 for the lock, with ``Retry-After``)::
+
+    RotationError
+    ├── ConfigurationError            tags, settings or input are wrong: fix, don't retry (400)
+    │   ├── SecretNotFound            the secret or version does not exist (404)
+    │   ├── SecretDisabled            the version is disabled
+    │   ├── VaultNotAllowed           the vault is not in ROTATION_VAULTS (404)
+    │   ├── InvalidName               a name, version or vault URL Key Vault never issues
+    │   ├── MalformedEvent            an Event Grid event this app cannot act on
+    │   └── CompanionCollision        the staging companion's name belongs to someone else
+    ├── TargetUnavailable         R   the target, Azure or lock storage cannot be reached
+    ├── LockBusy                  R   another instance rotates the secret right now (409)
+    ├── LockLost                  R   this run can no longer prove it holds the lock (409)
+    ├── VerificationPending       R   the target took the candidate but refuses it so far
+    ├── VerificationFailed            the candidate was refused and discarded (409)
+    ├── RotationConflict              state the engine will not touch alone (409)
+    │   └── CompanionDeleted          the companion holding an open candidate is soft-deleted
+    └── RotatorFailed                 a rotator raised outside this tree (a bug)
+
+Programming errors at start-up (not RotationError): ``DuplicateRotatorError`` and
+``DuplicateCheckError``, two plugins claiming one kind.
 """
 
 from __future__ import annotations
@@ -81,3 +103,43 @@ class RotatorFailed(RotationError):
     The engine's wrapper (:mod:`rotation.guarded`) turns it into this, with secrets redacted.
     Not retried automatically; a staged candidate stays staged, so nothing is lost.
     """
+
+
+class VaultNotAllowed(ConfigurationError):
+    """The vault is not listed in ROTATION_VAULTS: the app never touches it."""
+
+
+class CompanionCollision(ConfigurationError):
+    """The companion's name is taken by a secret that is not this secret's companion."""
+
+
+class CompanionDeleted(RotationConflict):
+    """The companion is soft-deleted while it holds an open candidate of the current version.
+
+    The target may already use that candidate: recover the companion
+    (``az keyvault secret recover``) and the next run commits or discards it.
+    """
+
+
+class InvalidName(ConfigurationError):
+    """A vault name or URL, secret name or version id that Key Vault would never issue."""
+
+
+class MalformedEvent(ConfigurationError):
+    """The event is not a Key Vault secret event this app can act on. Never retried."""
+
+
+class SecretNotFound(ConfigurationError):
+    """The secret (or the version asked for) does not exist or is deleted."""
+
+
+class SecretDisabled(ConfigurationError):
+    """The version asked for is disabled, so Key Vault will not return its value."""
+
+
+class DuplicateRotatorError(ValueError):
+    """Two rotator classes claim the same kind."""
+
+
+class DuplicateCheckError(ValueError):
+    """Two check classes claim the same kind."""

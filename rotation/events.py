@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rotation import names
-from rotation.errors import ConfigurationError
+from rotation.errors import InvalidName, MalformedEvent
 
 NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
 EXPIRED = "Microsoft.KeyVault.SecretExpired"
@@ -19,10 +19,6 @@ MAX_FIELD = 256
 
 #: Every Key Vault event type starts with this (secrets, keys, certificates, access policy).
 KEYVAULT_PREFIX = "Microsoft.KeyVault."
-
-
-class MalformedEvent(ConfigurationError):
-    """The event is not a Key Vault secret event this app can act on. Never retried."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,7 @@ def parse_event(event: object) -> SecretEvent:
             if object_id
             else names.vault_reference(vault)
         )
-    except names.InvalidName as error:
+    except InvalidName as error:
         raise MalformedEvent(f"{kind} event '{names.shown(event_id)}': {error}") from None
     if vault_url.removeprefix("https://").split(".")[0] != vault:
         raise MalformedEvent(

@@ -18,16 +18,18 @@ from typing import Any
 
 from rotation.errors import (
     ConfigurationError,
+    InvalidName,
     LockBusy,
     LockLost,
     RotationConflict,
     RotationError,
+    SecretNotFound,
     TargetUnavailable,
+    VaultNotAllowed,
     VerificationFailed,
 )
-from rotation.names import InvalidName, shown
-from rotation.service import RotationService, VaultNotAllowed, log_incident
-from rotation.vault import SecretNotFound
+from rotation.names import shown
+from rotation.service import RotationService, log_incident
 
 RETRY_AFTER_SECONDS = "30"
 TRUE_WORDS = frozenset({"1", "true", "yes"})

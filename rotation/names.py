@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from rotation.errors import ConfigurationError
+from rotation.errors import InvalidName
 
 #: Key Vault's rule for secret names: 1-127 letters, digits and hyphens.
 SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
@@ -43,10 +43,6 @@ MAX_URL = 512
 SHOWN_CHARS = 64
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-class InvalidName(ConfigurationError):
-    """A vault name or URL, secret name or version id that Key Vault would never issue."""
 
 
 def shown(value: object, limit: int = SHOWN_CHARS) -> str:

@@ -13,14 +13,10 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from rotation import tags as T
-from rotation.errors import ConfigurationError
+from rotation.errors import ConfigurationError, DuplicateRotatorError
 from rotation.rotator import Rotator
 
 ENTRY_POINT_GROUP = "keyvault_rotation.rotators"
-
-
-class DuplicateRotatorError(ValueError):
-    """Two rotator classes claim the same kind."""
 
 
 class RotatorRegistry:

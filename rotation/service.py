@@ -27,8 +27,14 @@ from typing import Any, Protocol
 
 from rotation import names
 from rotation.engine import RotationEngine
-from rotation.errors import ConfigurationError, LockBusy, RotationError
-from rotation.events import MalformedEvent, is_other_keyvault_event, parse_event
+from rotation.errors import (
+    ConfigurationError,
+    LockBusy,
+    MalformedEvent,
+    RotationError,
+    VaultNotAllowed,
+)
+from rotation.events import is_other_keyvault_event, parse_event
 from rotation.names import shown
 from rotation.outcome import RotationOutcome, RotationRequest, Trigger
 from rotation.registry import RotatorRegistry
@@ -45,10 +51,6 @@ class Dispatcher(Protocol):
     """Sends one due secret to the work queue."""
 
     def send(self, item: DueSecret) -> None: ...
-
-
-class VaultNotAllowed(ConfigurationError):
-    """The vault is not listed in ROTATION_VAULTS: the app never touches it."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from rotation import defaults as D
 from rotation import names
-from rotation.errors import ConfigurationError
+from rotation.errors import ConfigurationError, InvalidName
 
 VAULTS = "ROTATION_VAULTS"
 CLIENT_ID = "AZURE_CLIENT_ID"
@@ -148,5 +148,5 @@ def normalize_vault_url(value: str) -> str:
     is not a Key Vault URL (see :func:`rotation.names.vault_reference`)."""
     try:
         return names.vault_reference(value.strip())
-    except names.InvalidName as error:
+    except InvalidName as error:
         raise ConfigurationError(f"app setting {VAULTS}: {error}") from None

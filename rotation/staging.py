@@ -20,21 +20,15 @@ from dataclasses import dataclass
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, LockLost, RotationConflict
+from rotation.errors import (
+    CompanionCollision,
+    CompanionDeleted,
+    LockLost,
+    SecretDisabled,
+    SecretNotFound,
+)
 from rotation.states import OPEN_STAGES
-from rotation.vault import SecretDisabled, SecretNotFound, SecretStore, staging_name
-
-
-class CompanionCollision(ConfigurationError):
-    """The companion's name is taken by a secret that is not this secret's companion."""
-
-
-class CompanionDeleted(RotationConflict):
-    """The companion is soft-deleted while it holds an open candidate of the current version.
-
-    The target may already use that candidate: recover the companion
-    (``az keyvault secret recover``) and the next run commits or discards it.
-    """
+from rotation.vault import SecretStore, staging_name
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,16 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from rotation.azure_errors import FailureKind, classify
-from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
+from rotation.errors import (
+    ConfigurationError,
+    RotationError,
+    SecretDisabled,
+    SecretNotFound,
+    TargetUnavailable,
+)
 
 MAX_NAME_LENGTH = 127
 STAGING_SUFFIX = "-rotation-staged"
-
-
-class SecretNotFound(ConfigurationError):
-    """The secret (or the version asked for) does not exist or is deleted."""
-
-
-class SecretDisabled(ConfigurationError):
-    """The version asked for is disabled, so Key Vault will not return its value."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from rotation import names
-from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.errors import ConfigurationError, InvalidName, TargetUnavailable
 from rotation.outcome import RotationRequest, Trigger
 from rotation.sweep import DueSecret
 
@@ -62,7 +62,7 @@ def decode_message(body: str | bytes) -> RotationRequest:
             trigger=Trigger.QUEUE,
             expected_version=None if version is None else names.version(version),
         )
-    except names.InvalidName as error:
+    except InvalidName as error:
         raise ConfigurationError(f"queue message: {error}") from None
     return request
 

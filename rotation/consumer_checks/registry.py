@@ -6,10 +6,7 @@ from rotation.consumer_checks.app_service import AppServiceCheck
 from rotation.consumer_checks.base import ConsumerCheck
 from rotation.consumer_checks.http_probe import HttpProbeCheck
 from rotation.consumer_checks.postgres_sessions import PostgresSessionsCheck
-
-
-class DuplicateCheckError(ValueError):
-    """Two check classes claim the same kind."""
+from rotation.errors import DuplicateCheckError
 
 
 class CheckRegistry:

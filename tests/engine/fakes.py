@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import ClassVar
 
 from rotation.credential import Credential
-from rotation.errors import TargetUnavailable, VerificationFailed
+from rotation.errors import SecretDisabled, SecretNotFound, TargetUnavailable, VerificationFailed
 from rotation.rotator import Rotator, Strategy
-from rotation.vault import SecretDisabled, SecretListing, SecretNotFound, SecretSnapshot
+from rotation.vault import SecretListing, SecretSnapshot
 
 
 @dataclass

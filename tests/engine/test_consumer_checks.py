@@ -32,7 +32,6 @@ from rotation.consumer_checks import (
     parse_definitions,
 )
 from rotation.consumer_checks.http_probe import HttpProbeCheck
-from rotation.consumer_checks.registry import DuplicateCheckError
 from rotation.consumers import (
     MAX_TAG_VALUE,
     ConsumerReport,
@@ -45,7 +44,7 @@ from rotation.consumers import (
 )
 from rotation.credential import Credential
 from rotation.engine import EngineSettings, RotationEngine
-from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.errors import ConfigurationError, DuplicateCheckError, TargetUnavailable
 from rotation.lock import InProcessLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.outcome_events import OutcomePublisher, build_publisher, to_cloud_event

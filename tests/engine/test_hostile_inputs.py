@@ -20,25 +20,19 @@ from rotation.credential import MAX_JSON_DEPTH, Credential
 from rotation.engine import RotationEngine
 from rotation.errors import (
     ConfigurationError,
+    InvalidName,
     LockBusy,
     LockLost,
+    MalformedEvent,
     RotationConflict,
     RotationError,
     TargetUnavailable,
     VerificationFailed,
     VerificationPending,
 )
-from rotation.events import MalformedEvent, parse_event
+from rotation.events import parse_event
 from rotation.http_api import handle_request
-from rotation.names import (
-    InvalidName,
-    secret_name,
-    shown,
-    vault_name,
-    vault_reference,
-    vault_url,
-    version,
-)
+from rotation.names import secret_name, shown, vault_name, vault_reference, vault_url, version
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.registry import RotatorRegistry
 from rotation.service import RotationService

@@ -6,8 +6,8 @@ import pytest
 
 from rotation import tags as T
 from rotation.config import parse_config
-from rotation.errors import ConfigurationError
-from rotation.events import MalformedEvent, parse_event
+from rotation.errors import ConfigurationError, MalformedEvent
+from rotation.events import parse_event
 from rotation.outcome import Trigger
 from rotation.rotator import Strategy
 from rotation.settings import AppSettings, SweepMode

@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError
-from rotation.registry import (
-    ENTRY_POINT_GROUP,
-    DuplicateRotatorError,
-    RotatorRegistry,
-    load_class,
-)
+from rotation.errors import ConfigurationError, DuplicateRotatorError
+from rotation.registry import ENTRY_POINT_GROUP, RotatorRegistry, load_class
 from rotation.rotator import Rotator
 from rotators.catalogue import BUILTIN, default_registry
 from rotators.mysql import MySQLRotator
