@@ -23,6 +23,7 @@ from rotation.errors import ConfigurationError, TargetUnavailable, VerificationF
 from rotation.policy import POLICY_TAG, PasswordPolicy
 from rotation.registry import load_class
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import RotatorContract, unique_name
 from rotators.azure_sql_admin import (
     REQUIRED_ROLE,
     AzureSqlAdminRotator,
@@ -30,7 +31,6 @@ from rotators.azure_sql_admin import (
     parse_target,
     tds_driver_available,
 )
-from tests.rotators.contract import RotatorContract, unique_name
 
 SUBSCRIPTION = str(uuid.uuid4())
 GROUP = "rg-rotation"

@@ -21,8 +21,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import LeakWatch, RotatorContract, free_port, unique_name
 from rotators.http_api_key.rotator import HttpApiKeyRotator
-from tests.rotators.contract import LeakWatch, RotatorContract, free_port, unique_name
 
 DATADOG = "https://api.datadoghq.com"
 _UNSET: Any = object()

@@ -20,6 +20,7 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import free_port
 from rotators.http_api_key import (
     PROFILES_DIR_SETTING,
     ProfileError,
@@ -28,7 +29,6 @@ from rotators.http_api_key import (
     parse_profile,
 )
 from rotators.http_api_key.rotator import HttpApiKeyRotator
-from tests.rotators.contract import free_port
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "rotators" / "http_api_key" / "profiles"
 

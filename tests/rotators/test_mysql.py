@@ -10,8 +10,8 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.mysql import MySQLRotator, quote_identifier, rendered_account
-from tests.rotators.contract import RotatorContract, free_port, unique_name
 
 HOST = "127.0.0.1"
 PORT = 3306

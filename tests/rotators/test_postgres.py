@@ -12,8 +12,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.postgres import PostgresRotator
-from tests.rotators.contract import RotatorContract, free_port, unique_name
 from tests.support.pg_cluster import ScramCluster
 
 

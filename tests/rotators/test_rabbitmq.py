@@ -22,8 +22,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.rabbitmq import RabbitMqRotator, RabbitTarget, parse_target
-from tests.rotators.contract import RotatorContract, free_port, unique_name
 
 HOST = "127.0.0.1"
 MANAGEMENT = f"http://{HOST}:15672"

@@ -23,8 +23,8 @@ from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import LeakWatch, RotatorContract
 from rotators.random_secret import RandomSecretRotator
-from tests.rotators.contract import LeakWatch, RotatorContract
 
 POLICY = RandomSecretRotator.default_policy
 

@@ -27,6 +27,7 @@ from rotation.errors import (
 )
 from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.redis_acl import (
     RedisAclRotator,
     RedisTarget,
@@ -34,7 +35,6 @@ from rotators.redis_acl import (
     parse_target,
     password_hash,
 )
-from tests.rotators.contract import RotatorContract, free_port, unique_name
 
 HOST, PORT = "127.0.0.1", 6379
 TARGET = f"{HOST}:{PORT}"

@@ -14,10 +14,10 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, DuplicateRotatorError
 from rotation.registry import ENTRY_POINT_GROUP, RotatorRegistry, load_class
 from rotation.rotator import Rotator
+from rotation.testing import unique_name
 from rotators.catalogue import BUILTIN, default_registry
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator
-from tests.rotators.contract import unique_name
 
 
 class _Fake(Rotator):

@@ -1,7 +1,10 @@
-"""The contract suite every rotator runs against a real target (issue 4, item 1).
+"""The contract suite every rotator runs against a real target, shipped for plugins' tests.
 
-Write ``tests/rotators/test_<kind>.py`` with one class that subclasses :class:`RotatorContract`
-(its name must start with ``Test``). Every contract test then runs once per strategy in
+Built-in rotators and plugins alike write a test module (``tests/rotators/test_<kind>.py``
+here) with one class that subclasses :class:`RotatorContract` (its name must start with
+``Test``) and import it as ``from rotation.testing import RotatorContract``, as HashiCorp
+Vault's plugins import its test helpers. It needs pytest, which the app itself does not.
+Every contract test then runs once per strategy in
 ``rotator.strategies``; tests about one strategy only run for rotators that support it.
 
 Subclass API
