@@ -14,47 +14,29 @@ from importlib.metadata import entry_points
 
 from rotation import tags as T
 from rotation.errors import ConfigurationError, DuplicateRotatorError
+from rotation.kinds import KindRegistry
 from rotation.rotator import Rotator
 
 ENTRY_POINT_GROUP = "keyvault_rotation.rotators"
 
 
-class RotatorRegistry:
+class RotatorRegistry(KindRegistry[type[Rotator]]):
     """Maps rotator kinds to classes; refuses a second class for a kind already taken."""
 
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Rotator]] = {}
-
-    def register(self, cls: type[Rotator]) -> type[Rotator]:
-        """Add ``cls`` under ``cls.kind``. Usable as a class decorator."""
-        kind = getattr(cls, "kind", None)
-        if not isinstance(kind, str) or not kind:
-            raise TypeError(f"{cls.__qualname__} has no 'kind'")
-        if not (isinstance(cls, type) and issubclass(cls, Rotator)):
-            raise TypeError(f"{cls!r} is not a Rotator subclass")
-        existing = self._classes.get(kind)
-        if existing is not None and existing is not cls:
-            raise DuplicateRotatorError(
-                f"rotator kind '{kind}' is already registered by "
-                f"{existing.__module__}.{existing.__qualname__}"
-            )
-        self._classes[kind] = cls
-        return cls
+    base = Rotator
+    duplicate_error = DuplicateRotatorError
+    label = "rotator"
 
     def get(self, kind: str, *, secret: str | None = None) -> type[Rotator]:
         """The class for ``kind``; ``ConfigurationError`` naming the known kinds otherwise."""
-        try:
-            return self._classes[kind]
-        except KeyError:
+        found = self.find(kind)
+        if found is None:
             raise ConfigurationError(
                 f"unknown rotator kind '{kind}' (known: {', '.join(self.kinds())})",
                 secret=secret,
                 tag=T.ROTATOR,
-            ) from None
-
-    def kinds(self) -> list[str]:
-        """Every registered kind, sorted."""
-        return sorted(self._classes)
+            )
+        return found
 
 
 def load_class(spec: str) -> type[Rotator]:
