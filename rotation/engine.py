@@ -285,7 +285,12 @@ class _Run:
         finally:
             rotator.close()
         self.engine._report("committed", self.outcome)
-        self.advance(config, rotator_class, committed)
+        if committed.tags.get(T.STATE) == RotationState.COMPLETED:
+            # Single strategy, no consumers: the old password died at apply and nobody is
+            # waited for, so the commit wrote the final state and nothing is left to do.
+            self.engine._report("retired", self.outcome)
+        else:
+            self.advance(config, rotator_class, committed)
         self.outcome.status = Status.ROTATED
         return self.outcome
 
@@ -395,10 +400,12 @@ class _Run:
                 "rotation; the applied candidate is re-staged and will be committed next"
             )
         now = self.engine._now()
+        final = config.strategy is Strategy.SINGLE and not config.consumers
+        state = RotationState.COMPLETED if final else RotationState.COMMITTED
         tags = {k: v for k, v in latest.tags.items() if k not in T.STATE_TAGS}
         tags.update(
             {
-                T.STATE: RotationState.COMMITTED,
+                T.STATE: state,
                 T.PREVIOUS_VERSION: current.version,
                 T.ROTATED_AT: T.format_time(now),
                 T.ROTATION_ID: staged.rotation_id,
@@ -415,7 +422,7 @@ class _Run:
             expires_on=expires_on,
         )
         self.outcome.to_version = new_version
-        self.outcome.state = RotationState.COMMITTED
+        self.outcome.state = state
         self.step(f"committed version {new_version} (expires in {config.validity_days} days)")
         return SecretSnapshot(self.name, new_version, value, tags, current.content_type, expires_on)
 
@@ -509,6 +516,11 @@ class _Run:
         previous = current.tags.get(T.PREVIOUS_VERSION)
         if not previous:
             return
+        if config.strategy is Strategy.SINGLE:
+            # One login: setting the new password replaced the old one; nothing to retire
+            # (so the old version's value is not even read).
+            self.step(f"version {previous} was replaced when the new credential was set")
+            return
         try:
             old = self.store.read(self.name, previous)
         except SecretNotFound:
@@ -525,12 +537,7 @@ class _Run:
             rotator.retire(old_credential, new_credential)
         finally:
             rotator.close()
-        if config.strategy is Strategy.SINGLE:
-            self.step(
-                f"the password of version {previous} stopped working when the new one was set"
-            )
-        else:
-            self.step(f"retired the credential of version {previous}")
+        self.step(f"retired the credential of version {previous}")
 
     # ------------------------------------------------------------------ rotator set-up
 

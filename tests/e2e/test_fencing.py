@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from emulators.faults import FaultRule
+from rotation import tags as T
 from rotation.vault import staging_name
 from tests.e2e.conftest import AppUnderTest, pg_logs_in
 from tests.e2e.test_postgres_rotation import current, put_managed_secret
@@ -27,9 +28,10 @@ from tests.support.pg_cluster import ScramCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 15
-#: Lock checks of a single-strategy rotation without consumers: before the staging write,
-#: apply, the pre-commit read, the commit write, closing the companion, retire, final tags.
-LOCK_CHECKS = 7
+#: Each lock check of a rotation, with the strategy that reaches it: before the staging
+#: write, apply, the pre-commit read, the commit write and closing the companion (single,
+#: which commits its final state at once), then retire and the final tags (alternating).
+LOCK_CHECKS = [("single", n) for n in range(1, 6)] + [("alternating", 6), ("alternating", 7)]
 
 
 def start_rotation(app: AppUnderTest, name: str, *extra: str) -> subprocess.Popen[str]:
@@ -76,14 +78,22 @@ def test_a_process_frozen_past_its_lease_at_any_step_never_acts_again(
     short_lease: None,
     tmp_path: Path,
 ) -> None:
+    app.client.set_secret(
+        "frozen-admin",
+        json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
+        content_type="application/json",
+        tags={T.ADMIN_FOR: "*", T.TARGET: scram_postgres.target},
+    )
+    alternating = {T.STRATEGY: "alternating", T.ADMIN_SECRET: "frozen-admin"}
     secrets: dict[int, tuple[str, str]] = {}
     frozen: dict[int, subprocess.Popen[str]] = {}
     try:
-        for step in range(1, LOCK_CHECKS + 1):
+        for strategy, step in LOCK_CHECKS:
             name = f"frozen-{step}"
             user, password = pg_login()
-            put_managed_secret(app, name, user, password, scram_postgres)
-            secrets[step] = (name, user)
+            tags = alternating if strategy == "alternating" else {}
+            first = put_managed_secret(app, name, user, password, scram_postgres, tags=tags)
+            secrets[step] = (name, first)
             frozen[step] = start_rotation(
                 app, name, "--pause-at", str(step), "--marker", str(tmp_path / f"{step}.pid")
             )
@@ -100,8 +110,10 @@ def test_a_process_frozen_past_its_lease_at_any_step_never_acts_again(
         # Past the lease: its holders are frozen, so nobody renews it.
         time.sleep(LEASE_SECONDS + 2)
 
-        for step, (name, _) in secrets.items():
-            status, body = app.api("POST", name)
+        # Another instance picks the work up as a retry would: only if the version the
+        # frozen run started from is still current (a run that already committed is done).
+        for step, (name, first) in secrets.items():
+            status, body = app.api("POST", name, version=first)
             assert status == 200, (step, body)
     finally:
         for process in frozen.values():
@@ -110,9 +122,11 @@ def test_a_process_frozen_past_its_lease_at_any_step_never_acts_again(
     for step, process in frozen.items():
         answer = finish(process)
         assert answer["status"] == 409, (step, answer)
-        name, user = secrets[step]
+        name, _ = secrets[step]
         value, _ = current(app, name)
-        assert pg_logs_in(scram_postgres, user, value["password"]), f"step {step}: value dead"
+        assert pg_logs_in(scram_postgres, value["username"], value["password"]), (
+            f"step {step}: the current value does not log in"
+        )
         versions = len(app.versions(name))
         assert versions == 2, f"frozen at lock check {step}: {versions - 1} new versions"
 
