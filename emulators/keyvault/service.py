@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -58,6 +60,18 @@ LIST_OPERATIONS = frozenset({"list_secrets", "list_secret_versions", "list_delet
 BACKUP_MAGIC = b"EMUKV1"
 
 Listener = Callable[[SecretChange], None]
+
+
+@dataclass(frozen=True)
+class KeyVaultCall:
+    """One request the emulated Key Vault answered (faults injected by the proxy never get
+    here). ``challenge`` marks the unauthenticated first request of the SDK's challenge flow."""
+
+    vault: str
+    operation: str | None
+    secret: str | None
+    status: int
+    challenge: bool
 
 
 def encode_skiptoken(marker: str) -> str:
@@ -111,6 +125,7 @@ class KeyVaultService:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._backup_key = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._recorders: list[list[KeyVaultCall]] = []
 
     # -- administration and test helpers (no HTTP) ------------------------------------------
 
@@ -139,6 +154,19 @@ class KeyVaultService:
         """Call ``fn(change)`` for every new version (set and restore), outside any lock."""
         with self._listeners_lock:
             self._listeners.append(fn)
+
+    @contextmanager
+    def recording(self) -> Iterator[list[KeyVaultCall]]:
+        """Record every request answered while the ``with`` block runs, in order (what tests
+        and the benchmark count Key Vault calls with)."""
+        calls: list[KeyVaultCall] = []
+        with self._listeners_lock:
+            self._recorders.append(calls)
+        try:
+            yield calls
+        finally:
+            with self._listeners_lock:
+                self._recorders.remove(calls)
 
     def current_versions(self) -> list[SecretVersionInfo]:
         """The latest version of every non-deleted secret in every vault."""
@@ -195,9 +223,25 @@ class KeyVaultService:
     def handle(self, request: Request) -> Response:
         """Answer one Key Vault request (see the module docstring for the order of checks)."""
         try:
-            return self._handle(request)
+            response = self._handle(request)
         except KeyVaultError as exc:
-            return exc.response()
+            response = exc.response()
+        if self._recorders:
+            self._record(request, response.status)
+        return response
+
+    def _record(self, request: Request, status: int) -> None:
+        operation = self.describe(request)
+        call = KeyVaultCall(
+            vault=request.host.lower().removesuffix(HOST_SUFFIX),
+            operation=operation.name if operation else None,
+            secret=operation.secret if operation else None,
+            status=status,
+            challenge=status == 401 and "authorization" not in request.headers,
+        )
+        with self._listeners_lock:
+            for calls in self._recorders:
+                calls.append(call)
 
     def _handle(self, request: Request) -> Response:
         vault = request.host.lower().removesuffix(HOST_SUFFIX)
