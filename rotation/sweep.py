@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,11 +63,15 @@ class SweepReport:
     failed_vaults: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class _Seen:
-    key: str
-    name: str
-    version: str | None
+    """A managed, not-due secret the scan may still need (a plain class: cheap to import)."""
+
+    __slots__ = ("key", "name", "version")
+
+    def __init__(self, key: str, name: str, version: str | None) -> None:
+        self.key = key
+        self.name = name
+        self.version = version
 
 
 class _Scan:
@@ -186,13 +189,24 @@ def find_due(
     return scan.result()
 
 
-@dataclass(frozen=True)
 class _VaultResult:
-    vault_url: str
-    due: list[DueSecret] = field(default_factory=list)
-    listed: int = 0
-    managed: int = 0
-    error: str | None = None
+    """What listing one vault gave: its due secrets and counts, or the error."""
+
+    __slots__ = ("due", "error", "listed", "managed", "vault_url")
+
+    def __init__(
+        self,
+        vault_url: str,
+        due: list[DueSecret] | None = None,
+        listed: int = 0,
+        managed: int = 0,
+        error: str | None = None,
+    ) -> None:
+        self.vault_url = vault_url
+        self.due = due or []
+        self.listed = listed
+        self.managed = managed
+        self.error = error
 
 
 def _sweep_vault(store: SecretStore, is_due: Callable[[datetime | None], bool]) -> _VaultResult:
@@ -219,6 +233,8 @@ def sweep(
     A vault that fails is reported in ``failed_vaults``, never fatal, and does not hold up the
     others. The report lists vaults in the order given, each vault's due secrets by name.
     """
+    from concurrent.futures import ThreadPoolExecutor  # only the timer trigger needs it
+
     vaults = list(stores)
     report = SweepReport()
     if vaults:
