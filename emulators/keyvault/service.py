@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +32,7 @@ from emulators.keyvault import errors
 from emulators.keyvault import wire_format as fmt
 from emulators.keyvault.errors import KeyVaultError
 from emulators.keyvault.rbac import OPERATION_ACTIONS, role_allows
-from emulators.keyvault.store import SecretVersion, VaultStore
+from emulators.keyvault.store import NAME_RE, Page, SecretVersion, VaultStore
 from emulators.wire import Request, Response
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,48 @@ BACKUP_MAGIC = b"EMUKV1"
 Listener = Callable[[SecretChange], None]
 
 
+@dataclass(frozen=True)
+class KeyVaultCall:
+    """One request the emulated Key Vault answered (faults injected by the proxy never get
+    here). ``challenge`` marks the unauthenticated first request of the SDK's challenge flow."""
+
+    vault: str
+    operation: str | None
+    secret: str | None
+    status: int
+    challenge: bool
+
+
+def encode_skiptoken(marker: str) -> str:
+    """The ``$skiptoken`` of a ``nextLink``: base64url of Key Vault's marker JSON, unpadded."""
+    raw = json.dumps({"NextMarker": marker, "TargetLocation": 0}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_skiptoken(token: str) -> str:
+    """The marker inside a ``$skiptoken`` (400 BadParameter for anything else)."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise errors.bad_parameter("Invalid $skiptoken.") from exc
+    marker = decoded.get("NextMarker") if isinstance(decoded, dict) else None
+    if not isinstance(marker, str) or not marker:
+        raise errors.bad_parameter("Invalid $skiptoken.")
+    return marker
+
+
+def _name_marker(marker: str | None) -> str | None:
+    if marker is not None and not NAME_RE.match(marker):
+        raise errors.bad_parameter("Invalid $skiptoken.")
+    return None if marker is None else marker.lower()
+
+
+def _index_marker(marker: str | None) -> str | None:
+    if marker is not None and not (marker.isascii() and marker.isdigit() and len(marker) <= 9):
+        raise errors.bad_parameter("Invalid $skiptoken.")
+    return marker
+
+
 def _info(version: SecretVersion) -> SecretVersionInfo:
     return SecretVersionInfo(
         vault=version.vault,
@@ -81,6 +125,7 @@ class KeyVaultService:
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
         self._backup_key = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._recorders: list[list[KeyVaultCall]] = []
 
     # -- administration and test helpers (no HTTP) ------------------------------------------
 
@@ -109,6 +154,19 @@ class KeyVaultService:
         """Call ``fn(change)`` for every new version (set and restore), outside any lock."""
         with self._listeners_lock:
             self._listeners.append(fn)
+
+    @contextmanager
+    def recording(self) -> Iterator[list[KeyVaultCall]]:
+        """Record every request answered while the ``with`` block runs, in order (what tests
+        and the benchmark count Key Vault calls with)."""
+        calls: list[KeyVaultCall] = []
+        with self._listeners_lock:
+            self._recorders.append(calls)
+        try:
+            yield calls
+        finally:
+            with self._listeners_lock:
+                self._recorders.remove(calls)
 
     def current_versions(self) -> list[SecretVersionInfo]:
         """The latest version of every non-deleted secret in every vault."""
@@ -165,9 +223,25 @@ class KeyVaultService:
     def handle(self, request: Request) -> Response:
         """Answer one Key Vault request (see the module docstring for the order of checks)."""
         try:
-            return self._handle(request)
+            response = self._handle(request)
         except KeyVaultError as exc:
-            return exc.response()
+            response = exc.response()
+        if self._recorders:
+            self._record(request, response.status)
+        return response
+
+    def _record(self, request: Request, status: int) -> None:
+        operation = self.describe(request)
+        call = KeyVaultCall(
+            vault=request.host.lower().removesuffix(HOST_SUFFIX),
+            operation=operation.name if operation else None,
+            secret=operation.secret if operation else None,
+            status=status,
+            challenge=status == 401 and "authorization" not in request.headers,
+        )
+        with self._listeners_lock:
+            for calls in self._recorders:
+                calls.append(call)
 
     def _handle(self, request: Request) -> Response:
         vault = request.host.lower().removesuffix(HOST_SUFFIX)
@@ -295,7 +369,18 @@ class KeyVaultService:
             except Exception:
                 log.exception("secret change listener failed")
 
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+    def _page(
+        self,
+        request: Request,
+        fetch: Callable[[str | None, int], Page[Any]],
+        render: Callable[[Any], dict[str, Any]],
+    ) -> Response:
+        """One page of a listing: ``fetch(marker, size)`` reads only that page from the store.
+
+        Continuation is Key Vault's: ``nextLink`` carries ``$skiptoken``, an opaque base64 of
+        ``{"NextMarker": ..., "TargetLocation": 0}`` naming where the next page starts, and
+        the SDK follows ``nextLink`` as given.
+        """
         query = request.query
         raw_max = query.get("maxresults")
         size = DEFAULT_PAGE
@@ -305,25 +390,16 @@ class KeyVaultService:
                     f"Invalid maxresults: must be between 1 and {DEFAULT_PAGE}."
                 )
             size = int(raw_max)
-        start = 0
         token = query.get("$skiptoken")
-        if token is not None:
-            try:
-                start = int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-            except (ValueError, binascii.Error) as exc:
-                raise errors.bad_parameter("Invalid $skiptoken.") from exc
-            if start < 0:
-                raise errors.bad_parameter("Invalid $skiptoken.")
-        page = items[start : start + size]
+        page = fetch(None if token is None else decode_skiptoken(token), size)
         next_link = None
-        if start + size < len(items):
-            next_token = base64.urlsafe_b64encode(str(start + size).encode()).decode().rstrip("=")
+        if page.next_marker is not None:
             next_link = (
                 f"https://{request.host}{request.path}?api-version="
                 f"{quote(query.get('api-version', LATEST_API_VERSION))}"
-                f"&$skiptoken={next_token}&maxresults={size}"
+                f"&$skiptoken={encode_skiptoken(page.next_marker)}&maxresults={size}"
             )
-        return Response.json(200, {"value": page, "nextLink": next_link})
+        return Response.json(200, {"value": [render(i) for i in page.items], "nextLink": next_link})
 
     # -- operations -------------------------------------------------------------------------
 
@@ -363,13 +439,19 @@ class KeyVaultService:
         return Response.json(200, fmt.bundle(version, with_value=False))
 
     def _op_list_secrets(self, request: Request, vault: str, name: str | None) -> Response:
-        items = [fmt.item(v, versioned=False) for v in self.store.list_secrets(vault)]
-        return self._page(request, items)
+        return self._page(
+            request,
+            lambda marker, size: self.store.secrets_page(vault, _name_marker(marker), size),
+            lambda v: fmt.item(v, versioned=False),
+        )
 
     def _op_list_secret_versions(self, request: Request, vault: str, name: str | None) -> Response:
         assert name is not None
-        items = [fmt.item(v, versioned=True) for v in self.store.list_versions(vault, name)]
-        return self._page(request, items)
+        return self._page(
+            request,
+            lambda marker, size: self.store.versions_page(vault, name, _index_marker(marker), size),
+            lambda v: fmt.item(v, versioned=True),
+        )
 
     def _op_delete_secret(self, request: Request, vault: str, name: str | None) -> Response:
         assert name is not None
@@ -380,8 +462,11 @@ class KeyVaultService:
         return Response.json(200, fmt.deleted(self.store.get_deleted(vault, name)))
 
     def _op_list_deleted_secrets(self, request: Request, vault: str, name: str | None) -> Response:
-        items = [fmt.deleted(d, as_item=True) for d in self.store.list_deleted(vault)]
-        return self._page(request, items)
+        return self._page(
+            request,
+            lambda marker, size: self.store.deleted_page(vault, _name_marker(marker), size),
+            lambda d: fmt.deleted(d, as_item=True),
+        )
 
     def _op_recover_deleted_secret(
         self, request: Request, vault: str, name: str | None

@@ -1,19 +1,25 @@
 """The state of emulated vaults: secrets, versions, soft-deleted secrets and role assignments.
 
 Pure data and rules, no HTTP. Thread-safe: every public method runs under one lock and returns
-immutable snapshots. Errors are :class:`~emulators.keyvault.errors.KeyVaultError` so the HTTP
-layer can answer them as they are. Time comes from the shared :class:`~emulators.clock.Clock`.
+immutable snapshots. Listing is paged from sorted indexes kept up to date on every write and
+delete (names of live and of deleted secrets, a purge-time heap), so a page costs the same at any
+vault size: :meth:`VaultStore.secrets_page` and friends touch only the items they return (plus
+one to know whether more follow); :attr:`VaultStore.items_touched` counts them, for tests.
+Errors are :class:`~emulators.keyvault.errors.KeyVaultError` so the HTTP layer can answer
+them as they are. Time comes from the shared :class:`~emulators.clock.Clock`.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import heapq
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from emulators.clock import Clock
 from emulators.keyvault import errors
@@ -54,6 +60,17 @@ class DeletedSecret:
     scheduled_purge: datetime
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing: its items and where the next page starts (``None``: last)."""
+
+    items: list[T]
+    next_marker: str | None
+
+
 @dataclass
 class _Secret:
     name: str
@@ -66,6 +83,37 @@ class _Vault:
     secrets: dict[str, _Secret] = field(default_factory=dict)
     deleted: dict[str, tuple[_Secret, datetime, datetime]] = field(default_factory=dict)
     roles: dict[str, set[str]] = field(default_factory=dict)
+    #: Sorted keys of ``secrets`` and of ``deleted``: the listing indexes.
+    names: list[str] = field(default_factory=list)
+    deleted_names: list[str] = field(default_factory=list)
+    #: ``(scheduled purge, key)`` of deleted secrets; entries left behind by a recover or a
+    #: purge are skipped when they surface (their purge time no longer matches).
+    purge_heap: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def add_secret(self, key: str, secret: _Secret) -> None:
+        if key not in self.secrets:
+            bisect.insort(self.names, key)
+        self.secrets[key] = secret
+
+    def remove_secret(self, key: str) -> _Secret:
+        _remove_sorted(self.names, key)
+        return self.secrets.pop(key)
+
+    def add_deleted(self, key: str, secret: _Secret, deleted: datetime, purge: datetime) -> None:
+        if key not in self.deleted:
+            bisect.insort(self.deleted_names, key)
+        self.deleted[key] = (secret, deleted, purge)
+        heapq.heappush(self.purge_heap, (purge, key))
+
+    def remove_deleted(self, key: str) -> tuple[_Secret, datetime, datetime]:
+        _remove_sorted(self.deleted_names, key)
+        return self.deleted.pop(key)
+
+
+def _remove_sorted(keys: list[str], key: str) -> None:
+    index = bisect.bisect_left(keys, key)
+    if index < len(keys) and keys[index] == key:
+        del keys[index]
 
 
 def check_name(name: str) -> None:
@@ -100,6 +148,8 @@ class VaultStore:
         self.clock = clock
         self._lock = threading.RLock()
         self._vaults: dict[str, _Vault] = {}
+        #: Index entries read by the paged listings since start (a cost counter for tests).
+        self.items_touched = 0
 
     # -- vaults and roles -------------------------------------------------------------------
 
@@ -160,7 +210,10 @@ class VaultStore:
             self._expire_deleted(v)
             if name.lower() in v.deleted:
                 raise errors.conflict_deleted(name)
-            secret = v.secrets.setdefault(name.lower(), _Secret(name))
+            secret = v.secrets.get(name.lower())
+            if secret is None:
+                secret = _Secret(name)
+                v.add_secret(name.lower(), secret)
             now = self.clock.now()
             version = SecretVersion(
                 vault=v.name,
@@ -218,12 +271,49 @@ class VaultStore:
         """The current version of every secret that is not deleted, ordered by name."""
         with self._lock:
             v = self._vault(vault)
-            return [v.secrets[k].versions[-1] for k in sorted(v.secrets)]
+            return [v.secrets[k].versions[-1] for k in v.names]
 
     def list_versions(self, vault: str, name: str) -> list[SecretVersion]:
         """Every version of a secret, oldest first (404 if the secret does not exist)."""
         with self._lock:
             return list(self._secret(vault, name).versions)
+
+    def secrets_page(self, vault: str, marker: str | None, size: int) -> Page[SecretVersion]:
+        """Up to ``size`` current versions in name order, from the secret named ``marker``
+        (its lower-case name: the ``next_marker`` of the previous page) or from the start.
+
+        A marker names a position, not an item: secrets added or deleted between pages are
+        seen or skipped as their names fall, and nothing is listed twice.
+        """
+        with self._lock:
+            v = self._vault(vault)
+            start, end, next_marker = self._page_of(v.names, marker, size)
+            return Page([v.secrets[k].versions[-1] for k in v.names[start:end]], next_marker)
+
+    def versions_page(
+        self, vault: str, name: str, marker: str | None, size: int
+    ) -> Page[SecretVersion]:
+        """Up to ``size`` versions of a secret, oldest first, from position ``marker``
+        (a decimal index: versions are only ever appended)."""
+        with self._lock:
+            versions = self._secret(vault, name).versions
+            start = 0 if marker is None else int(marker)
+            end = min(start + size, len(versions))
+            self.items_touched += max(0, end - start)
+            return Page(list(versions[start:end]), str(end) if end < len(versions) else None)
+
+    def deleted_page(self, vault: str, marker: str | None, size: int) -> Page[DeletedSecret]:
+        """Up to ``size`` soft-deleted secrets in name order, from ``marker`` (as in
+        :meth:`secrets_page`)."""
+        with self._lock:
+            v = self._vault(vault)
+            self._expire_deleted(v)
+            start, end, next_marker = self._page_of(v.deleted_names, marker, size)
+            page = [
+                DeletedSecret(s.versions[-1], d, p)
+                for s, d, p in (v.deleted[k] for k in v.deleted_names[start:end])
+            ]
+            return Page(page, next_marker)
 
     def delete(self, vault: str, name: str) -> DeletedSecret:
         """Soft-delete a secret (all versions); recoverable for 90 days of emulated time."""
@@ -232,8 +322,8 @@ class VaultStore:
             secret = self._secret(vault, name)
             now = self.clock.now()
             purge = now + timedelta(days=RECOVERABLE_DAYS)
-            del v.secrets[name.lower()]
-            v.deleted[name.lower()] = (secret, now, purge)
+            v.remove_secret(name.lower())
+            v.add_deleted(name.lower(), secret, now, purge)
             return DeletedSecret(secret.versions[-1], now, purge)
 
     def get_deleted(self, vault: str, name: str) -> DeletedSecret:
@@ -253,7 +343,7 @@ class VaultStore:
             self._expire_deleted(v)
             return [
                 DeletedSecret(s.versions[-1], d, p)
-                for s, d, p in (v.deleted[k] for k in sorted(v.deleted))
+                for s, d, p in (v.deleted[k] for k in v.deleted_names)
             ]
 
     def recover(self, vault: str, name: str) -> SecretVersion:
@@ -261,8 +351,8 @@ class VaultStore:
         with self._lock:
             v = self._vault(vault)
             self.get_deleted(vault, name)
-            secret, _, _ = v.deleted.pop(name.lower())
-            v.secrets[name.lower()] = secret
+            secret, _, _ = v.remove_deleted(name.lower())
+            v.add_secret(name.lower(), secret)
             return secret.versions[-1]
 
     def purge(self, vault: str, name: str) -> None:
@@ -270,7 +360,7 @@ class VaultStore:
         with self._lock:
             v = self._vault(vault)
             self.get_deleted(vault, name)
-            del v.deleted[name.lower()]
+            v.remove_deleted(name.lower())
 
     def restore(self, vault: str, versions: list[SecretVersion]) -> SecretVersion:
         """Re-create a secret from backed-up versions (409 if the name is in use or deleted)."""
@@ -287,7 +377,7 @@ class VaultStore:
                     409, "Conflict", f"Secret {name} already exists and cannot be restored."
                 )
             restored = [dataclasses.replace(ver, vault=v.name) for ver in versions]
-            v.secrets[name.lower()] = _Secret(name, restored)
+            v.add_secret(name.lower(), _Secret(name, restored))
             return restored[-1]
 
     def current_versions(self) -> list[SecretVersion]:
@@ -296,7 +386,7 @@ class VaultStore:
             return [
                 s.versions[-1]
                 for key in sorted(self._vaults)
-                for s in (self._vaults[key].secrets[n] for n in sorted(self._vaults[key].secrets))
+                for s in (self._vaults[key].secrets[n] for n in self._vaults[key].names)
             ]
 
     # -- internals --------------------------------------------------------------------------
@@ -316,5 +406,21 @@ class VaultStore:
 
     def _expire_deleted(self, v: _Vault) -> None:
         now = self.clock.now()
-        for key in [k for k, (_, _, purge) in v.deleted.items() if purge <= now]:
-            del v.deleted[key]
+        heap = v.purge_heap
+        while heap and heap[0][0] <= now:
+            purge, key = heapq.heappop(heap)
+            entry = v.deleted.get(key)
+            if entry is not None and entry[2] == purge:
+                v.remove_deleted(key)
+
+    def _page_of(
+        self, keys: list[str], marker: str | None, size: int
+    ) -> tuple[int, int, str | None]:
+        """``keys[start:end]`` is the page starting at ``marker``; the marker of the next page."""
+        start = 0 if marker is None else bisect.bisect_left(keys, marker)
+        end = min(start + size, len(keys))
+        self.items_touched += end - start
+        if end < len(keys):
+            self.items_touched += 1
+            return start, end, keys[end]
+        return start, end, None
