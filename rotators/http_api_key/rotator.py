@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotators._target import check_target_text
 from rotators.http_api_key.client import ApiClient, ApiResponse
 from rotators.http_api_key.loader import load_profile
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec, check_base_url
@@ -64,10 +65,11 @@ def base_url_for(context: RotatorContext, profile: Profile) -> str:
     """``rotation-target`` when set (another site of the same API), else the profile's URL."""
     if not context.target:
         return profile.base_url
-    problem = check_base_url(context.target.strip())
+    target = check_target_text(context.target, secret=context.secret_name)
+    problem = check_base_url(target)
     if problem:
         raise ConfigurationError(problem, secret=context.secret_name, tag=TARGET_TAG)
-    return context.target.strip().rstrip("/")
+    return target.rstrip("/")
 
 
 def key_name_for(secret_name: str, max_length: int) -> str:

@@ -438,11 +438,12 @@ def test_rediss_target_rotates_over_tls(
         admin = make_user(tls_root, made, unique_name("radmin"), "+acl")
         login = make_user(tls_root, made, unique_name())
         context = context_for(admin=admin, target=f"rediss://{HOST}:{port}")
-        # Without trusting the certificate, the rotator must refuse the server.
+        # Without trusting the certificate, the rotator must refuse the server (permanently:
+        # retrying cannot make the certificate trusted).
         monkeypatch.delenv("SSL_CERT_FILE", raising=False)
         untrusted = RedisAclRotator(context)
         try:
-            with pytest.raises(TargetUnavailable):
+            with pytest.raises(ConfigurationError, match="rotation-tls-ca"):
                 untrusted.apply(login, untrusted.generate(login))
         finally:
             untrusted.close()
