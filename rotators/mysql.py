@@ -177,11 +177,14 @@ class MySQLRotator(Rotator):
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~!#%*+="
     )
     #: Every printable character is stored and verified (passwords go as escaped string
-    #: literals; checked on MariaDB 10.11 with quotes, backslash, ``%``, space and non-ASCII).
+    #: literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII
+    #: symbol, space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a
+    #: ``str`` password sends Latin-1, so keep policies ASCII for such consumers.
     unsafe_password_characters: ClassVar[str] = ""
-    #: The password column and hashing take any length; 1 KiB (checked on MariaDB 10.11)
-    #: stays far below max_allowed_packet. MySQL's own limit is the same for mysql_native.
-    max_password_length: ClassVar[int] = 1024
+    #: MySQL 8's default plugin, caching_sha2_password, refuses passwords longer than 256
+    #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
+    #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
+    max_password_length: ClassVar[int] = 256
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
@@ -266,7 +269,9 @@ class MySQLRotator(Rotator):
                 host=self.endpoint.host,
                 port=self.endpoint.port,
                 user=credential.username or "",
-                password=credential.password,
+                # UTF-8, as the server hashed it (statements are utf8mb4); PyMySQL would
+                # encode a str as Latin-1, so a non-ASCII password would never log in.
+                password=credential.password.encode("utf-8"),
                 database=self.endpoint.database,
                 connect_timeout=CONNECT_TIMEOUT_S,
                 read_timeout=30,
@@ -277,9 +282,14 @@ class MySQLRotator(Rotator):
             )
         except pymysql.err.MySQLError as error:
             self._raise_connect_error(error, credential, secrets)
-        except (OSError, ValueError, UnicodeError) as error:
+        except OSError as error:
             raise TargetUnavailable(
                 f"mysql {self.endpoint} unreachable: {sanitize_error(error, secrets)}"
+            ) from None
+        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
+            raise ConfigurationError(
+                f"mysql {self.endpoint}: {sanitize_error(error, secrets)}",
+                secret=self.context.secret_name,
             ) from None
         return conn
 

@@ -146,7 +146,7 @@ def test_mysql_dropped_session_is_a_rotation_error(
 
         def connect_then_kill(credential: Credential) -> Any:
             conn = real_connect(credential)
-            tls_mariadb.sql(f"KILL {int(conn.thread_id())}")
+            tls_mariadb.sql(f"KILL {int(conn.thread_id())}")  # type: ignore[no-untyped-call]
             time.sleep(0.05)
             return conn
 
