@@ -124,9 +124,20 @@ def _system_cafile(secret: str) -> str:
     )
 
 
-def client_context(anchor: TrustAnchor) -> ssl.SSLContext:
-    """A client context that trusts only ``anchor``, checks host names, and needs TLS 1.2+."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=anchor.cafile)
+def client_context(anchor: TrustAnchor, *, secret: str) -> ssl.SSLContext:
+    """A client context that trusts only ``anchor``, checks host names, and needs TLS 1.2+.
+
+    Raises :class:`ConfigurationError` naming ``rotation-tls-ca`` if the CA file became
+    unreadable since it was checked (never a raw ``OSError``/``SSLError``).
+    """
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=anchor.cafile)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise ConfigurationError(
+            f"the CA file from {anchor.origin} cannot be loaded any more ({type(error).__name__})",
+            secret=secret,
+            tag=CA_TAG,
+        ) from None
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -260,7 +260,7 @@ class MySQLRotator(Rotator):
         tls: dict[str, Any] = {}
         if self.anchor is not None:
             # An SSLContext makes PyMySQL require TLS (no silent fallback to plain).
-            tls["ssl"] = client_context(self.anchor)
+            tls["ssl"] = client_context(self.anchor, secret=self.context.secret_name)
         else:
             tls["ssl_disabled"] = True
             tls["auth_plugin_map"] = dict.fromkeys(CLEARTEXT_PLUGINS, _RefuseCleartext)

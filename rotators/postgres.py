@@ -224,6 +224,12 @@ class PostgresRotator(Rotator):
             raise TargetUnavailable(
                 f"postgres {self.endpoint}: {sanitize_error(error, secrets)}"
             ) from None
+        except (ValueError, UnicodeError) as error:  # a value libpq cannot take (NUL, ...)
+            raise ConfigurationError(
+                f"postgres {self.endpoint}: cannot log in as '{credential.username}': "
+                f"{type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
 
     def _raise_connect_error(self, error: psycopg.OperationalError, secrets: list[str]) -> NoReturn:
         message = sanitize_error(error, secrets)
@@ -314,7 +320,8 @@ class PostgresRotator(Rotator):
         """Map any ``psycopg`` error raised inside to a rotation error (sanitized).
 
         Privilege errors -> ``ConfigurationError`` (admin tag); connection-level errors ->
-        ``TargetUnavailable``; anything else the server refused -> ``RotationConflict``.
+        ``TargetUnavailable``; anything else the server refused -> ``RotationConflict``; a
+        value the driver cannot encode -> ``ConfigurationError``.
         """
         secrets = [*secrets, *self._secrets()]
         try:
@@ -332,6 +339,11 @@ class PostgresRotator(Rotator):
         except psycopg.Error as error:
             raise RotationConflict(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
+            ) from None
+        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
+            raise ConfigurationError(
+                f"could not {what} on {self.endpoint}: {type(error).__name__}",
+                secret=self.context.secret_name,
             ) from None
 
     def _run(

@@ -289,21 +289,28 @@ class RabbitMqRotator(Rotator):
         """
         user = self._username(credential)
         target = self._target
-        parameters = pika.ConnectionParameters(
-            host=target.host,
-            port=target.port,
-            virtual_host=target.vhost,
-            credentials=pika.PlainCredentials(user, credential.password, erase_on_connect=True),
-            ssl_options=(
-                pika.SSLOptions(client_context(self._anchor), server_hostname=target.host)
-                if target.tls and self._anchor is not None
-                else None
-            ),
-            connection_attempts=1,
-            socket_timeout=AMQP_TIMEOUT,
-            stack_timeout=AMQP_TIMEOUT * 2,
-            blocked_connection_timeout=AMQP_TIMEOUT,
-        )
+        ssl_options = None
+        if target.tls and self._anchor is not None:
+            context = client_context(self._anchor, secret=self.context.secret_name)
+            ssl_options = pika.SSLOptions(context, server_hostname=target.host)
+        try:
+            parameters = pika.ConnectionParameters(
+                host=target.host,
+                port=target.port,
+                virtual_host=target.vhost,
+                credentials=pika.PlainCredentials(user, credential.password, erase_on_connect=True),
+                ssl_options=ssl_options,
+                connection_attempts=1,
+                socket_timeout=AMQP_TIMEOUT,
+                stack_timeout=AMQP_TIMEOUT * 2,
+                blocked_connection_timeout=AMQP_TIMEOUT,
+            )
+        except (TypeError, ValueError) as error:  # pika validates every parameter
+            raise ConfigurationError(
+                f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': "
+                f"{sanitize_error(error, self._secret_values((credential,)))}",
+                secret=self.context.secret_name,
+            ) from None
         try:
             connection = pika.BlockingConnection(parameters)
         except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError):
@@ -318,7 +325,7 @@ class RabbitMqRotator(Rotator):
                 target.amqp_url,
             )
             return
-        except pika.exceptions.AMQPError as error:
+        except (pika.exceptions.AMQPError, OSError) as error:
             detail = sanitize_error(error, self._secret_values((credential,)))
             if self._anchor is not None and verification_failure(error):
                 raise tls_refused(
@@ -329,6 +336,11 @@ class RabbitMqRotator(Rotator):
                 ) from None
             raise TargetUnavailable(
                 f"AMQP connection to {target.amqp_url} failed: {detail}"
+            ) from None
+        except (ValueError, UnicodeError) as error:  # a value pika cannot encode
+            raise ConfigurationError(
+                f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': {type(error).__name__}",
+                secret=self.context.secret_name,
             ) from None
         try:
             connection.close()

@@ -269,6 +269,11 @@ class RedisAclRotator(Rotator):
             ) from None
         except redis.RedisError as error:
             self._raise_translated(error, (credential,), admin=False)
+        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
+            raise ConfigurationError(
+                f"Redis at {self._target}: cannot log in as '{user}': {type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
         finally:
             connection.disconnect()  # type: ignore[no-untyped-call]
 
@@ -326,7 +331,7 @@ class RedisAclRotator(Rotator):
             "driver_info": None,
         }
         if self._anchor is not None:
-            kwargs["tls_context"] = client_context(self._anchor)
+            kwargs["tls_context"] = client_context(self._anchor, secret=self.context.secret_name)
         return kwargs
 
     def _connection_class(self) -> type[redis.Connection]:
@@ -361,6 +366,11 @@ class RedisAclRotator(Rotator):
             return self._admin().execute_command(*args)  # type: ignore[no-untyped-call]
         except redis.RedisError as error:
             self._raise_translated(error, secrets, admin=True)
+        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
+            raise ConfigurationError(
+                f"Redis at {self._target}: {args[0]} cannot be sent: {type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
 
     def _get_user(self, user: str, *secrets: Credential) -> dict[str, Any]:
         state = self._admin_call("ACL GETUSER", user, secrets=secrets)

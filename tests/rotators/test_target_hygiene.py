@@ -138,3 +138,36 @@ def test_hostile_user_names_are_permanent_errors_in_verify(
     with pytest.raises(ConfigurationError) as raised:
         instance.verify(Credential(password="p" * 20, username=username))
     assert len(str(raised.value)) < 400
+
+
+LOOPBACK_TARGETS: list[tuple[type[Rotator], str]] = [
+    (PostgresRotator, "127.0.0.1:5432/postgres"),
+    (MySQLRotator, "127.0.0.1:3306"),
+    (RedisAclRotator, "127.0.0.1:6379"),
+    (RabbitMqRotator, "amqp://127.0.0.1:5672/%2F?management=http://127.0.0.1:15672"),
+]
+
+
+@pytest.mark.parametrize(
+    ("rotator", "target"), LOOPBACK_TARGETS, ids=[r.kind for r, _ in LOOPBACK_TARGETS]
+)
+def test_a_password_the_driver_cannot_encode_is_a_configuration_error(
+    rotator: type[Rotator], target: str
+) -> None:
+    """A lone surrogate reaches the driver's encoder: never a raw UnicodeEncodeError."""
+    from rotation.credential import Credential
+
+    instance = rotator(
+        RotatorContext(
+            secret_name="hostile",
+            target=target,
+            strategy=Strategy.SINGLE if rotator is not RedisAclRotator else Strategy.MULTIPLE,
+            policy=PasswordPolicy(),
+            admin=Credential(password="\ud800" + "a" * 20, username="guest"),
+        )
+    )
+    try:
+        with pytest.raises(ConfigurationError):
+            instance.verify(Credential(password="\udfff" + "b" * 20, username="someone"))
+    finally:
+        instance.close()
