@@ -7,6 +7,7 @@ asks for ``mysql_clear_password`` and records every byte (tests/support/mysql_cl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pymysql
 import pytest
 
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
 from rotators.mysql import MySQLRotator
@@ -162,6 +163,39 @@ def test_cleartext_plugin_request_gets_no_password() -> None:
     for received in server.received[1:]:
         assert b"someone" in received  # the login got as far as the plugin switch
         assert password.encode() not in received
+
+
+def _log_after(server: MariaDbServer, offset: int, needle: str) -> str:
+    """The error log written after ``offset``, once ``needle`` appears (at most 5 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        text = server.log_text()[offset:]
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def test_real_pam_server_gets_no_cleartext_password_without_tls(
+    tls_mariadb: MariaDbServer, server_ca: ServerCA
+) -> None:
+    """MariaDB with PAM asks for mysql_clear_password: refused on plain, allowed on TLS."""
+    name = unique_name("pam")
+    tls_mariadb.sql("CREATE USER %s@'%%' IDENTIFIED VIA pam USING 'rotation-test-none'", (name,))
+    credential = Credential(password=PasswordPolicy().generate(), username=name)
+    try:
+        log_before = len(tls_mariadb.log_text())
+        plain = MySQLRotator(_context(tls_mariadb.target(), {"tls": "disable"}))
+        with pytest.raises(ConfigurationError, match="password was not sent"):
+            plain.verify(credential)
+        new_log = _log_after(tls_mariadb, log_before, "without authentication")
+        assert f"Access denied for user '{name}'" not in new_log  # PAM never ran
+        # Over verified TLS the plugin may send it; PAM (no such service) then refuses.
+        verified = MySQLRotator(_context(tls_mariadb.target(), {"tls-ca": str(server_ca.ca_path)}))
+        with pytest.raises(VerificationFailed):
+            verified.verify(credential)
+        assert f"Access denied for user '{name}'" in _log_after(tls_mariadb, log_before, name)
+    finally:
+        tls_mariadb.sql("DROP USER IF EXISTS %s@'%%'", (name,))
 
 
 # ------------------------------------------------------------------ configuration (no I/O)

@@ -4,7 +4,10 @@
 runs on a free port of 127.0.0.1 (``--no-defaults``, so nothing of the machine's own server
 is shared) with ``ssl-ca``/``ssl-cert``/``ssl-key`` from a :class:`ServerCA`, as the
 ``mysql`` OS user when the tests run as root. Test code administers it as ``root`` over its
-Unix socket; the rotator reaches it over TCP and TLS.
+Unix socket; the rotator reaches it over TCP and TLS. The PAM plugin (``auth_pam_v1``) is
+loaded with ``pam_use_cleartext_plugin``, so an account ``IDENTIFIED VIA pam`` makes the
+server ask for ``mysql_clear_password``, as LDAP/PAM setups do; ``log_warnings=4`` logs every
+aborted or denied login in ``error.log``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class MariaDbServer:
     port: int
     root: Path
     process: subprocess.Popen[bytes]
+
+    def log_text(self) -> str:
+        return (self.root / "error.log").read_text(errors="replace")
 
     @property
     def socket_path(self) -> Path:
@@ -93,7 +99,8 @@ def _start(root: Path, ca: ServerCA) -> MariaDbServer:
          f"--pid-file={root / 'mysqld.pid'}", f"--log-error={root / 'error.log'}",
          f"--ssl-ca={files.ca}", f"--ssl-cert={files.cert}", f"--ssl-key={files.key}",
          "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-         "--performance-schema=OFF", "--max-connections=40", *user],
+         "--performance-schema=OFF", "--max-connections=40", "--log-warnings=4",
+         "--plugin-load-add=auth_pam_v1.so", "--pam-use-cleartext-plugin=ON", *user],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
