@@ -171,3 +171,18 @@ def test_a_password_the_driver_cannot_encode_is_a_configuration_error(
             instance.verify(Credential(password="\udfff" + "b" * 20, username="someone"))
     finally:
         instance.close()
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\n", "\u202e"])
+def test_azure_sql_resource_id_with_control_characters_is_refused(bad: str) -> None:
+    from rotators.azure_sql_admin import parse_target
+
+    good = (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
+        "/providers/Microsoft.Sql/servers/sql1"
+    )
+    parse_target(good)
+    for target in (good + bad, good[:20] + bad + good[20:], good + "x" * 1100):
+        with pytest.raises(ConfigurationError) as raised:
+            parse_target(target, secret="hostile")
+        assert raised.value.tag == "rotation-target"
