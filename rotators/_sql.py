@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotators._target import check_target_text
 
 TARGET_TAG = "rotation-target"
 ADMIN_TAG = "rotation-admin-secret"
@@ -51,11 +53,19 @@ def parse_endpoint(
 ) -> Endpoint:
     """Parse ``host[:port][/database]`` (IPv6 hosts in brackets).
 
-    Raises :class:`ConfigurationError` naming the ``rotation-target`` tag when malformed.
+    Raises :class:`ConfigurationError` naming the ``rotation-target`` tag when malformed,
+    including targets with embedded credentials (``user:pass@host``, never echoed), control
+    characters, or more than 1 KiB (see :func:`rotators._target.check_target_text`).
     """
     if not value or not value.strip():
         raise ConfigurationError("is required for this rotator", secret=secret, tag=TARGET_TAG)
-    text = value.strip()
+    text = check_target_text(value, secret=secret)
+    if "@" in text.partition("/")[0]:
+        raise ConfigurationError(
+            "must not contain credentials ('user:password@'); expected host:port/database",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
     address, slash, database = text.partition("/")
     match = _HOST_PORT.match(address)
     if match is None:
@@ -81,7 +91,8 @@ def parse_endpoint(
 
 
 def check_username(username: str | None, *, max_bytes: int, context: RotatorContext) -> str:
-    """The user name, refused with ``ConfigurationError`` when the target cannot hold it.
+    """The user name, refused with ``ConfigurationError`` when the target cannot hold it
+    (control characters, lone surrogates, longer than ``max_bytes`` in UTF-8).
 
     Names are never interpolated into SQL (they are quoted as identifiers or bound as
     literals); this only refuses what the server would silently truncate or cannot store.
@@ -91,14 +102,21 @@ def check_username(username: str | None, *, max_bytes: int, context: RotatorCont
         raise ConfigurationError(
             "the credential has no 'username' field", secret=context.secret_name
         )
-    if "\x00" in username:
-        raise ConfigurationError("the user name contains a NUL byte", secret=context.secret_name)
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in username):
+        raise ConfigurationError(
+            "the user name contains a control character (NUL, newline, ...) or a lone "
+            "surrogate, which the target cannot store as given",
+            secret=context.secret_name,
+        )
     longest = username
     if context.strategy is Strategy.ALTERNATING:
         longest = max(username, alternate_username(username), key=len)
-    if len(longest.encode()) > max_bytes:
+    size = len(longest.encode())
+    if size > max_bytes:
+        shown = longest if len(longest) <= 80 else longest[:40] + "..."
         raise ConfigurationError(
-            f"user name '{longest}' is longer than the target's limit of {max_bytes} bytes",
+            f"user name '{shown}' ({size} bytes) is longer than the target's limit of "
+            f"{max_bytes} bytes",
             secret=context.secret_name,
         )
     return username

@@ -70,6 +70,7 @@ from rotation.errors import ConfigurationError, TargetUnavailable, VerificationF
 from rotation.policy import POLICY_TAG, PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
+from rotators._target import check_target_text
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -123,8 +124,10 @@ class SqlServerTarget:
 
 
 def parse_target(value: str | None, *, secret: str | None = None) -> SqlServerTarget:
-    """Parse the ARM resource id of a logical server; ``ConfigurationError`` if malformed."""
-    found = _TARGET.match(value or "")
+    """Parse the ARM resource id of a logical server; ``ConfigurationError`` if malformed
+    (including control characters and more than 1 KiB; the value is never echoed)."""
+    text = check_target_text(value, secret=secret) if value else ""
+    found = _TARGET.fullmatch(text)
     if found is None:
         raise ConfigurationError(
             "expected /subscriptions/<subscription id>/resourceGroups/<group>/providers/"

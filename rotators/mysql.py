@@ -8,6 +8,22 @@ Tags
     ``username``/``password`` of an account with ``CREATE USER``, ``SELECT`` on ``mysql.*``
     (for ``SHOW GRANTS``) and ``GRANT OPTION`` on whatever the user holds
     ``rotation-account-host``  the host part of the managed accounts (default ``%``)
+    ``rotation-tls``  ``verify`` (TLS required; certificate and host name checked) or
+    ``disable``; default ``verify`` for every host except loopback ones (``disable``), and
+    ``verify`` for every host when a CA is configured
+    ``rotation-tls-ca``  optional CA file for ``verify`` (absolute path, or ``system``);
+    default the ``ROTATION_TLS_CA_FILE`` app setting, else the system trust store
+
+Password exchange
+    PyMySQL answers whatever authentication plugin the server asks for; two of them send
+    the password itself: ``mysql_clear_password`` (LDAP/PAM) and ``dialog`` (PAM). This
+    rotator refuses both unless the connection is verified TLS, before anything is sent: a
+    server asking for them over a plain connection is a ``ConfigurationError`` naming
+    ``rotation-target``. ``mysql_native_password``, ``client_ed25519`` and
+    ``caching_sha2_password``'s fast path are challenge-response and never send it;
+    ``sha256_password`` and ``caching_sha2_password``'s full path send it RSA-encrypted
+    to the server's key on a plain connection, which resists a passive listener only (use
+    TLS for anything but loopback, the default).
 
 Strategies
     single
@@ -37,7 +53,8 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+import os
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import pymysql
 import pymysql.cursors
@@ -60,6 +77,17 @@ from rotators._sql import (
     parse_endpoint,
     require_admin_for_alternating,
 )
+from rotators._target import is_loopback
+from rotators._tls import (
+    CA_OPTION,
+    CA_SETTING,
+    CA_TAG,
+    TrustAnchor,
+    client_context,
+    tls_refused,
+    trust_anchor,
+    verification_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +102,12 @@ if TYPE_CHECKING:
 MAX_NAME_BYTES = 80
 CONNECT_TIMEOUT_S = 5
 ACCOUNT_HOST_OPTION = "account-host"
+TLS_OPTION = "tls"
+TLS_TAG = "rotation-tls"
+TLS_MODES = ("verify", "disable")
+#: Authentication plugins whose client side sends the password itself.
+CLEARTEXT_PLUGINS = ("mysql_clear_password", "dialog")
+CR_SSL_CONNECTION_ERROR = 2026
 
 ER_ACCESS_DENIED = 1045
 ER_BAD_DB = 1049
@@ -89,6 +123,30 @@ _PRIVILEGE_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530}
 
 class LoginRefused(Exception):
     """The server answered and refused the login (internal: mapped per caller)."""
+
+
+class CleartextRefused(pymysql.err.OperationalError):
+    """The server asked for a plugin that sends the password in clear, on a plain connection."""
+
+
+class _RefuseCleartext:
+    """A PyMySQL auth plugin handler that refuses, before sending anything.
+
+    Registered through PyMySQL's public ``auth_plugin_map`` for :data:`CLEARTEXT_PLUGINS`
+    on connections that are not verified TLS; PyMySQL calls ``authenticate`` with the
+    server's request, where the built-in handling would answer with the password.
+    """
+
+    def __init__(self, connection: object) -> None:
+        self.connection = connection
+
+    def authenticate(self, packet: object) -> NoReturn:
+        raise CleartextRefused(
+            2059, "the server asked for a password in clear text on a connection without TLS"
+        )
+
+    def prompt(self, echo: bool, prompt: bytes) -> NoReturn:  # the 'dialog' plugin's hook
+        self.authenticate(prompt)
 
 
 def quote_identifier(name: str) -> str:
@@ -118,11 +176,21 @@ class MySQLRotator(Rotator):
     default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~!#%*+="
     )
+    #: Every printable character is stored and verified (passwords go as escaped string
+    #: literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII
+    #: symbol, space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a
+    #: ``str`` password sends Latin-1, so keep policies ASCII for such consumers.
+    unsafe_password_characters: ClassVar[str] = ""
+    #: MySQL 8's default plugin, caching_sha2_password, refuses passwords longer than 256
+    #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
+    #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
+    max_password_length: ClassVar[int] = 256
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
         self.endpoint = self._endpoint(context)
         self.account_host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+        self.anchor = self._tls(context)
 
     def __repr__(self) -> str:
         return f"MySQLRotator(target='{self.endpoint}', strategy={self.context.strategy})"
@@ -142,12 +210,43 @@ class MySQLRotator(Rotator):
         cls.check_strategy(context)
         require_admin_for_alternating(context, "user")
         host = context.options.get(ACCOUNT_HOST_OPTION, "%")
-        if not host or len(host) > 255 or "\x00" in host:
+        if not host or len(host) > 255 or not host.isprintable():
             raise ConfigurationError(
                 "must be a non-empty host pattern",
                 secret=context.secret_name,
                 tag=f"rotation-{ACCOUNT_HOST_OPTION}",
             )
+        cls._tls(context)
+
+    @classmethod
+    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
+        """The trust anchor when TLS is verified, ``None`` when TLS is off.
+
+        Default ``verify``, except ``disable`` for a loopback host with no CA configured.
+        ``rotation-tls=disable`` together with ``rotation-tls-ca`` is refused as a
+        contradiction.
+        """
+        explicit = context.options.get(TLS_OPTION)
+        if explicit is not None and explicit.strip().lower() not in TLS_MODES:
+            raise ConfigurationError(
+                f"must be one of {', '.join(TLS_MODES)}", secret=context.secret_name, tag=TLS_TAG
+            )
+        configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
+        if explicit is not None:
+            mode = explicit.strip().lower()
+        elif configured or not is_loopback(cls._endpoint(context).host):
+            mode = "verify"
+        else:
+            mode = "disable"
+        if mode == "disable":
+            if CA_OPTION in context.options:
+                raise ConfigurationError(
+                    f"TLS is disabled, so the CA in '{CA_TAG}' would be ignored: drop one of them",
+                    secret=context.secret_name,
+                    tag=TLS_TAG,
+                )
+            return None
+        return trust_anchor(context)
 
     # ------------------------------------------------------------------ connections
 
@@ -157,38 +256,87 @@ class MySQLRotator(Rotator):
         Raises ``LoginRefused`` when the server refuses the login, ``TargetUnavailable``
         when it cannot be reached, ``ConfigurationError`` when the database does not exist.
         """
-        secrets = [credential.password]
+        secrets = self._secrets(credential)
+        tls: dict[str, Any] = {}
+        if self.anchor is not None:
+            # An SSLContext makes PyMySQL require TLS (no silent fallback to plain).
+            tls["ssl"] = client_context(self.anchor, secret=self.context.secret_name)
+        else:
+            tls["ssl_disabled"] = True
+            tls["auth_plugin_map"] = dict.fromkeys(CLEARTEXT_PLUGINS, _RefuseCleartext)
         try:
             conn = pymysql.connect(
                 host=self.endpoint.host,
                 port=self.endpoint.port,
                 user=credential.username or "",
-                password=credential.password,
+                # UTF-8, as the server hashed it (statements are utf8mb4); PyMySQL would
+                # encode a str as Latin-1, so a non-ASCII password would never log in.
+                password=credential.password.encode("utf-8"),
                 database=self.endpoint.database,
                 connect_timeout=CONNECT_TIMEOUT_S,
                 read_timeout=30,
                 write_timeout=30,
                 autocommit=True,
                 charset="utf8mb4",
+                **tls,
             )
         except pymysql.err.MySQLError as error:
-            code = _error_code(error)
-            message = sanitize_error(error, secrets)
-            if code == ER_ACCESS_DENIED:
-                raise LoginRefused(message) from None
-            if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
-                raise ConfigurationError(
-                    f"database of {self.endpoint} does not exist or user "
-                    f"'{credential.username}' may not open it",
-                    secret=self.context.secret_name,
-                    tag=TARGET_TAG,
-                ) from None
-            raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
+            self._raise_connect_error(error, credential, secrets)
         except OSError as error:
             raise TargetUnavailable(
                 f"mysql {self.endpoint} unreachable: {sanitize_error(error, secrets)}"
             ) from None
+        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
+            raise ConfigurationError(
+                f"mysql {self.endpoint}: {sanitize_error(error, secrets)}",
+                secret=self.context.secret_name,
+            ) from None
         return conn
+
+    def _secrets(self, *credentials: Credential) -> list[str]:
+        """Every password this rotator knows of, to redact from driver messages."""
+        values = [c.password for c in credentials]
+        if self.context.admin is not None:
+            values.append(self.context.admin.password)
+        return values
+
+    def _raise_connect_error(
+        self, error: pymysql.err.MySQLError, credential: Credential, secrets: list[str]
+    ) -> NoReturn:
+        code = _error_code(error)
+        message = sanitize_error(error, secrets)
+        if isinstance(error, CleartextRefused):
+            raise ConfigurationError(
+                f"mysql {self.endpoint} asked for a cleartext password plugin "
+                f"({' or '.join(CLEARTEXT_PLUGINS)}) on a connection without TLS; the password "
+                "was not sent. Use verified TLS (rotation-tls=verify) or another plugin",
+                secret=self.context.secret_name,
+                tag=TARGET_TAG,
+            ) from None
+        if self.anchor is not None and verification_failure(error):
+            raise tls_refused(
+                f"mysql {self.endpoint}",
+                self.anchor,
+                secret=self.context.secret_name,
+                detail=message,
+            ) from None
+        if self.anchor is not None and code == CR_SSL_CONNECTION_ERROR:
+            raise ConfigurationError(
+                f"mysql {self.endpoint} does not offer TLS, which rotation-tls=verify "
+                f"requires ({message})",
+                secret=self.context.secret_name,
+                tag=TLS_TAG,
+            ) from None
+        if code == ER_ACCESS_DENIED:
+            raise LoginRefused(message) from None
+        if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
+            raise ConfigurationError(
+                f"database of {self.endpoint} does not exist or user "
+                f"'{credential.username}' may not open it",
+                secret=self.context.secret_name,
+                tag=TARGET_TAG,
+            ) from None
+        raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
 
     def _admin_connection(self) -> Connection:
         admin = self.context.admin
@@ -207,13 +355,19 @@ class MySQLRotator(Rotator):
                 tag=ADMIN_TAG,
             ) from None
         # Fixed session settings so that SHOW GRANTS renders names with backticks.
-        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
-        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
+        try:
+            self._run(
+                conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", []
+            )
+            self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
+        except BaseException:
+            self._close(conn)
+            raise
         return conn
 
     def _logs_in(self, credential: Credential) -> bool:
         try:
-            self._connect(credential).close()
+            self._close(self._connect(credential))
             return True
         except LoginRefused:
             return False
@@ -229,6 +383,7 @@ class MySQLRotator(Rotator):
         secrets: list[str],
     ) -> list[tuple[object, ...]]:
         """Execute ``statement`` with ``args`` escaped as literals by PyMySQL; map errors."""
+        secrets = [*secrets, *self._secrets()]
         try:
             with conn.cursor() as cursor:
                 cursor.execute(statement, args or None)
@@ -249,6 +404,21 @@ class MySQLRotator(Rotator):
             raise TargetUnavailable(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
             ) from None
+        except (ValueError, UnicodeError) as error:
+            raise ConfigurationError(
+                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
+                secret=self.context.secret_name,
+            ) from None
+
+    def _close(self, conn: Connection) -> None:
+        """Close ``conn``; never raises (PyMySQL raises on a connection it already dropped,
+        and every session is autocommit, so nothing can be lost)."""
+        try:
+            conn.close()
+        except (pymysql.err.MySQLError, OSError) as error:
+            logger.debug(
+                "mysql %s: close failed: %s", self.endpoint, sanitize_error(error, self._secrets())
+            )
 
     def _account_exists(self, conn: Connection, user: str) -> bool:
         rows = self._run(
@@ -300,7 +470,7 @@ class MySQLRotator(Rotator):
             try:
                 self._apply_as_admin(conn, candidate, username)
             finally:
-                conn.close()
+                self._close(conn)
         logger.info("mysql %s: new password applied to user '%s'", self.endpoint, username)
         return candidate
 
@@ -333,7 +503,7 @@ class MySQLRotator(Rotator):
                 statement = "ALTER USER USER() IDENTIFIED BY %s"
                 self._run(conn, statement, (candidate.password,), what, secrets)
         finally:
-            conn.close()
+            self._close(conn)
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
         secrets = [candidate.password]
@@ -378,6 +548,7 @@ class MySQLRotator(Rotator):
 
     def verify(self, credential: Credential) -> None:
         """Log in and check ``CURRENT_USER()``; a refused login raises VerificationFailed."""
+        check_username(credential.username, max_bytes=MAX_NAME_BYTES, context=self.context)
         try:
             conn = self._connect(credential)
         except LoginRefused as refused:
@@ -387,7 +558,7 @@ class MySQLRotator(Rotator):
         try:
             rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
         finally:
-            conn.close()
+            self._close(conn)
         user = str(rows[0][0]).rpartition("@")[0] if rows else None
         if user != credential.username:
             raise VerificationFailed(

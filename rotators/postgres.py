@@ -5,8 +5,12 @@ Tags
     ``rotation-strategy``  ``single`` (default) or ``alternating``
     ``rotation-admin-secret``  optional for ``single``, required for ``alternating``: JSON
     ``username``/``password`` of a role with ``CREATEROLE`` (or a superuser)
-    ``rotation-sslmode``  optional libpq ``sslmode`` (``require`` for Azure Database for
-    PostgreSQL); default ``prefer``
+    ``rotation-sslmode``  optional libpq ``sslmode``; default ``verify-full`` (certificate
+    and host name checked) for every host except loopback ones, where it is ``prefer``
+    ``rotation-tls-ca``  optional: the CA file for ``verify-ca``/``verify-full`` (an absolute
+    path, or ``system``); default the ``ROTATION_TLS_CA_FILE`` app setting, else the system
+    trust store. Naming a CA with this tag makes ``verify-full`` the default for every host,
+    and contradicts a weaker ``rotation-sslmode`` (a ``ConfigurationError``)
 
 Strategies
     single
@@ -28,6 +32,16 @@ Security notes
     always quoted with :class:`psycopg.sql.Identifier`; catalog look-ups bind parameters.
     Names longer than 63 bytes (PostgreSQL silently truncates them) are refused.
 
+    Every connection sets libpq's ``require_auth=scram-sha-256``: a server that asks for a
+    cleartext (``password``) or MD5 password, or lets the login in without one (``trust``),
+    is refused by libpq *before* the password is sent, whatever the TLS mode. That is a
+    permanent ``ConfigurationError`` naming ``rotation-target``: fix the server's
+    ``pg_hba.conf`` (``scram-sha-256``). A certificate that does not verify is a
+    ``ConfigurationError`` naming ``rotation-tls-ca``.
+
+Every driver call (connect, queries, the client-side hash, close) runs inside one error
+translation: no ``psycopg`` exception leaves this module.
+
 Verification is a real login with the candidate (``connect_timeout`` 5 s) that checks
 ``current_user``.
 """
@@ -35,7 +49,10 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -58,6 +75,16 @@ from rotators._sql import (
     parse_endpoint,
     require_admin_for_alternating,
 )
+from rotators._target import is_loopback
+from rotators._tls import (
+    CA_OPTION,
+    CA_SETTING,
+    CA_TAG,
+    TrustAnchor,
+    tls_refused,
+    trust_anchor,
+    verification_failure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +92,11 @@ logger = logging.getLogger(__name__)
 MAX_NAME_BYTES = 63
 CONNECT_TIMEOUT_S = 5
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFIED_SSLMODES = ("verify-ca", "verify-full")
+SSLMODE_OPTION = "sslmode"
+SSLMODE_TAG = "rotation-sslmode"
+#: The only password exchange libpq may perform: SCRAM never sends the password itself.
+REQUIRE_AUTH = "scram-sha-256"
 
 _TRANSIENT_SERVER_MESSAGES = (
     "the database system is starting up",
@@ -92,11 +124,18 @@ class PostgresRotator(Rotator):
     default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~"
     )
+    #: NUL (which libpq would cut the password at) is a control character, refused by the
+    #: engine for every target; every other character is stored (as a SCRAM verifier of its
+    #: SASLprep form) and verified.
+    unsafe_password_characters: ClassVar[str] = ""
+    #: libpq and the server take any length, but PQencryptPasswordConn and the startup
+    #: packet grow with it; 1 KiB, checked against PostgreSQL 15, is more than any policy.
+    max_password_length: ClassVar[int] = 1024
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
         self.endpoint = self._endpoint(context)
-        self.sslmode = context.options.get("sslmode", "prefer")
+        self.sslmode, self.anchor = self._tls(context)
 
     def __repr__(self) -> str:
         return f"PostgresRotator(target='{self.endpoint}', strategy={self.context.strategy})"
@@ -111,17 +150,46 @@ class PostgresRotator(Rotator):
 
     @classmethod
     def check_config(cls, context: RotatorContext) -> None:
-        """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known."""
+        """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known;
+        the CA, when TLS is verified, a readable PEM file (see :mod:`rotators._tls`)."""
         cls._endpoint(context)
         cls.check_strategy(context)
         require_admin_for_alternating(context, "role")
-        sslmode = context.options.get("sslmode", "prefer")
-        if sslmode not in SSLMODES:
+        cls._tls(context)
+
+    @classmethod
+    def _tls(cls, context: RotatorContext) -> tuple[str, TrustAnchor | None]:
+        """The sslmode and, for the verifying modes, the trust anchor.
+
+        Default ``verify-full``, except ``prefer`` for a loopback host with no CA configured
+        (its traffic never leaves the machine). An explicit ``rotation-tls-ca`` with a
+        weaker explicit ``rotation-sslmode`` is a contradiction, refused.
+        """
+        explicit = context.options.get(SSLMODE_OPTION)
+        if explicit is not None and explicit.strip() not in SSLMODES:
+            shown = explicit if len(explicit) <= 40 and explicit.isprintable() else "..."
             raise ConfigurationError(
-                f"unknown sslmode '{sslmode}' (known: {', '.join(SSLMODES)})",
+                f"unknown sslmode '{shown}' (known: {', '.join(SSLMODES)})",
                 secret=context.secret_name,
-                tag="rotation-sslmode",
+                tag=SSLMODE_TAG,
             )
+        configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
+        if explicit is not None:
+            sslmode = explicit.strip()
+        elif configured or not is_loopback(cls._endpoint(context).host):
+            sslmode = "verify-full"
+        else:
+            sslmode = "prefer"
+        if sslmode not in VERIFIED_SSLMODES:
+            if CA_OPTION in context.options:
+                raise ConfigurationError(
+                    f"sslmode '{sslmode}' does not verify certificates, so the CA in "
+                    f"'{CA_TAG}' would be ignored: use verify-full (or drop one of the tags)",
+                    secret=context.secret_name,
+                    tag=SSLMODE_TAG,
+                )
+            return sslmode, None
+        return sslmode, trust_anchor(context)
 
     # ------------------------------------------------------------------ connections
 
@@ -130,9 +198,11 @@ class PostgresRotator(Rotator):
 
         Raises ``LoginRefused`` when the server refuses the login, ``TargetUnavailable``
         when it cannot be reached (or is starting/full), ``ConfigurationError`` when the
-        database does not exist. Messages are sanitized.
+        database does not exist, the server asks for a password exchange other than SCRAM
+        (refused before the password is sent), or its certificate does not verify.
+        Messages are sanitized.
         """
-        secrets = [credential.password]
+        secrets = self._secrets(credential)
         try:
             return psycopg.connect(
                 host=self.endpoint.host,
@@ -141,28 +211,82 @@ class PostgresRotator(Rotator):
                 user=credential.username,
                 password=credential.password,
                 connect_timeout=CONNECT_TIMEOUT_S,
-                sslmode=self.sslmode,
+                require_auth=REQUIRE_AUTH,
                 application_name="keyvault-rotation",
                 autocommit=True,
+                sslmode=self.sslmode,
+                # None is left out of the conninfo by psycopg.
+                sslrootcert=self.anchor.cafile if self.anchor is not None else None,
             )
         except psycopg.OperationalError as error:
-            message = sanitize_error(error, secrets)
-            text = str(error)
-            if "FATAL:" not in text or any(m in text for m in _TRANSIENT_SERVER_MESSAGES):
-                raise TargetUnavailable(
-                    f"postgres {self.endpoint} unreachable: {message}"
-                ) from None
-            if "database" in text and "does not exist" in text:
-                raise ConfigurationError(
-                    f"database of {self.endpoint} does not exist",
-                    secret=self.context.secret_name,
-                    tag=TARGET_TAG,
-                ) from None
-            raise LoginRefused(message) from None
+            self._raise_connect_error(error, secrets)
         except psycopg.Error as error:
             raise TargetUnavailable(
                 f"postgres {self.endpoint}: {sanitize_error(error, secrets)}"
             ) from None
+        except (ValueError, UnicodeError) as error:  # a value libpq cannot take (NUL, ...)
+            raise ConfigurationError(
+                f"postgres {self.endpoint}: cannot log in as '{credential.username}': "
+                f"{type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
+
+    def _raise_connect_error(self, error: psycopg.OperationalError, secrets: list[str]) -> NoReturn:
+        message = sanitize_error(error, secrets)
+        text = str(error)
+        if "authentication method requirement" in text:
+            raise ConfigurationError(
+                f"postgres {self.endpoint} asked for a password exchange other than "
+                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent. "
+                f"Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
+                secret=self.context.secret_name,
+                tag=TARGET_TAG,
+            ) from None
+        if self.anchor is not None and verification_failure(error):
+            raise tls_refused(
+                f"postgres {self.endpoint}",
+                self.anchor,
+                secret=self.context.secret_name,
+                detail=message,
+            ) from None
+        if "server does not support SSL" in text:
+            raise ConfigurationError(
+                f"postgres {self.endpoint} does not offer TLS, which sslmode "
+                f"'{self.sslmode}' requires ({message})",
+                secret=self.context.secret_name,
+                tag=SSLMODE_TAG,
+            ) from None
+        if "FATAL:" not in text or any(m in text for m in _TRANSIENT_SERVER_MESSAGES):
+            raise TargetUnavailable(f"postgres {self.endpoint} unreachable: {message}") from None
+        if "database" in text and "does not exist" in text:
+            raise ConfigurationError(
+                f"database of {self.endpoint} does not exist",
+                secret=self.context.secret_name,
+                tag=TARGET_TAG,
+            ) from None
+        raise LoginRefused(message) from None
+
+    def _secrets(self, *credentials: Credential) -> list[str]:
+        """Every password this rotator knows of, to redact from driver messages."""
+        values = [c.password for c in credentials]
+        if self.context.admin is not None:
+            values.append(self.context.admin.password)
+        return values
+
+    def _close(self, conn: Connection) -> None:
+        """Close ``conn``; never raises.
+
+        Every session is autocommit, so a connection the server already dropped has nothing
+        to flush and a failed close cannot lose work.
+        """
+        try:
+            conn.close()
+        except psycopg.Error as error:
+            logger.debug(
+                "postgres %s: close failed: %s",
+                self.endpoint,
+                sanitize_error(error, self._secrets()),
+            )
 
     def _admin_connection(self) -> Connection:
         admin = self.context.admin
@@ -183,26 +307,32 @@ class PostgresRotator(Rotator):
 
     def _logs_in(self, credential: Credential) -> bool:
         try:
-            with self._connect(credential):
-                return True
+            conn = self._connect(credential)
         except LoginRefused:
             return False
+        self._close(conn)
+        return True
 
     # ------------------------------------------------------------------ statements
 
-    def _run(
-        self, conn: Connection, statement: sql.Composed, what: str, secrets: list[str]
-    ) -> None:
-        """Execute ``statement``; map privilege and other server errors to rotation errors."""
+    @contextmanager
+    def _translated(self, what: str, secrets: list[str]) -> Iterator[None]:
+        """Map any ``psycopg`` error raised inside to a rotation error (sanitized).
+
+        Privilege errors -> ``ConfigurationError`` (admin tag); connection-level errors ->
+        ``TargetUnavailable``; anything else the server refused -> ``RotationConflict``; a
+        value the driver cannot encode -> ``ConfigurationError``.
+        """
+        secrets = [*secrets, *self._secrets()]
         try:
-            conn.execute(statement)
+            yield
         except psycopg.errors.InsufficientPrivilege as error:
             raise ConfigurationError(
                 f"not allowed to {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
                 secret=self.context.secret_name,
                 tag=ADMIN_TAG,
             ) from None
-        except psycopg.OperationalError as error:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             raise TargetUnavailable(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
             ) from None
@@ -210,17 +340,31 @@ class PostgresRotator(Rotator):
             raise RotationConflict(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
             ) from None
+        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
+            raise ConfigurationError(
+                f"could not {what} on {self.endpoint}: {type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
 
-    @staticmethod
-    def _verifier(conn: Connection, username: str, password: str) -> str:
+    def _run(
+        self, conn: Connection, statement: sql.Composed, what: str, secrets: list[str]
+    ) -> None:
+        """Execute ``statement``; map privilege and other server errors to rotation errors."""
+        with self._translated(what, secrets):
+            conn.execute(statement)
+
+    def _verifier(self, conn: Connection, username: str, password: str) -> str:
         """The password hashed client-side in the server's ``password_encryption``."""
-        hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
+        with self._translated(f"hash the password of role '{username}'", [password]):
+            hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
         return hashed.decode("ascii")
 
-    @staticmethod
-    def _role_exists(conn: Connection, username: str) -> bool:
-        row = conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [username])
-        return row.fetchone() is not None
+    def _role_exists(self, conn: Connection, username: str) -> bool:
+        with self._translated(f"look up role '{username}'", []):
+            row = conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [username]
+            ).fetchone()
+        return row is not None
 
     def _set_password(self, conn: Connection, role: sql.Composable, username: str, pw: str) -> None:
         statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
@@ -238,8 +382,11 @@ class PostgresRotator(Rotator):
         if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
             self._apply_as_self(current, candidate, username)
         else:
-            with self._admin_connection() as conn:
+            conn = self._admin_connection()
+            try:
                 self._apply_as_admin(conn, candidate, username)
+            finally:
+                self._close(conn)
         logger.info("postgres %s: new password applied to role '%s'", self.endpoint, username)
         return candidate
 
@@ -261,8 +408,10 @@ class PostgresRotator(Rotator):
                 f"neither the current nor the candidate password of role '{username}' "
                 f"logs in to {self.endpoint}"
             ) from None
-        with conn:
+        try:
             self._set_password(conn, sql.SQL("CURRENT_USER"), username, candidate.password)
+        finally:
+            self._close(conn)
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
         role = sql.Identifier(username)
@@ -296,14 +445,18 @@ class PostgresRotator(Rotator):
 
     def verify(self, credential: Credential) -> None:
         """Log in with ``credential`` and check ``current_user``; refused -> VerificationFailed."""
+        check_username(credential.username, max_bytes=MAX_NAME_BYTES, context=self.context)
         try:
             conn = self._connect(credential)
         except LoginRefused as refused:
             raise VerificationFailed(
                 f"postgres {self.endpoint} refused role '{credential.username}': {refused}"
             ) from None
-        with conn:
-            row = conn.execute("SELECT current_user").fetchone()
+        try:
+            with self._translated("check the logged-in role", [credential.password]):
+                row = conn.execute("SELECT current_user").fetchone()
+        finally:
+            self._close(conn)
         if row is None or row[0] != credential.username:
             raise VerificationFailed(
                 f"postgres {self.endpoint}: logged in as an unexpected role, "

@@ -24,6 +24,14 @@ Strategies:
   vhost permissions and topic permissions are made the same as those of ``user`` on every
   rotation (user limits are not copied).
 
+TLS: AMQP's PLAIN login and the management API's HTTP Basic authentication both carry the
+password itself. So ``amqp://`` and an ``http://`` management URL are accepted only for a
+loopback host; any other host needs ``amqps://`` and ``https://``, whose certificates and
+host names are verified against the ``rotation-tls-ca`` tag (an absolute path to a CA file,
+or ``system``), else the ``ROTATION_TLS_CA_FILE`` app setting, else the system trust store.
+A certificate that does not verify is a ``ConfigurationError`` naming ``rotation-tls-ca``.
+Management calls never follow redirects (a redirect could carry the Basic credentials away).
+
 The user (``user`` under alternating) must exist: this rotator does not create it. Requests
 use the process's proxy settings like any ``requests`` client: keep the broker's hosts in
 ``NO_PROXY`` when an ``HTTP(S)_PROXY`` is set.
@@ -32,7 +40,6 @@ use the process's proxy settings like any ``requests`` client: keep the broker's
 from __future__ import annotations
 
 import logging
-import ssl
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -51,6 +58,16 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
+from rotators._target import check_target_text, is_loopback
+from rotators._tls import (
+    CA_OPTION,
+    CA_TAG,
+    TrustAnchor,
+    client_context,
+    tls_refused,
+    trust_anchor,
+    verification_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +88,16 @@ class RabbitTarget:
     tls: bool
     vhost: str
     management_url: str
+
+    @property
+    def management_tls(self) -> bool:
+        """Whether the management API is reached over https."""
+        return self.management_url.startswith("https://")
+
+    @property
+    def management_host(self) -> str:
+        """The management API's host name (lower case, no brackets)."""
+        return urlsplit(self.management_url).hostname or ""
 
     @property
     def amqp_url(self) -> str:
@@ -97,8 +124,11 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
 
     if not target or not target.strip():
         bad("a RabbitMQ target is required")
+    text = check_target_text(target, secret=secret)
+    if "@" in text:
+        bad("the target must not contain credentials (use the admin secret)")
     try:
-        parts = urlsplit(target.strip())
+        parts = urlsplit(text)
         port = parts.port
     except ValueError:
         bad("the target is not a valid URL")
@@ -165,18 +195,57 @@ class RabbitMqRotator(Rotator):
     requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in an amqp:// URL unquoted.
     default_policy = PasswordPolicy(length=40, symbols=2, symbol_set="-_.~")
+    #: None: the management API takes the password as a JSON string and AMQP PLAIN as
+    #: bytes after a NUL separator (NUL itself is refused by the engine for every target);
+    #: spaces, quotes, ``%``, ``\`` and ``:`` verified against RabbitMQ 3.x.
+    unsafe_password_characters = ""
+    #: No limit in RabbitMQ; a PLAIN response must fit one frame (frame_max is at least
+    #: 4 KiB), so 1 KiB is safe. Verified against the local broker.
+    max_password_length = 1024
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
         self.check_config(context)
         self._target = parse_target(context.target, secret=context.secret_name)
+        self._anchor = self._tls(context)
         self._session: requests.Session | None = None
 
     @classmethod
     def check_config(cls, context: RotatorContext) -> None:
-        """Check the target and strategy (no network I/O)."""
+        """Check the target, strategy and TLS settings (no network I/O)."""
         parse_target(context.target, secret=context.secret_name)
         cls.check_strategy(context)
+        cls._tls(context)
+
+    @classmethod
+    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
+        """The trust anchor if either endpoint uses TLS, else ``None``.
+
+        Refuses a plain endpoint (``amqp://``, ``http://``) on a host that is not loopback,
+        since both logins carry the password itself, and ``rotation-tls-ca`` when neither
+        endpoint uses TLS.
+        """
+        target = parse_target(context.target, secret=context.secret_name)
+        for plain, host, what in (
+            (not target.tls, target.host, "amqp:// (AMQP PLAIN)"),
+            (not target.management_tls, target.management_host, "an http:// management URL"),
+        ):
+            if plain and not is_loopback(host):
+                raise ConfigurationError(
+                    f"{what} is allowed only for a loopback host: the login sends the password "
+                    "itself, so use amqps:// and https:// (verified TLS)",
+                    secret=context.secret_name,
+                    tag=TARGET_TAG,
+                )
+        if target.tls or target.management_tls:
+            return trust_anchor(context)
+        if CA_OPTION in context.options:
+            raise ConfigurationError(
+                f"neither endpoint uses TLS, so '{CA_TAG}' would be ignored",
+                secret=context.secret_name,
+                tag=TARGET_TAG,
+            )
+        return None
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -220,21 +289,28 @@ class RabbitMqRotator(Rotator):
         """
         user = self._username(credential)
         target = self._target
-        parameters = pika.ConnectionParameters(
-            host=target.host,
-            port=target.port,
-            virtual_host=target.vhost,
-            credentials=pika.PlainCredentials(user, credential.password, erase_on_connect=True),
-            ssl_options=(
-                pika.SSLOptions(ssl.create_default_context(), server_hostname=target.host)
-                if target.tls
-                else None
-            ),
-            connection_attempts=1,
-            socket_timeout=AMQP_TIMEOUT,
-            stack_timeout=AMQP_TIMEOUT * 2,
-            blocked_connection_timeout=AMQP_TIMEOUT,
-        )
+        ssl_options = None
+        if target.tls and self._anchor is not None:
+            context = client_context(self._anchor, secret=self.context.secret_name)
+            ssl_options = pika.SSLOptions(context, server_hostname=target.host)
+        try:
+            parameters = pika.ConnectionParameters(
+                host=target.host,
+                port=target.port,
+                virtual_host=target.vhost,
+                credentials=pika.PlainCredentials(user, credential.password, erase_on_connect=True),
+                ssl_options=ssl_options,
+                connection_attempts=1,
+                socket_timeout=AMQP_TIMEOUT,
+                stack_timeout=AMQP_TIMEOUT * 2,
+                blocked_connection_timeout=AMQP_TIMEOUT,
+            )
+        except (TypeError, ValueError) as error:  # pika validates every parameter
+            raise ConfigurationError(
+                f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': "
+                f"{sanitize_error(error, self._secret_values((credential,)))}",
+                secret=self.context.secret_name,
+            ) from None
         try:
             connection = pika.BlockingConnection(parameters)
         except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError):
@@ -249,10 +325,22 @@ class RabbitMqRotator(Rotator):
                 target.amqp_url,
             )
             return
-        except pika.exceptions.AMQPError as error:
+        except (pika.exceptions.AMQPError, OSError) as error:
             detail = sanitize_error(error, self._secret_values((credential,)))
+            if self._anchor is not None and verification_failure(error):
+                raise tls_refused(
+                    f"RabbitMQ at {target.amqp_url}",
+                    self._anchor,
+                    secret=self.context.secret_name,
+                    detail=detail,
+                ) from None
             raise TargetUnavailable(
                 f"AMQP connection to {target.amqp_url} failed: {detail}"
+            ) from None
+        except (ValueError, UnicodeError) as error:  # a value pika cannot encode
+            raise ConfigurationError(
+                f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': {type(error).__name__}",
+                secret=self.context.secret_name,
             ) from None
         try:
             connection.close()
@@ -355,12 +443,23 @@ class RabbitMqRotator(Rotator):
         """
         url = f"{self._target.management_url}/api/{path}"
         where = f"{method} {self._target.management_url}/api/{path.split('/')[0]}"
+        # verify is passed per request: a Session's own verify loses to REQUESTS_CA_BUNDLE.
+        verify: str | bool = self._anchor.cafile if self._anchor is not None else True
         try:
-            response = self._http().request(method, url, json=json, timeout=HTTP_TIMEOUT)
+            response = self._http().request(
+                method, url, json=json, timeout=HTTP_TIMEOUT, verify=verify, allow_redirects=False
+            )
         except RotationError:
             raise
         except requests.RequestException as error:
             detail = sanitize_error(error, self._secret_values(secrets))
+            if self._anchor is not None and verification_failure(error):
+                raise tls_refused(
+                    f"management API {where}",
+                    self._anchor,
+                    secret=self.context.secret_name,
+                    detail=detail,
+                ) from None
             raise TargetUnavailable(f"management API {where} failed: {detail}") from None
         if response.status_code == 404 and missing_ok:
             return None

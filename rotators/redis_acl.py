@@ -6,6 +6,14 @@ Tags::
     rotation-target       host:port | redis://host:port | rediss://host:port   (no credentials)
     rotation-strategy     multiple (default) | single
     rotation-admin-secret a secret holding {"username": ..., "password": ...} of a user with +acl
+    rotation-tls-ca       optional, for rediss://: CA file (absolute path, or "system");
+                          default the ROTATION_TLS_CA_FILE app setting, else the system store
+
+TLS: Redis has no challenge-response login; ``AUTH`` carries the password itself. So a
+``redis://`` (plain) target is accepted only for a loopback host; any other host needs
+``rediss://``, where the server's certificate and host name are verified against exactly the
+CA file above (not the system store in addition). A certificate that does not verify is a
+``ConfigurationError`` naming ``rotation-tls-ca``.
 
 The managed secret must name its user (JSON value with ``username``; ``default`` for the
 default user). The user must exist and be enabled: this rotator changes passwords, it never
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -47,6 +56,16 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
+from rotators._target import check_target_text, is_loopback
+from rotators._tls import (
+    CA_OPTION,
+    CA_TAG,
+    TrustAnchor,
+    client_context,
+    tls_refused,
+    trust_anchor,
+    verification_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +106,7 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarge
 
     if not target or not target.strip():
         bad("a Redis target is required")
-    text = target.strip()
+    text = check_target_text(target, secret=secret)
     if "://" not in text:
         text = f"redis://{text}"
     try:
@@ -106,6 +125,22 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarge
     if not parts.hostname:
         bad("the target has no host")
     return RedisTarget(host=parts.hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
+
+
+class VerifiedSSLConnection(redis.SSLConnection):
+    """A redis-py TLS connection that trusts exactly one client context.
+
+    redis-py's own ``SSLConnection`` starts from the system trust store and *adds*
+    ``ssl_ca_certs``; this one wraps the socket with the given context only, so a private
+    CA is the only anchor (redis-py's hook ``_wrap_socket_with_ssl``, present since 5.x).
+    """
+
+    def __init__(self, *, tls_context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(ssl_cert_reqs="required", ssl_check_hostname=True, **kwargs)
+        self._tls_context = tls_context
+
+    def _wrap_socket_with_ssl(self, sock: Any) -> ssl.SSLSocket:
+        return self._tls_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def check_username(username: str | None, *, secret: str | None = None) -> str:
@@ -145,18 +180,51 @@ class RedisAclRotator(Rotator):
     requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in a redis:// URL unquoted.
     default_policy = PasswordPolicy(length=48, symbols=2, symbol_set="-_.~")
+    #: None: ``ACL SETUSER`` gets the SHA-256 (``#<hash>``), never ``>password`` (whose
+    #: syntax ends at a space), and ``AUTH`` sends the password as one binary-safe argument;
+    #: spaces, quotes and ``>``/``<``/``#`` verified against Redis 7.0.
+    unsafe_password_characters = ""
+    #: Redis takes any length (a bulk string); 1 KiB verified against Redis 7.0.
+    max_password_length = 1024
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
         self.check_config(context)
         self._target = parse_target(context.target, secret=context.secret_name)
+        self._anchor = self._tls(context)
         self._client: redis.Redis | None = None
 
     @classmethod
     def check_config(cls, context: RotatorContext) -> None:
-        """Check the target and strategy (no network I/O)."""
+        """Check the target, strategy and TLS settings (no network I/O)."""
         parse_target(context.target, secret=context.secret_name)
         cls.check_strategy(context)
+        cls._tls(context)
+
+    @classmethod
+    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
+        """The trust anchor for ``rediss://``; ``None`` for a plain loopback target.
+
+        Refuses a plain ``redis://`` target on any other host (``AUTH`` would carry the
+        password in clear over the network) and ``rotation-tls-ca`` on a plain target.
+        """
+        target = parse_target(context.target, secret=context.secret_name)
+        if target.tls:
+            return trust_anchor(context)
+        if CA_OPTION in context.options:
+            raise ConfigurationError(
+                f"the target is plain redis://, so '{CA_TAG}' would be ignored: use rediss://",
+                secret=context.secret_name,
+                tag=TARGET_TAG,
+            )
+        if not is_loopback(target.host):
+            raise ConfigurationError(
+                "plain redis:// is allowed only for a loopback host: Redis AUTH sends the "
+                "password itself, so use rediss:// (verified TLS)",
+                secret=context.secret_name,
+                tag=TARGET_TAG,
+            )
+        return None
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -192,15 +260,7 @@ class RedisAclRotator(Rotator):
         disabled user) and ``TargetUnavailable`` if the server cannot be reached.
         """
         user = check_username(credential.username, secret=self.context.secret_name)
-        connection = self._connection_class()(
-            host=self._target.host,
-            port=self._target.port,
-            username=user,
-            password=credential.password,
-            socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT,
-            driver_info=None,
-        )
+        connection = self._new_connection(username=user, password=credential.password)
         try:
             connection.connect()  # type: ignore[no-untyped-call]
         except redis.AuthenticationError:
@@ -209,6 +269,11 @@ class RedisAclRotator(Rotator):
             ) from None
         except redis.RedisError as error:
             self._raise_translated(error, (credential,), admin=False)
+        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
+            raise ConfigurationError(
+                f"Redis at {self._target}: cannot log in as '{user}': {type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
         finally:
             connection.disconnect()  # type: ignore[no-untyped-call]
 
@@ -257,8 +322,25 @@ class RedisAclRotator(Rotator):
             )
         return user
 
+    def _connection_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "host": self._target.host,
+            "port": self._target.port,
+            "socket_timeout": TIMEOUT,
+            "socket_connect_timeout": TIMEOUT,
+            "driver_info": None,
+        }
+        if self._anchor is not None:
+            kwargs["tls_context"] = client_context(self._anchor, secret=self.context.secret_name)
+        return kwargs
+
     def _connection_class(self) -> type[redis.Connection]:
-        return redis.SSLConnection if self._target.tls else redis.Connection
+        return VerifiedSSLConnection if self._anchor is not None else redis.Connection
+
+    def _new_connection(self, *, username: str, password: str) -> redis.Connection:
+        return self._connection_class()(
+            username=username, password=password, **self._connection_kwargs()
+        )
 
     def _admin(self) -> redis.Redis:
         if self._client is None:
@@ -269,18 +351,14 @@ class RedisAclRotator(Rotator):
                     secret=self.context.secret_name,
                     tag="rotation-admin-secret",
                 )
-            self._client = redis.Redis(
-                host=self._target.host,
-                port=self._target.port,
+            pool = redis.ConnectionPool(
+                connection_class=self._connection_class(),
                 username=admin.username,
                 password=admin.password,
-                ssl=self._target.tls,
-                socket_timeout=TIMEOUT,
-                socket_connect_timeout=TIMEOUT,
                 retry=Retry(NoBackoff(), 1),
-                single_connection_client=True,
-                driver_info=None,
+                **self._connection_kwargs(),
             )
+            self._client = redis.Redis(connection_pool=pool, single_connection_client=True)
         return self._client
 
     def _admin_call(self, *args: str, secrets: tuple[Credential, ...]) -> Any:
@@ -288,6 +366,11 @@ class RedisAclRotator(Rotator):
             return self._admin().execute_command(*args)  # type: ignore[no-untyped-call]
         except redis.RedisError as error:
             self._raise_translated(error, secrets, admin=True)
+        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
+            raise ConfigurationError(
+                f"Redis at {self._target}: {args[0]} cannot be sent: {type(error).__name__}",
+                secret=self.context.secret_name,
+            ) from None
 
     def _get_user(self, user: str, *secrets: Credential) -> dict[str, Any]:
         state = self._admin_call("ACL GETUSER", user, secrets=secrets)
@@ -306,6 +389,13 @@ class RedisAclRotator(Rotator):
         if self.context.admin is not None:
             values.append(self.context.admin.password)
         detail = sanitize_error(error, values)
+        if self._anchor is not None and verification_failure(error):
+            raise tls_refused(
+                f"Redis at {self._target}",
+                self._anchor,
+                secret=self.context.secret_name,
+                detail=detail,
+            ) from None
         if isinstance(error, redis.AuthenticationError):
             raise ConfigurationError(
                 f"Redis at {self._target} refused the admin credential ({detail})",

@@ -27,6 +27,7 @@ import requests
 
 from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.sanitize import redact, sanitize_error
+from rotators._tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
 from rotators.http_api_key.templates import MissingValue, render, render_json
 
@@ -126,8 +127,12 @@ class ApiClient:
         secrets: Iterable[str | None] = (),
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        verify: str | bool = True,
     ) -> None:
         self.profile = profile
+        #: ``requests``' ``verify`` for every call: a CA file path, or ``True`` for the
+        #: process's default (``REQUESTS_CA_BUNDLE``, else certifi). Never ``False``.
+        self._verify: str | bool = verify or True
         self.base_url = base_url.rstrip("/")
         self.secret_name = secret_name
         self._secrets: list[str | None] = _with_encodings(secrets)
@@ -206,15 +211,20 @@ class ApiClient:
                 json=body,
                 timeout=(timeout, timeout),
                 allow_redirects=False,
+                verify=self._verify,  # per call: a Session's verify loses to REQUESTS_CA_BUNDLE
             )
         except requests.exceptions.InvalidHeader:
             raise self._config(f"{step}: a header value is not allowed in HTTP") from None
-        except requests.RequestException as exc:
-            reason = _QUERY.sub("?[query hidden]", sanitize_error(exc, self._secrets))
-            raise TargetUnavailable(
-                f"secret '{self.secret_name}': profile '{self.profile.name}' {step}: "
-                f"{spec.method} {spec.path} failed: {reason}"
+        except requests.exceptions.SSLError as exc:
+            if not verification_failure(exc):
+                raise self._unreachable(step, spec, exc) from None
+            raise self._config(
+                f"{step}: the server's TLS certificate did not verify (check rotation-tls-ca "
+                "and the host name in the base URL)",
+                tag=CA_TAG,
             ) from None
+        except requests.RequestException as exc:
+            raise self._unreachable(step, spec, exc) from None
         log.debug(
             "profile %s: %s %s -> HTTP %d",
             self.profile.name,
@@ -223,6 +233,15 @@ class ApiClient:
             response.status_code,
         )
         return response
+
+    def _unreachable(
+        self, step: str, spec: RequestSpec, exc: requests.RequestException
+    ) -> TargetUnavailable:
+        reason = _QUERY.sub("?[query hidden]", sanitize_error(exc, self._secrets))
+        return TargetUnavailable(
+            f"secret '{self.secret_name}': profile '{self.profile.name}' {step}: "
+            f"{spec.method} {spec.path} failed: {reason}"
+        )
 
     def _wrap(self, response: requests.Response) -> ApiResponse:
         text = response.text

@@ -23,7 +23,6 @@ immutable and needs no further checks at run time.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation.errors import ConfigurationError
+from rotators._target import has_userinfo, is_loopback, without_userinfo
 from rotators.http_api_key.templates import is_json_path, json_strings, placeholders
 
 PROFILE_TAG = "rotation-profile"
@@ -159,29 +159,28 @@ class Profile:
 def check_base_url(url: str) -> str | None:
     """Why ``url`` cannot be a base URL, or ``None`` if it can.
 
-    HTTPS is required; plain HTTP is accepted only for loopback hosts (local tests).
+    HTTPS is required; plain HTTP is accepted only for loopback hosts (local tests). The
+    reason never repeats a ``user:password@`` part of ``url``.
     """
+    if has_userinfo(url):
+        return "a base URL has no query, fragment or user info (credentials go in the admin secret)"
+    shown = without_userinfo(url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return f"'{url}' is not a valid URL"
+        return f"'{shown}' is not a valid URL"
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        return f"'{url}' must be an absolute https:// URL"
+        return f"'{shown}' must be an absolute https:// URL"
     if parts.query or parts.fragment or parts.username or parts.password:
         return "a base URL has no query, fragment or user info"
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return f"'{url}' must use https (plain http is allowed only for localhost)"
+        return f"'{shown}' must use https (plain http is allowed only for localhost)"
     return None
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
 
 
 class _Reader:

@@ -26,6 +26,7 @@ Steps:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ from typing import Any, ClassVar
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotators._target import check_target_text
+from rotators._tls import CA_OPTION, CA_SETTING, trust_anchor
 from rotators.http_api_key.client import ApiClient, ApiResponse
 from rotators.http_api_key.loader import load_profile
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec, check_base_url
@@ -64,10 +67,19 @@ def base_url_for(context: RotatorContext, profile: Profile) -> str:
     """``rotation-target`` when set (another site of the same API), else the profile's URL."""
     if not context.target:
         return profile.base_url
-    problem = check_base_url(context.target.strip())
+    target = check_target_text(context.target, secret=context.secret_name)
+    problem = check_base_url(target)
     if problem:
         raise ConfigurationError(problem, secret=context.secret_name, tag=TARGET_TAG)
-    return context.target.strip().rstrip("/")
+    return target.rstrip("/")
+
+
+def tls_verify_for(context: RotatorContext) -> str | bool:
+    """``requests``' ``verify``: the CA file of ``rotation-tls-ca`` / ``ROTATION_TLS_CA_FILE``
+    when one is configured, else ``True`` (the process's trust store, as before)."""
+    if CA_OPTION in context.options or os.environ.get(CA_SETTING, "").strip():
+        return trust_anchor(context).cafile
+    return True
 
 
 def key_name_for(secret_name: str, max_length: int) -> str:
@@ -90,6 +102,7 @@ class HttpApiKeyRotator(Rotator):
         super().__init__(context)
         self.profile = profile_for(context)
         self.base_url = base_url_for(context, self.profile)
+        self._verify = tls_verify_for(context)
         self._client: ApiClient | None = None
 
     @classmethod
@@ -102,6 +115,7 @@ class HttpApiKeyRotator(Rotator):
                 tag="rotation-strategy",
             )
         base_url_for(context, profile_for(context))
+        tls_verify_for(context)
 
     # -- the four steps ---------------------------------------------------------------------
 
@@ -226,7 +240,11 @@ class HttpApiKeyRotator(Rotator):
             if admin is not None:
                 secrets = [admin.password, *_strings(admin.extra, tuple(admin.extra)).values()]
             self._client = ApiClient(
-                self.profile, self.base_url, secret_name=self.context.secret_name, secrets=secrets
+                self.profile,
+                self.base_url,
+                secret_name=self.context.secret_name,
+                secrets=secrets,
+                verify=self._verify,
             )
         return self._client
 

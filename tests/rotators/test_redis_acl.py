@@ -7,12 +7,7 @@ these machines), independent of the rotator, and deletes every user it created.
 from __future__ import annotations
 
 import secrets
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +18,6 @@ from rotation.errors import (
     ConfigurationError,
     RotationConflict,
     TargetUnavailable,
-    VerificationFailed,
 )
 from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy
@@ -376,90 +370,4 @@ def test_down_target_verify_is_retryable() -> None:
         rotator.verify(Credential(password="p" * 20, username="someone"))
 
 
-# ---------------------------------------------------------------------------- TLS (rediss://)
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """A second, throw-away redis-server speaking only TLS, with a self-signed certificate.
-
-    Yields its port and the certificate (which clients trust through ``SSL_CERT_FILE``).
-    """
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed")
-    directory = tmp_path_factory.mktemp("redis-tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key),
-            "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            server, "--port", "0", "--tls-port", str(port), "--bind", HOST,
-            "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
-            "--save", "", "--appendonly", "no", "--dir", str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail("the TLS redis-server did not start")
-                time.sleep(0.05)
-        yield port, cert
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def test_rediss_target_rotates_over_tls(
-    tls_redis: tuple[int, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port, cert = tls_redis
-    tls_root = redis.Redis(
-        host=HOST, port=port, ssl=True, ssl_ca_certs=str(cert), decode_responses=True
-    )
-    made: list[str] = []
-    try:
-        admin = make_user(tls_root, made, unique_name("radmin"), "+acl")
-        login = make_user(tls_root, made, unique_name())
-        context = context_for(admin=admin, target=f"rediss://{HOST}:{port}")
-        # Without trusting the certificate, the rotator must refuse the server.
-        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-        untrusted = RedisAclRotator(context)
-        try:
-            with pytest.raises(TargetUnavailable):
-                untrusted.apply(login, untrusted.generate(login))
-        finally:
-            untrusted.close()
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        rotator = RedisAclRotator(context)
-        try:
-            applied = rotator.apply(login, rotator.generate(login))
-            rotator.verify(applied)
-            with pytest.raises(VerificationFailed):
-                rotator.verify(login.with_password(login.password + "x"))
-            rotator.retire(login, applied)
-        finally:
-            rotator.close()
-        state = tls_root.acl_getuser(login.username or "")
-        assert state is not None
-        assert state["passwords"] == [password_hash(applied.password)]
-    finally:
-        if made:
-            cmd(tls_root, "ACL DELUSER", *made)
-        tls_root.close()
+# TLS (rediss://) against a local-CA server: tests/rotators/test_redis_tls.py
