@@ -8,8 +8,8 @@ A policy comes from the rotator's default, overridden field by field by the secr
 ``lower``, ``upper``, ``digits`` and ``symbols`` are the minimum count of each character class;
 ``0`` leaves the class out entirely. ``symbol-set`` replaces the default symbols, ``exclude``
 removes characters from every class. Values cannot contain ``;``, and neither may contain
-control or whitespace characters (Unicode categories C and Z: NUL, for one, ends a password
-in libpq).
+control characters or separators other than the plain space (Unicode categories C and Z:
+NUL, for one, ends a password in libpq).
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ MAX_LENGTH = 1024
 
 def never_storable(char: str) -> bool:
     """Whether ``char`` is refused in every password: control, format, surrogate,
-    private-use, unassigned and whitespace characters (Unicode categories C* and Z*)."""
-    return unicodedata.category(char)[0] in "CZ"
+    private-use and unassigned characters (Unicode categories C*) and every separator
+    (Z*) but the plain space, which every built-in target stores and verifies."""
+    category = unicodedata.category(char)[0]
+    return category == "C" or (category == "Z" and char != " ")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class PasswordPolicy:
             bad = sorted({c for c in getattr(self, attr) if never_storable(c)})
             if bad:
                 raise ConfigurationError(
-                    f"'{attr.replace('_', '-')}' contains control or whitespace characters "
+                    f"'{attr.replace('_', '-')}' contains control characters or separators "
                     f"({', '.join(f'U+{ord(c):04X}' for c in bad)}), which no target stores "
                     "reliably",
                     secret=secret,

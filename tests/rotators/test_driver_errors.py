@@ -22,9 +22,9 @@ from rotation.credential import Credential
 from rotation.errors import RotationError, TargetUnavailable
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator
-from tests.rotators.contract import unique_name
 from tests.support.mariadb_tls import MariaDbServer
 from tests.support.pg_cluster import ScramCluster
 

@@ -16,8 +16,8 @@ from emulators.stack import AzureStack
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.http_api_key.rotator import HttpApiKeyRotator
-from tests.rotators.contract import unique_name
 
 
 def _context(options: dict[str, str], org: tuple[str, str]) -> RotatorContext:

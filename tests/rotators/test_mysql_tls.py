@@ -18,8 +18,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import free_port, unique_name
 from rotators.mysql import MySQLRotator
-from tests.rotators.contract import free_port, unique_name
 from tests.support.mariadb_tls import MariaDbServer
 from tests.support.mysql_cleartext import CleartextAskingServer
 from tests.support.tls import WRONG_HOST, ServerCA

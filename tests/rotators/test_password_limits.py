@@ -23,11 +23,11 @@ from psycopg import sql
 from rotation.credential import Credential
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator
 from rotators.rabbitmq import RabbitMqRotator
 from rotators.redis_acl import RedisAclRotator
-from tests.rotators.contract import unique_name
 from tests.rotators.test_rabbitmq import TARGET as RABBIT_TARGET
 from tests.rotators.test_rabbitmq import Broker
 from tests.support.pg_cluster import ScramCluster

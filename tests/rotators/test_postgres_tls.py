@@ -19,8 +19,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.postgres import PostgresRotator
-from tests.rotators.contract import unique_name
 from tests.support.pg_tls import CLEARTEXT_ROLE, MD5_ROLE, TlsCluster
 from tests.support.tls import WRONG_HOST, ServerCA
 

@@ -17,8 +17,8 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.rabbitmq import RabbitMqRotator
-from tests.rotators.contract import unique_name
 from tests.rotators.test_rabbitmq import Broker, amqp_login
 from tests.support.https_proxy import HttpsReverseProxy
 from tests.support.tls import WRONG_HOST, ServerCA

@@ -11,8 +11,8 @@ import redis
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import unique_name
 from rotators.redis_acl import RedisAclRotator, password_hash
-from tests.rotators.contract import unique_name
 from tests.support.redis_tls import TlsRedis
 from tests.support.tls import WRONG_HOST, ServerCA
 
