@@ -3,10 +3,11 @@
 Every target refuses or silently mangles some characters (libpq ends a password at NUL, so
 a NUL-bearing candidate would leave a role whose password no stored value matches). The
 engine therefore refuses, for every target, control, format, surrogate, private-use and
-unassigned characters and every separator but the plain space, and each rotator adds what its own target cannot
-store (:attr:`rotation.rotator.Rotator.unsafe_password_characters`) and its longest
-password (:attr:`~rotation.rotator.Rotator.max_password_length`). The same rule checks a
-policy tag at parse time and every candidate before ``apply``, under every strategy.
+unassigned characters and every separator but the plain space, and each rotator adds what
+its own target cannot store (:attr:`rotation.rotator.Rotator.unsafe_password_characters`)
+and its longest password (:attr:`~rotation.rotator.Rotator.max_password_length`). The same
+rule checks a policy tag at parse time and every candidate before ``apply``, under every
+strategy.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,6 +10,7 @@ from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, Strategy
+from rotation.targets import check_target_text
 from rotation.vault import STAGING_SUFFIX
 
 DEFAULT_VALIDITY_DAYS = D.VALIDITY_DAYS
@@ -106,33 +105,11 @@ def parse_config(
     )
 
 
-#: ``scheme://user[:password]@`` or ``user:password@host``: credentials inside a target.
-_USERINFO = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#@\s]*@")
-MAX_TARGET_LENGTH = 1024
-
-
 def _parse_target(secret_name: str, raw: str) -> str | None:
-    """The ``rotation-target`` tag, stripped; refused (without echoing it) when it embeds
-    credentials, holds control characters or is absurdly long. Rotators parse the rest."""
-    target = raw.strip()
-    if not target:
-        return None
-    if len(target) > MAX_TARGET_LENGTH:
-        raise ConfigurationError(
-            f"is {len(target)} characters long; at most {MAX_TARGET_LENGTH}",
-            secret=secret_name,
-            tag=T.TARGET,
-        )
-    if any(unicodedata.category(c)[0] == "C" for c in target):
-        raise ConfigurationError("contains control characters", secret=secret_name, tag=T.TARGET)
-    if _USERINFO.match(target):
-        raise ConfigurationError(
-            "embeds credentials ('user:password@'); keep them in the secret's value or in an "
-            "admin secret, never in a tag (the target is not shown here for that reason)",
-            secret=secret_name,
-            tag=T.TARGET,
-        )
-    return target
+    """The ``rotation-target`` tag, stripped, or None; refused (without echoing it) when it
+    embeds credentials, holds control characters or is absurdly long, for every rotator
+    (:func:`rotation.targets.check_target_text`). Rotators parse the rest."""
+    return check_target_text(raw, secret=secret_name) or None
 
 
 def _check_policy_fits(

@@ -70,7 +70,7 @@ from rotation.errors import ConfigurationError, TargetUnavailable, VerificationF
 from rotation.policy import POLICY_TAG, PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
-from rotators._target import check_target_text
+from rotation.targets import check_target_text
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

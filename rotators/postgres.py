@@ -67,6 +67,7 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
+from rotation.targets import is_loopback
 from rotators._sql import (
     ADMIN_TAG,
     TARGET_TAG,
@@ -75,7 +76,6 @@ from rotators._sql import (
     parse_endpoint,
     require_admin_for_alternating,
 )
-from rotators._target import is_loopback
 from rotators._tls import (
     CA_OPTION,
     CA_SETTING,

@@ -56,7 +56,7 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
-from rotators._target import check_target_text, is_loopback
+from rotation.targets import check_target_text, is_loopback
 from rotators._tls import (
     CA_OPTION,
     CA_TAG,

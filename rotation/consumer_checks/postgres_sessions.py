@@ -29,7 +29,7 @@ from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, Consum
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.sanitize import sanitize_error
-from rotators._sql import Endpoint, parse_endpoint
+from rotation.targets import Endpoint, parse_endpoint
 
 log = logging.getLogger(__name__)
 

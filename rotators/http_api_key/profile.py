@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotation.errors import ConfigurationError
-from rotators._target import has_userinfo, is_loopback, without_userinfo
+from rotation.targets import has_userinfo, is_loopback, without_userinfo
 from rotators.http_api_key.templates import is_json_path, json_strings, placeholders
 
 PROFILE_TAG = "rotation-profile"

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotators._target import check_target_text
+from rotation.targets import check_target_text
 from rotators._tls import CA_OPTION, CA_SETTING, trust_anchor
 from rotators.http_api_key.client import ApiClient, ApiResponse
 from rotators.http_api_key.loader import load_profile

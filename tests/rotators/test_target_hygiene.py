@@ -11,7 +11,7 @@ import pytest
 from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotators._target import MAX_TARGET_LENGTH, without_userinfo
+from rotation.targets import MAX_TARGET_LENGTH, without_userinfo
 from rotators.http_api_key.rotator import HttpApiKeyRotator
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator

@@ -1,4 +1,6 @@
-"""Checks every ``rotation-target`` parser runs first, whatever its syntax. No I/O here.
+"""Shared target parsing, part of the plugin interface: the checks every ``rotation-target``
+parser runs first, whatever its syntax, and the ``host[:port][/database]`` form the SQL
+rotators and consumer checks share. No I/O here.
 
 A target is hostile input: it comes from a tag that anyone allowed to edit the secret's tags
 can write. Before a rotator parses it, :func:`check_target_text` refuses what no target of
@@ -12,10 +14,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from dataclasses import dataclass
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError
 
-TARGET_TAG = "rotation-target"
+TARGET_TAG = T.TARGET
 #: Longer targets are refused (a Key Vault tag value holds 256 characters; 1 KiB is generous).
 MAX_TARGET_LENGTH = 1024
 #: Unicode categories refused anywhere in a target: controls (NUL included), format
@@ -82,3 +86,69 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+#: ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; the host has no ``/``, ``:`` or spaces.
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]@]+))(?::(?P<port>\d+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a database listens, and (optionally) which database to open."""
+
+    host: str
+    port: int
+    database: str | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        tail = f"/{self.database}" if self.database else ""
+        return f"{host}:{self.port}{tail}"
+
+
+def parse_endpoint(
+    value: str | None,
+    *,
+    default_port: int,
+    database_required: bool,
+    secret: str | None = None,
+) -> Endpoint:
+    """Parse ``host[:port][/database]`` (IPv6 hosts in brackets).
+
+    Raises :class:`ConfigurationError` naming the ``rotation-target`` tag when malformed,
+    including targets with embedded credentials (``user:pass@host``, never echoed), control
+    characters, or more than 1 KiB (see :func:`check_target_text`).
+    """
+    if not value or not value.strip():
+        raise ConfigurationError("is required for this rotator", secret=secret, tag=TARGET_TAG)
+    text = check_target_text(value, secret=secret)
+    if "@" in text.partition("/")[0]:
+        raise ConfigurationError(
+            "must not contain credentials ('user:password@'); expected host:port/database",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+    address, slash, database = text.partition("/")
+    match = _HOST_PORT.match(address)
+    if match is None:
+        raise ConfigurationError(
+            f"'{text}' is not host:port/database (IPv6 hosts go in brackets)",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+    port = int(match["port"]) if match["port"] else default_port
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"port {port} is out of range", secret=secret, tag=TARGET_TAG)
+    if slash and (not database or "/" in database or any(c.isspace() for c in database)):
+        raise ConfigurationError(
+            f"'{text}' has an empty or malformed database name", secret=secret, tag=TARGET_TAG
+        )
+    if database_required and not database:
+        raise ConfigurationError(
+            f"'{text}' names no database (expected host:port/database)",
+            secret=secret,
+            tag=TARGET_TAG,
+        )
+    return Endpoint(host=match["v6"] or match["host"], port=port, database=database or None)
