@@ -1,8 +1,9 @@
 """The timer sweep: find every managed secret that needs work, without reading any value.
 
 Listing returns each secret's current tags and expiry, so deciding what is due costs one
-paged list call per page of a vault; values are fetched later, by the engine, for due secrets
-only.
+paged list call per page of a vault, plus one listing of its recycle bin (a soft-deleted
+staging companion may hold the target's password); values are fetched later, by the engine,
+for due secrets only.
 
 Vaults are listed concurrently, at most :data:`MAX_PARALLEL_VAULTS` at a time: a slow or
 failing vault holds one worker and is reported, while the others go on. Memory stays flat in
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_PARALLEL_VAULTS = 4
 
 UNFINISHED_ROTATION = "unfinished rotation"
+DELETED_COMPANION = "staging companion soft-deleted with an open candidate"
 
 
 @dataclass(frozen=True)
@@ -208,10 +210,38 @@ class _VaultResult:
         self.error = error
 
 
+def deleted_companions(vault_url: str, deleted: Iterable[SecretListing]) -> list[DueSecret]:
+    """The secrets whose staging companion is in the recycle bin with an open candidate.
+
+    Such a candidate may be what the target holds now (a run stopped between apply and
+    commit), so the secret is due: its run reports ``CompanionDeleted`` with an alert
+    event, until someone recovers the companion. The request names the version the
+    candidate replaces, so a secret that moved on since is left alone.
+    """
+    found: list[DueSecret] = []
+    for item in deleted:
+        owner = item.tags.get(T.STAGED_FOR, "").strip()
+        if owner and item.tags.get(T.STAGE) in OPEN_STAGES:
+            from_version = item.tags.get(T.STAGED_FROM_VERSION) or None
+            found.append(DueSecret(vault_url, owner, from_version, DELETED_COMPANION))
+    return found
+
+
 def _sweep_vault(store: SecretStore, is_due: Callable[[datetime | None], bool]) -> _VaultResult:
-    """List one vault; every failure becomes a result, so no vault can stop the others."""
+    """List one vault and its recycle bin; every failure becomes a result, so no vault can
+    stop the others."""
     try:
         due, listed, managed = find_due(store.vault_url, store.list(), is_due, store.list)
+        known = {d.secret_name.lower() for d in due}
+        for item in deleted_companions(store.vault_url, store.list_deleted()):
+            if item.secret_name.lower() not in known:
+                log.error(
+                    "sweep: the staging companion of %s/%s is soft-deleted with an open "
+                    "candidate; recover it (see README)",
+                    store.vault_url,
+                    item.secret_name,
+                )
+                due.append(item)
     except RotationError as error:
         log.error("sweep could not list %s: %s", store.vault_url, error)
         return _VaultResult(store.vault_url, error=str(error))

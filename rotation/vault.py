@@ -98,6 +98,10 @@ class SecretStore(Protocol):
         """The properties of the soft-deleted secret ``name`` (no value), or None."""
         ...
 
+    def list_deleted(self) -> Iterator[SecretListing]:
+        """Every soft-deleted secret's properties, page by page (no values)."""
+        ...
+
 
 def staging_name(name: str) -> str:
     """The name of the secret that holds ``name``'s candidate between staging and commit.
@@ -231,6 +235,15 @@ class KeyVaultStore:
                 error, vault_url=self.vault_url, operation=f"get deleted {name}"
             ) from None
         return _listing(deleted.properties, name)
+
+    def list_deleted(self) -> Iterator[SecretListing]:
+        try:
+            for deleted in self._client.list_deleted_secrets():
+                yield _listing(deleted.properties, deleted.name or "")
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(
+                error, vault_url=self.vault_url, operation="list deleted"
+            ) from None
 
 
 def _created(props: SecretProperties) -> datetime:

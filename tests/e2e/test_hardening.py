@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.functions.timer import TimerRequest
 
 from emulators.faults import FaultRule
 from emulators.stack import AzureStack
@@ -275,10 +276,15 @@ def test_a_soft_deleted_companion_with_an_applied_candidate_is_reported_and_reco
     assert body["staged"]["deleted"] is True and body["staged"]["current"] is True
     assert "recover" in body["problem"]
 
+    # The sweep looks in the recycle bin: the queued run reports the failure and alerts.
+    app.function("sweep")(TimerRequest(past_due=False))
+    assert app.run_queue_worker() == 1
+    assert event_types(topic, "gone-db").count("KeyVault.Rotation.Failed") == 1
+
     status, body = app.api("POST", "gone-db")
     assert status == 409, body
     assert "soft-deleted" in body["error"]["message"]
-    assert "KeyVault.Rotation.Failed" in event_types(topic, "gone-db")
+    assert event_types(topic, "gone-db").count("KeyVault.Rotation.Failed") == 2
     assert len(app.versions("gone-db")) == 1, "nothing is committed without the candidate"
 
     # Recovered as the README says, the next run commits the candidate the target holds.

@@ -142,6 +142,14 @@ class MemoryStore:
                     )
         return None
 
+    def list_deleted(self) -> Iterator[SecretListing]:
+        with self._lock:
+            items = [(n, vs[-1]) for n, vs in self.recycle_bin.items() if vs]
+        for name, v in items:
+            yield SecretListing(
+                name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type
+            )
+
     def soft_delete(self, name: str) -> None:
         """Move ``name`` to the recycle bin, as Key Vault's soft delete does."""
         with self._lock:

@@ -337,6 +337,9 @@ class CrashingStore:
     def deleted(self, name: str) -> Any:
         return hit(self.counter, f"deleted {name}", lambda: self.inner.deleted(name))
 
+    def list_deleted(self) -> Any:
+        return hit(self.counter, "list deleted", lambda: list(self.inner.list_deleted()))
+
 
 def crashing_rotator(counter: dict[str, Any]) -> type[FakeRotator]:
     class CrashingRotator(FakeRotator):

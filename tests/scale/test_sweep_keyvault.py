@@ -74,7 +74,8 @@ def test_a_sweep_makes_one_list_call_per_page_and_reads_no_value(
     answered = [c for c in calls if not c.challenge]
     assert {d.secret_name for d in report.due} == due
     assert (report.listed, report.managed) == (count, count)
-    assert [c.operation for c in answered] == ["list_secrets"] * max(1, math.ceil(count / PAGE))
+    pages = ["list_secrets"] * max(1, math.ceil(count / PAGE))
+    assert [c.operation for c in answered] == [*pages, "list_deleted_secrets"]
     assert all(c.status == 200 for c in answered)
     assert not [c for c in calls if c.operation == "get_secret"]
 
