@@ -149,7 +149,7 @@ def test_cleartext_plugin_request_gets_no_password() -> None:
             pymysql.connect(
                 host="127.0.0.1", port=server.port, user="someone", password=password
             ).close()
-        assert password.encode() in server.received[-1]
+        assert password.encode() in server.wait_for(1)[-1]
         rotator = MySQLRotator(_context(f"127.0.0.1:{server.port}"))
         assert rotator.anchor is None  # loopback default: no TLS, so cleartext is refused
         with pytest.raises(ConfigurationError) as raised:
@@ -159,8 +159,9 @@ def test_cleartext_plugin_request_gets_no_password() -> None:
         admin_ctx = _context(f"127.0.0.1:{server.port}", admin=credential)
         with pytest.raises(ConfigurationError):
             MySQLRotator(admin_ctx).apply(credential, credential.with_password("n" * 20))
-    assert len(server.received) == 3
-    for received in server.received[1:]:
+        received_all = server.wait_for(3)
+    assert len(received_all) == 3
+    for received in received_all[1:]:
         assert b"someone" in received  # the login got as far as the plugin switch
         assert password.encode() not in received
 

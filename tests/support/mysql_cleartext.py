@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from types import TracebackType
 
 #: CLIENT_LONG_PASSWORD | CONNECT_WITH_DB | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION |
@@ -77,6 +78,13 @@ class CleartextAskingServer:
         except OSError:
             pass
         return bytes(seen)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        """:attr:`received` once ``count`` connections ended (they are recorded at close)."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.received)
 
     def __enter__(self) -> CleartextAskingServer:
         self._thread.start()
