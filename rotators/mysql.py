@@ -70,15 +70,7 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
 from rotation.targets import is_loopback
-from rotators._sql import (
-    ADMIN_TAG,
-    TARGET_TAG,
-    Endpoint,
-    check_username,
-    parse_endpoint,
-    require_admin_for_alternating,
-)
-from rotators._tls import (
+from rotation.tls import (
     CA_OPTION,
     CA_SETTING,
     CA_TAG,
@@ -87,6 +79,14 @@ from rotators._tls import (
     tls_refused,
     trust_anchor,
     verification_failure,
+)
+from rotators._sql import (
+    ADMIN_TAG,
+    TARGET_TAG,
+    Endpoint,
+    check_username,
+    parse_endpoint,
+    require_admin_for_alternating,
 )
 
 logger = logging.getLogger(__name__)

@@ -49,7 +49,6 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, NoReturn
@@ -67,7 +66,14 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotation.targets import is_loopback
+from rotation.tls import (
+    REQUIRE_AUTH,
+    SSLMODE_TAG,
+    TrustAnchor,
+    libpq_tls,
+    tls_refused,
+    verification_failure,
+)
 from rotators._sql import (
     ADMIN_TAG,
     TARGET_TAG,
@@ -76,27 +82,12 @@ from rotators._sql import (
     parse_endpoint,
     require_admin_for_alternating,
 )
-from rotators._tls import (
-    CA_OPTION,
-    CA_SETTING,
-    CA_TAG,
-    TrustAnchor,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
 
 logger = logging.getLogger(__name__)
 
 #: PostgreSQL identifiers are truncated beyond NAMEDATALEN - 1 bytes.
 MAX_NAME_BYTES = 63
 CONNECT_TIMEOUT_S = 5
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-VERIFIED_SSLMODES = ("verify-ca", "verify-full")
-SSLMODE_OPTION = "sslmode"
-SSLMODE_TAG = "rotation-sslmode"
-#: The only password exchange libpq may perform: SCRAM never sends the password itself.
-REQUIRE_AUTH = "scram-sha-256"
 
 _TRANSIENT_SERVER_MESSAGES = (
     "the database system is starting up",
@@ -151,7 +142,7 @@ class PostgresRotator(Rotator):
     @classmethod
     def check_config(cls, context: RotatorContext) -> None:
         """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known;
-        the CA, when TLS is verified, a readable PEM file (see :mod:`rotators._tls`)."""
+        the CA, when TLS is verified, a readable PEM file (see :mod:`rotation.tls`)."""
         cls._endpoint(context)
         cls.check_strategy(context)
         require_admin_for_alternating(context, "role")
@@ -159,37 +150,8 @@ class PostgresRotator(Rotator):
 
     @classmethod
     def _tls(cls, context: RotatorContext) -> tuple[str, TrustAnchor | None]:
-        """The sslmode and, for the verifying modes, the trust anchor.
-
-        Default ``verify-full``, except ``prefer`` for a loopback host with no CA configured
-        (its traffic never leaves the machine). An explicit ``rotation-tls-ca`` with a
-        weaker explicit ``rotation-sslmode`` is a contradiction, refused.
-        """
-        explicit = context.options.get(SSLMODE_OPTION)
-        if explicit is not None and explicit.strip() not in SSLMODES:
-            shown = explicit if len(explicit) <= 40 and explicit.isprintable() else "..."
-            raise ConfigurationError(
-                f"unknown sslmode '{shown}' (known: {', '.join(SSLMODES)})",
-                secret=context.secret_name,
-                tag=SSLMODE_TAG,
-            )
-        configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
-        if explicit is not None:
-            sslmode = explicit.strip()
-        elif configured or not is_loopback(cls._endpoint(context).host):
-            sslmode = "verify-full"
-        else:
-            sslmode = "prefer"
-        if sslmode not in VERIFIED_SSLMODES:
-            if CA_OPTION in context.options:
-                raise ConfigurationError(
-                    f"sslmode '{sslmode}' does not verify certificates, so the CA in "
-                    f"'{CA_TAG}' would be ignored: use verify-full (or drop one of the tags)",
-                    secret=context.secret_name,
-                    tag=SSLMODE_TAG,
-                )
-            return sslmode, None
-        return sslmode, trust_anchor(context)
+        """The sslmode and trust anchor (:func:`rotation.tls.libpq_tls`)."""
+        return libpq_tls(context, cls._endpoint(context).host)
 
     # ------------------------------------------------------------------ connections
 

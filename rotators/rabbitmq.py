@@ -59,7 +59,7 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
 from rotation.targets import check_target_text, is_loopback
-from rotators._tls import (
+from rotation.tls import (
     CA_OPTION,
     CA_TAG,
     TrustAnchor,

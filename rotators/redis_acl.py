@@ -57,7 +57,7 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
 from rotation.targets import check_target_text, is_loopback
-from rotators._tls import (
+from rotation.tls import (
     CA_OPTION,
     CA_TAG,
     TrustAnchor,

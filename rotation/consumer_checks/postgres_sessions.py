@@ -28,8 +28,10 @@ from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.rotator import RotatorContext
 from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, parse_endpoint
+from rotation.tls import REQUIRE_AUTH, libpq_tls
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,17 @@ class PostgresSessionsCheck(ConsumerCheck):
             )
         where = f"consumer '{self.name}': postgres {endpoint}"
         hide = [admin.password]
+        config = request.config
+        sslmode, anchor = libpq_tls(
+            RotatorContext(
+                secret_name=secret,
+                target=config.target,
+                strategy=config.strategy,
+                policy=config.policy,
+                options=config.options,
+            ),
+            endpoint.host,
+        )
         try:
             conn: psycopg.Connection[Any] = psycopg.connect(
                 host=endpoint.host,
@@ -117,7 +130,11 @@ class PostgresSessionsCheck(ConsumerCheck):
                 user=admin.username,
                 password=admin.password,
                 connect_timeout=CONNECT_TIMEOUT_S,
-                sslmode=request.config.options.get("sslmode", "prefer"),
+                sslmode=sslmode,
+                sslrootcert=anchor.cafile if anchor is not None else None,
+                # As the postgres rotator: the admin password goes only into SCRAM, never to
+                # a server that asks for it in cleartext or MD5.
+                require_auth=REQUIRE_AUTH,
                 application_name=APPLICATION_NAME,
                 autocommit=True,
             )

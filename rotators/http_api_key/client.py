@@ -27,7 +27,7 @@ import requests
 
 from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.sanitize import redact, sanitize_error
-from rotators._tls import CA_TAG, verification_failure
+from rotation.tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
 from rotators.http_api_key.templates import MissingValue, render, render_json
 

@@ -36,7 +36,7 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.targets import check_target_text
-from rotators._tls import CA_OPTION, CA_SETTING, trust_anchor
+from rotation.tls import CA_OPTION, CA_SETTING, trust_anchor
 from rotators.http_api_key.client import ApiClient, ApiResponse
 from rotators.http_api_key.loader import load_profile
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec, check_base_url

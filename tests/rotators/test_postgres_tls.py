@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, RotationError
+from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
 from rotation.testing import unique_name
@@ -226,3 +226,55 @@ def test_corrupt_pem_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="not a valid PEM") as raised:
         PostgresRotator.check_config(_context("db:5432/app", {"tls-ca": str(bad)}))
     assert "not base64" not in str(raised.value)  # the file's content is never echoed
+
+
+class _AdminOnly:
+    """TargetAccess for the sessions check: two login names and an admin credential."""
+
+    def __init__(self, admin: Credential) -> None:
+        self._admin = admin
+
+    def usernames(self) -> tuple[str | None, str | None]:
+        return "app", "app_clone"
+
+    def admin(self) -> Credential | None:
+        return self._admin
+
+
+@pytest.mark.parametrize("weak_role", [CLEARTEXT_ROLE, MD5_ROLE])
+def test_the_sessions_check_never_sends_the_admin_password_to_a_weak_server(
+    tls_postgres: TlsCluster, weak_role: str
+) -> None:
+    """The postgres-sessions consumer check connects as the admin like the rotator does:
+    SCRAM only, so a server asking for a cleartext or MD5 password gets nothing."""
+    from datetime import UTC, datetime
+
+    from rotation.config import parse_config
+    from rotation.consumer_checks.base import CheckEnvironment, CheckRequest
+    from rotation.consumer_checks.definitions import ConsumerDefinition
+    from rotation.consumer_checks.postgres_sessions import PostgresSessionsCheck
+    from rotation.consumers import RotationFacts
+
+    admin = Credential(password=tls_postgres.weak_role_password, username=weak_role)
+    check = PostgresSessionsCheck(
+        ConsumerDefinition(name="db.sessions", kind="postgres-sessions"), CheckEnvironment()
+    )
+    config = parse_config(
+        "pg-tls",
+        {
+            "rotation-rotator": "postgres",
+            "rotation-target": tls_postgres.target(),
+            "rotation-strategy": "alternating",
+            "rotation-admin-secret": "pg-admin",
+            "rotation-sslmode": "disable",
+        },
+        PostgresRotator,
+    )
+    facts = RotationFacts("https://kv.vault.azure.net", "pg-tls", "v2", "v1", datetime.now(UTC))
+    log_before = len(tls_postgres.log_text())
+    with pytest.raises((ConfigurationError, TargetUnavailable)) as raised:
+        check.observe(CheckRequest(config, facts, _AdminOnly(admin)))
+    _assert_no_secret(raised.value, admin.password)
+    new_log = tls_postgres.log_text()[log_before:]
+    assert f"authorized: user={weak_role}" not in new_log
+    assert f'authentication failed for user "{weak_role}"' not in new_log

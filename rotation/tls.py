@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext
+from rotation.targets import is_loopback
 
 CA_OPTION = "tls-ca"
 CA_TAG = "rotation-tls-ca"
@@ -189,3 +190,48 @@ def tls_refused(
         secret=secret,
         tag=CA_TAG,
     )
+
+
+#: libpq sslmodes, and those that verify the server's certificate.
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFIED_SSLMODES = ("verify-ca", "verify-full")
+SSLMODE_OPTION = "sslmode"
+SSLMODE_TAG = "rotation-sslmode"
+#: libpq ``require_auth``: the only password exchange a PostgreSQL client here agrees to.
+#: A server asking for cleartext, MD5 or none never gets (or needs) the password.
+REQUIRE_AUTH = "scram-sha-256"
+
+
+def libpq_tls(context: RotatorContext, host: str) -> tuple[str, TrustAnchor | None]:
+    """The libpq ``sslmode`` and, for the verifying modes, the trust anchor, for every
+    PostgreSQL connection the app makes (the rotator and the ``postgres-sessions`` check).
+
+    Default ``verify-full``, except ``prefer`` for a loopback ``host`` with no CA configured
+    (its traffic never leaves the machine). An explicit ``rotation-tls-ca`` with a weaker
+    explicit ``rotation-sslmode`` is a contradiction, refused.
+    """
+    explicit = context.options.get(SSLMODE_OPTION)
+    if explicit is not None and explicit.strip() not in SSLMODES:
+        shown = explicit if len(explicit) <= 40 and explicit.isprintable() else "..."
+        raise ConfigurationError(
+            f"unknown sslmode '{shown}' (known: {', '.join(SSLMODES)})",
+            secret=context.secret_name,
+            tag=SSLMODE_TAG,
+        )
+    configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
+    if explicit is not None:
+        sslmode = explicit.strip()
+    elif configured or not is_loopback(host):
+        sslmode = "verify-full"
+    else:
+        sslmode = "prefer"
+    if sslmode not in VERIFIED_SSLMODES:
+        if CA_OPTION in context.options:
+            raise ConfigurationError(
+                f"sslmode '{sslmode}' does not verify certificates, so the CA in "
+                f"'{CA_TAG}' would be ignored: use verify-full (or drop one of the tags)",
+                secret=context.secret_name,
+                tag=SSLMODE_TAG,
+            )
+        return sslmode, None
+    return sslmode, trust_anchor(context)
