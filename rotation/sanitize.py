@@ -13,7 +13,12 @@ MAX_MESSAGE_CHARS = 500
 
 def _forms(value: str) -> set[str]:
     """``value`` as it may appear in text: as is, URL-encoded and JSON-escaped."""
-    forms = {value, quote(value, safe=""), quote_plus(value, safe="")}
+    # surrogatepass: a lone surrogate (hostile input) must not make redaction itself fail.
+    forms = {
+        value,
+        quote(value, safe="", errors="surrogatepass"),
+        quote_plus(value, safe="", errors="surrogatepass"),
+    }
     forms.add(json.dumps(value)[1:-1])
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
     forms.add(repr(value)[1:-1])

@@ -56,6 +56,11 @@ def test_sanitize_error_redacts_before_folding_whitespace() -> None:
     assert message == f"ValueError: bad password {REDACTED}"
 
 
+def test_redaction_survives_a_lone_surrogate() -> None:
+    secret = "\udfff" + "b" * 20
+    assert redact(f"login with {secret} failed", [secret]) == f"login with {REDACTED} failed"
+
+
 def test_sanitize_error_bounds_the_message() -> None:
     assert len(sanitize_error(ValueError("x" * 10_000), [])) < 600
 
