@@ -293,3 +293,29 @@ def test_a_soft_deleted_companion_with_an_applied_candidate_is_reported_and_reco
     assert status == 200, body
     value, _ = current(app, "gone-db")
     assert pg_logs_in(scram_postgres, user, value["password"])
+
+
+# ------------------------------------------------------------ finding 5: secrets in errors
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["app:S3cr3t!@127.0.0.1:5432/app", "postgres://app:S3cr3t!@127.0.0.1/app", "x\x00y:5432/app"],
+    ids=["userinfo", "url-userinfo", "nul"],
+)
+def test_a_target_with_credentials_or_control_characters_is_refused_without_echo(
+    app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any, target: str
+) -> None:
+    user, password = pg_login()
+    put_managed_secret(app, "leaky-db", user, password, scram_postgres, tags={T.TARGET: target})
+    for method in ("POST", "GET"):
+        status, body = app.api(method, "leaky-db")
+        text = json.dumps(body)
+        assert "S3cr3t" not in text and password not in text
+        if method == "POST":
+            assert status == 400, body
+            assert T.TARGET in body["error"]["message"]
+        else:
+            assert status == 200 and T.TARGET in body["configuration_error"]
+    assert pg_logs_in(scram_postgres, user, password)
+    assert len(app.versions("leaky-db")) == 1
