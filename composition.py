@@ -13,13 +13,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError
@@ -28,6 +27,9 @@ from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
 from rotation.vault import KeyVaultStore, SecretStore
 from rotators.catalogue import default_registry
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 #: Bounded SDK calls: the engine and the triggers retry at their own level. One call with
 #: its retries lasts at most about 3 x (4 + 8) + 2 s (unless the service asks for a longer
@@ -73,6 +75,9 @@ def blob_service(storage: StorageSettings, credential: TokenCredential) -> BlobS
 
 def work_queue(storage: StorageSettings, credential: TokenCredential) -> QueueClient:
     """The fan-out queue, base64-encoded as the Functions queue trigger expects."""
+    # Imported here: only the sweep in queue mode sends messages (cold start, issue 14).
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
     encode = TextBase64EncodePolicy()
     if storage.connection_string:
         return QueueClient.from_connection_string(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import QueueClient
 
 from rotation import names
 from rotation.errors import ConfigurationError, InvalidName, TargetUnavailable
@@ -65,6 +64,10 @@ def decode_message(body: str | bytes) -> RotationRequest:
     except InvalidName as error:
         raise ConfigurationError(f"queue message: {error}") from None
     return request
+
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 
 class QueueDispatcher:
