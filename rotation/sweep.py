@@ -7,7 +7,7 @@ paged list call per vault; values are fetched later, by the engine, for due secr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,6 +48,19 @@ class SweepReport:
     managed: int = 0
     due: list[DueSecret] = field(default_factory=list)
     failed_vaults: dict[str, str] = field(default_factory=dict)
+    #: Per vault URL, the managed secret whose current version expires first, and when.
+    nearest_expiry: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+
+def _nearest_expiry(
+    listings: Iterable[SecretListing], into: dict[str, datetime]
+) -> Iterator[SecretListing]:
+    """Pass ``listings`` through, noting each enabled managed secret's expiry in ``into``."""
+    for item in listings:
+        if item.enabled and item.expires_on is not None and not item.tags.get(T.STAGED_FOR):
+            if is_managed(item.tags):
+                into[item.name] = item.expires_on
+        yield item
 
 
 def find_due(
@@ -89,8 +102,11 @@ def sweep(stores: Iterable[SecretStore], is_due: Callable[[datetime | None], boo
     """List every vault and collect what is due. A vault that fails is reported, not fatal."""
     report = SweepReport()
     for store in stores:
+        expiries: dict[str, datetime] = {}
         try:
-            due, listed, managed = find_due(store.vault_url, store.list(), is_due)
+            due, listed, managed = find_due(
+                store.vault_url, _nearest_expiry(store.list(), expiries), is_due
+            )
         except RotationError as error:
             log.error("sweep could not list %s: %s", store.vault_url, error)
             report.failed_vaults[store.vault_url] = str(error)
@@ -98,6 +114,9 @@ def sweep(stores: Iterable[SecretStore], is_due: Callable[[datetime | None], boo
         report.listed += listed
         report.managed += managed
         report.due.extend(due)
+        if expiries:
+            name = min(expiries, key=lambda n: expiries[n])
+            report.nearest_expiry[store.vault_url] = (name, expiries[name])
     log.info(
         "sweep listed %d secrets, %d managed, %d due",
         report.listed,
