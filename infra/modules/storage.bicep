@@ -43,6 +43,9 @@ param appPrincipalId string
 @description('Principal id of the identity Event Grid dead-letters with.')
 param deadLetterPrincipalId string
 
+@description('Principal id of the deploying developer (azd: AZURE_PRINCIPAL_ID), granted the app\'s storage data roles for local runs against this account; empty for none.')
+param developerPrincipalId string = ''
+
 // Built-in roles.
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -164,6 +167,28 @@ resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// The deploying developer gets the same data roles as the app (as Microsoft's azd templates
+// do), to run the app from a laptop against this account; nothing when no principal is given.
+resource developerBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(account.id, developerPrincipalId, storageBlobDataOwnerRoleId)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
+    principalId: developerPrincipalId
+    principalType: 'User'
+  }
+}
+
+resource developerQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(account.id, developerPrincipalId, storageQueueDataContributorRoleId)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
+    principalId: developerPrincipalId
+    principalType: 'User'
   }
 }
 
