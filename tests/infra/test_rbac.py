@@ -7,8 +7,8 @@ import re
 import pytest
 
 from tests.infra.templates import (
-    REPO_ROOT,
     BROAD_SCOPE_TYPES,
+    REPO_ROOT,
     Resource,
     Template,
     UnresolvedExpression,
