@@ -83,7 +83,7 @@ var functionAppName = 'func-rotation-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var vaultUris = [for vault in vaults: 'https://${vault.name}${environment().suffixes.keyvaultDns}']
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
   location: location
   tags: tags
