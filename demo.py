@@ -170,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         say(f"   new credential ('{value['username']}') logs in: {'yes' if new_ok else 'NO'}")
         say(f"   old credential ('{user}') logs in: {'yes' if old_ok else 'no'}")
 
+        if args.strategy == "alternating":
+            say(
+                f"   The old login '{user}' is not disabled: under 'alternating' it stays as the\n"
+                "   standby, so consumers still holding the old version keep working. The engine\n"
+                "   waits for the secret's consumers (none are named here) before it calls the\n"
+                "   rotation completed; the next rotation resets the standby's password and\n"
+                "   switches the secret back to that login (step 6)."
+            )
+
         status = function_app.service().status(VAULT, SECRET)
         say(f"\n5. Status API (GET /api/rotations/{VAULT}/{SECRET}):")
         say("   " + json.dumps(status, indent=2).replace("\n", "\n   "))
@@ -178,7 +187,43 @@ def main(argv: list[str] | None = None) -> int:
         if not rotated or old_ok != expected_old:
             print("\nThe rotation did not do what it should; see the steps above.", file=sys.stderr)
             return 1
+        if args.strategy == "alternating":
+            return (
+                0
+                if show_second_rotation(function_app, client, cluster, value, user, password)
+                else 1
+            )
     return 0
+
+
+def show_second_rotation(
+    function_app: Any, client: Any, cluster: Any, first: dict[str, str], user: str, password: str
+) -> bool:
+    """Alternating: a second rotation resets the login the first one left as the standby."""
+    say = print
+    with recording() as recorder:
+        outcome = function_app.service().rotate_now(VAULT, SECRET)
+    say(f"\n6. Rotated again now (POST /api/rotations/{VAULT}/{SECRET}): {outcome.status.value}")
+    for step in recorder.steps:
+        say(f"   - {step}")
+    second = json.loads(client.get_secret(SECRET).value or "{}")
+    original_ok = logs_in(cluster, user, password)
+    second_ok = logs_in(cluster, second["username"], second["password"])
+    standby_ok = logs_in(cluster, first["username"], first["password"])
+    say(f"   the secret now holds login '{second['username']}' with a new password")
+    say(f"   new credential ('{second['username']}') logs in: {'yes' if second_ok else 'NO'}")
+    say(
+        f"   first rotation's credential ('{first['username']}', now the standby) logs in: "
+        f"{'yes' if standby_ok else 'no'}"
+    )
+    say(
+        f"   original credential ('{user}', its password reset) logs in: "
+        f"{'yes' if original_ok else 'no'}"
+    )
+    if second["username"] != user or not second_ok or not standby_ok or original_ok:
+        print("\nThe second rotation did not do what it should.", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from emulators import azurite
 from emulators.stack import AzureStack
 
 OFFICER = "Key Vault Secrets Officer"
+#: The vault created when no ``--vault`` is given: https://local-vault.vault.azure.net.
+DEFAULT_VAULT = "local-vault"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -25,7 +27,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m emulators", description="Run the local Azure emulators."
     )
     parser.add_argument(
-        "--vault", action="append", default=[], metavar="NAME", help="vault to create (repeat)"
+        "--vault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"vault to create (repeat; default {DEFAULT_VAULT}); the first is VAULT_URL",
     )
     parser.add_argument(
         "--identity", metavar="CLIENT_ID", help="client id of the user-assigned identity"
@@ -46,11 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with AzureStack(proxy_port=args.proxy_port, identity_port=args.identity_port) as stack:
         identity = stack.identity.add_identity(args.identity)
-        for vault in args.vault or ["local-vault"]:
-            stack.keyvault.create_vault(vault)
+        vault_urls = []
+        for vault in args.vault or [DEFAULT_VAULT]:
+            vault_urls.append(stack.keyvault.create_vault(vault))
             stack.keyvault.assign_role(vault, identity.principal_id, OFFICER)
         env = dict(stack.env())
         env["AZURE_CLIENT_ID"] = identity.client_id
+        # The first vault for a client (VAULT_URL, as Microsoft's samples name it); every vault
+        # for the app (ROTATION_VAULTS), so `func start` or the demo can use them as they are.
+        env["VAULT_URL"] = vault_urls[0]
+        env["ROTATION_VAULTS"] = ",".join(vault_urls)
         storage: azurite.Azurite | None = None
         if not args.no_azurite and azurite.installed():
             storage = azurite.Azurite().start()
@@ -60,10 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(lines), flush=True)
             if args.env_file:
                 args.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            vaults = ", ".join(
-                f"https://{v.lower()}.vault.azure.net" for v in args.vault or ["local-vault"]
-            )
-            print(f"# serving {vaults}; Ctrl-C to stop", file=sys.stderr, flush=True)
+            print(f"# serving {', '.join(vault_urls)}; Ctrl-C to stop", file=sys.stderr, flush=True)
             stack.eventgrid.start()  # deliver events and watch expiry in the background
             try:
                 stop.wait()

@@ -57,6 +57,24 @@ param deployEventsTopic bool = true
 @description('Replication of the app storage account.')
 param storageSkuName string = 'Standard_LRS'
 
+@description('Object id of the deploying developer (azd passes AZURE_PRINCIPAL_ID): granted Key Vault Secrets Officer on each vault and the app storage data roles, to run the app locally with ROTATION_CREDENTIAL=developer. Empty for none (CI, production).')
+param principalId string = ''
+
+@description('Deploy the alert rules, action group and workbook (infra/modules/alerts.bicep).')
+param deployAlerts bool = true
+
+@description('Email address that receives rotation alerts; empty for an action group without receivers.')
+param alertEmail string = ''
+
+@description('Minutes between two sweeps: the period of sweepSchedule (the sweep alert fires after two).')
+@minValue(5)
+param sweepPeriodMinutes int = 60
+
+@description('Alert when a managed secret is this many days or fewer from expiry without having rotated.')
+@minValue(1)
+@maxValue(29)
+param expiryAlertDays int = 7
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -65,7 +83,7 @@ var functionAppName = 'func-rotation-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var vaultUris = [for vault in vaults: 'https://${vault.name}${environment().suffixes.keyvaultDns}']
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
   location: location
   tags: tags
@@ -105,6 +123,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     appPrincipalId: identity.outputs.appIdentityPrincipalId
     deadLetterPrincipalId: identity.outputs.deadLetterIdentityPrincipalId
+    developerPrincipalId: principalId
   }
 }
 
@@ -148,6 +167,30 @@ module vaultAccess 'modules/vault-access.bicep' = [for (vault, i) in vaults: {
     principalId: identity.outputs.appIdentityPrincipalId
   }
 }]
+
+module developerVaultAccess 'modules/vault-access.bicep' = [for (vault, i) in (empty(principalId) ? [] : vaults): {
+  name: 'rotation-developer-vault-access-${resourceToken}-${i}'
+  scope: resourceGroup(vault.?resourceGroup ?? rg.name)
+  params: {
+    vaultName: vault.name
+    principalId: principalId
+    principalType: 'User'
+  }
+}]
+
+module alerts 'modules/alerts.bicep' = if (deployAlerts) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    appInsightsName: monitoring.outputs.appInsightsName
+    location: location
+    tags: tags
+    namePrefix: 'rotation-${resourceToken}'
+    alertEmail: alertEmail
+    sweepPeriodMinutes: sweepPeriodMinutes
+    expiryAlertDays: expiryAlertDays
+  }
+}
 
 module vaultEvents 'modules/vault-events.bicep' = [for (vault, i) in vaults: {
   name: 'rotation-vault-events-${resourceToken}-${i}'

@@ -56,6 +56,7 @@ from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import StagedCandidate, Staging
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState, Stage
+from rotation.telemetry import RotationRun, RotationTelemetry, step_span
 from rotation.vault import SecretSnapshot, SecretStore
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class RotationEngine:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         on_outcome: Callable[[str, RotationOutcome], None] | None = None,
+        telemetry: RotationTelemetry | None = None,
     ) -> None:
         self._stores = stores
         self._registry = registry
@@ -105,6 +107,7 @@ class RotationEngine:
         self._now = clock
         self._sleep = sleep
         self._on_outcome = on_outcome
+        self._telemetry = telemetry or RotationTelemetry()
 
     # ------------------------------------------------------------------ entry points
 
@@ -114,11 +117,12 @@ class RotationEngine:
         Raises :class:`~rotation.errors.LockBusy` if another instance works on the secret,
         and the other :mod:`rotation.errors` exceptions for failures.
         """
-        store = self._stores(request.vault_url)
-        if request.dry_run:
-            return _Run(self, store, request, None).execute()
-        with self._locks.hold(store.vault_url, request.secret_name) as held:
-            return _Run(self, store, request, held).execute()
+        with self._telemetry.run(request) as telemetry:
+            store = self._stores(request.vault_url)
+            if request.dry_run:
+                return _Run(self, store, request, None, telemetry).execute()
+            with self._locks.hold(store.vault_url, request.secret_name) as held:
+                return _Run(self, store, request, held, telemetry).execute()
 
     def is_due(self, expires_on: datetime | None) -> bool:
         """Whether a version with this expiry should be rotated now (no expiry: yes)."""
@@ -148,18 +152,23 @@ class _Run:
         store: SecretStore,
         request: RotationRequest,
         held: HeldLock | None,
+        telemetry: RotationRun,
     ) -> None:
         self.engine = engine
         self.store = store
         self.request = request
         self.held = held
         self.name = request.secret_name
+        # In progress until finish(): reports made on the way ("started", "committed")
+        # must not claim an end status such as not-due.
         self.outcome = RotationOutcome(
-            status=Status.NOT_DUE,
+            status=Status.IN_PROGRESS,
             vault_url=store.vault_url,
             secret_name=self.name,
             trigger=request.trigger,
         )
+        self.telemetry = telemetry
+        telemetry.track(self.outcome)
 
     def guard(self) -> None:
         """Stop before a change if the lock lapsed (``LockLost``, retried later)."""
@@ -196,6 +205,7 @@ class _Run:
             )
         rotator_class = self.engine._registry.get(current.tags[T.ROTATOR].strip(), secret=self.name)
         config = parse_config(self.name, current.tags, rotator_class)
+        self.telemetry.configured(config.rotator_kind, config.strategy.value)
         _check_tag_room(config, current)
         self.engine._consumers.validate(config)
         json_format = _is_json(current)
@@ -253,18 +263,19 @@ class _Run:
             if self.request.dry_run:
                 return self.dry_run(rotator, current_credential, pending)
             if pending is None:
-                candidate = rotator.generate(current_credential)
-                check_candidate(candidate, rotator_class, secret=self.name)
-                self.guard()
-                staged = staging.write(
-                    candidate,
-                    from_version=current.version,
-                    rotation_id=uuid.uuid4().hex,
-                    stage=Stage.PENDING,
-                )
-                self.outcome.rotation_id = staged.rotation_id
-                staging.confirm(staged)
-                self.step(f"staged a new candidate (staging version {staged.version})")
+                with self.telemetry.step("stage"):
+                    candidate = rotator.generate(current_credential)
+                    check_candidate(candidate, rotator_class, secret=self.name)
+                    self.guard()
+                    staged = staging.write(
+                        candidate,
+                        from_version=current.version,
+                        rotation_id=uuid.uuid4().hex,
+                        stage=Stage.PENDING,
+                    )
+                    self.outcome.rotation_id = staged.rotation_id
+                    staging.confirm(staged)
+                    self.step(f"staged a new candidate (staging version {staged.version})")
                 self.engine._report("started", self.outcome)
             else:
                 staged = pending
@@ -288,12 +299,17 @@ class _Run:
         if committed.tags.get(T.STATE) == RotationState.COMPLETED:
             # Single strategy, no consumers: the old password died at apply and nobody is
             # waited for, so the commit wrote the final state and nothing is left to do.
+            with self.telemetry.step("confirm"):
+                pass  # no consumers to ask
+            with self.telemetry.step("retire"):
+                self.step_single_replaced(config, current.version)
             self.engine._report("retired", self.outcome)
         else:
             self.advance(config, rotator_class, committed)
         self.outcome.status = Status.ROTATED
         return self.outcome
 
+    @step_span("apply")
     def apply(
         self,
         rotator: GuardedRotator,
@@ -321,6 +337,7 @@ class _Run:
             self.step(f"staged the credential the target issued (staging version {staged.version})")
         return staged
 
+    @step_span("verify")
     def verify(
         self,
         rotator: GuardedRotator,
@@ -334,9 +351,13 @@ class _Run:
         for attempt in range(1, settings.verify_attempts + 1):
             try:
                 rotator.verify(staged.credential)
+                self.telemetry.verify_attempt("ok")
                 self.step(f"verified the candidate by logging in (attempt {attempt})")
                 return
             except (VerificationFailed, TargetUnavailable) as error:
+                self.telemetry.verify_attempt(
+                    "refused" if isinstance(error, VerificationFailed) else "unavailable"
+                )
                 last = error
                 if attempt < settings.verify_attempts:
                     self.engine._sleep(delay)
@@ -371,6 +392,7 @@ class _Run:
             f"the staged candidate ({staging.name}) is kept for the next attempt"
         )
 
+    @step_span("commit")
     def commit(
         self,
         config: SecretConfig,
@@ -458,9 +480,10 @@ class _Run:
             rotated_at=rotated_at,
             first_check=current.tags.get(T.STATE) == RotationState.COMMITTED,
         )
-        report = self.engine._consumers.check(
-            config, facts, _TargetAccess(self, config, current), now
-        )
+        with self.telemetry.step("confirm"):
+            report = self.engine._consumers.check(
+                config, facts, _TargetAccess(self, config, current), now
+            )
         tags = dict(current.tags)
         if config.consumers:
             sightings = update_sightings(
@@ -510,6 +533,7 @@ class _Run:
         self.outcome.state = RotationState.COMPLETED
         return self.finish(Status.ADVANCED, "retired")
 
+    @step_span("retire")
     def retire(
         self, config: SecretConfig, rotator_class: type[Rotator], current: SecretSnapshot
     ) -> None:
@@ -519,7 +543,7 @@ class _Run:
         if config.strategy is Strategy.SINGLE:
             # One login: setting the new password replaced the old one; nothing to retire
             # (so the old version's value is not even read).
-            self.step(f"version {previous} was replaced when the new credential was set")
+            self.step_single_replaced(config, previous)
             return
         try:
             old = self.store.read(self.name, previous)
@@ -537,7 +561,26 @@ class _Run:
             rotator.retire(old_credential, new_credential)
         finally:
             rotator.close()
-        self.step(f"retired the credential of version {previous}")
+        if config.strategy is Strategy.ALTERNATING:
+            self.step(
+                f"kept the login of version {previous} as the standby: it works until the "
+                "next rotation resets its password"
+            )
+        else:
+            self.step(f"retired the credential of version {previous}")
+
+    def step_single_replaced(self, config: SecretConfig, previous: str) -> None:
+        """Say what became of the previous version under the single strategy."""
+        if config.target:
+            self.step(
+                f"the password of version {previous} stopped working when the new one was set"
+            )
+        else:
+            # A targetless rotator (``random``): no login anywhere to stop.
+            self.step(
+                f"nothing to retire for version {previous}: the secret has no target; its "
+                "old value lapses as consumers stop reading it"
+            )
 
     # ------------------------------------------------------------------ rotator set-up
 

@@ -33,6 +33,8 @@ class Status(StrEnum):
     UNMANAGED = "unmanaged"
     #: A dry run: nothing was changed.
     DRY_RUN = "dry-run"
+    #: Still running: what reports made before the end ("started", "committed") carry.
+    IN_PROGRESS = "in-progress"
 
 
 @dataclass(frozen=True)

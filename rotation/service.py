@@ -22,7 +22,8 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rotation import names
@@ -41,6 +42,7 @@ from rotation.registry import RotatorRegistry
 from rotation.settings import AppSettings, SweepMode
 from rotation.status import secret_status
 from rotation.sweep import DueSecret, SweepReport, sweep
+from rotation.telemetry import RotationTelemetry
 from rotation.vault import SecretStore
 from rotation.workqueue import decode_message
 
@@ -62,6 +64,7 @@ class RotationService:
     stores: Callable[[str], SecretStore]
     registry: RotatorRegistry
     dispatcher: Dispatcher | None = None
+    telemetry: RotationTelemetry = field(default_factory=RotationTelemetry)
 
     # ------------------------------------------------------------------ Event Grid
 
@@ -150,7 +153,11 @@ class RotationService:
 
     def on_timer(self) -> SweepReport:
         """Sweep every configured vault and rotate (inline) or enqueue (queue) what is due."""
-        report = sweep((self.stores(url) for url in self.settings.vault_urls), self.engine.is_due)
+        with self.telemetry.sweep() as trace:
+            report = sweep(
+                (self.stores(url) for url in self.settings.vault_urls), self.engine.is_due
+            )
+            trace.report(report, datetime.now(UTC))
         for item in report.due:
             log.info("sweep: %s/%s is due (%s)", item.vault_url, item.secret_name, item.reason)
             try:

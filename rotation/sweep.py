@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,6 +62,31 @@ class SweepReport:
     managed: int = 0
     due: list[DueSecret] = field(default_factory=list)
     failed_vaults: dict[str, str] = field(default_factory=dict)
+    #: Per vault URL, the managed secret whose current version expires first, and when.
+    nearest_expiry: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+
+class _Nearest:
+    """The managed secret that expires first among a listing (kept as one pair: flat memory)."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: tuple[str, datetime] | None = None
+
+    def watch(self, listings: Iterable[SecretListing]) -> Iterator[SecretListing]:
+        """Pass ``listings`` through, noting the earliest expiry of an enabled managed secret."""
+        for item in listings:
+            expires = item.expires_on
+            if (
+                expires is not None
+                and item.enabled
+                and not item.tags.get(T.STAGED_FOR)
+                and is_managed(item.tags)
+                and (self.found is None or expires < self.found[1])
+            ):
+                self.found = (item.name, expires)
+            yield item
 
 
 class _Seen:
@@ -193,7 +218,7 @@ def find_due(
 class _VaultResult:
     """What listing one vault gave: its due secrets and counts, or the error."""
 
-    __slots__ = ("due", "error", "listed", "managed", "vault_url")
+    __slots__ = ("due", "error", "listed", "managed", "nearest", "vault_url")
 
     def __init__(
         self,
@@ -208,6 +233,7 @@ class _VaultResult:
         self.listed = listed
         self.managed = managed
         self.error = error
+        self.nearest: tuple[str, datetime] | None = None
 
 
 def deleted_companions(vault_url: str, deleted: Iterable[SecretListing]) -> list[DueSecret]:
@@ -231,7 +257,10 @@ def _sweep_vault(store: SecretStore, is_due: Callable[[datetime | None], bool]) 
     """List one vault and its recycle bin; every failure becomes a result, so no vault can
     stop the others."""
     try:
-        due, listed, managed = find_due(store.vault_url, store.list(), is_due, store.list)
+        nearest = _Nearest()
+        due, listed, managed = find_due(
+            store.vault_url, nearest.watch(store.list()), is_due, store.list
+        )
         known = {d.secret_name.lower() for d in due}
         for item in deleted_companions(store.vault_url, store.list_deleted()):
             if item.secret_name.lower() not in known:
@@ -248,7 +277,9 @@ def _sweep_vault(store: SecretStore, is_due: Callable[[datetime | None], bool]) 
     except Exception as error:
         log.exception("sweep could not list %s (unexpected error)", store.vault_url)
         return _VaultResult(store.vault_url, error=f"unexpected {type(error).__name__}")
-    return _VaultResult(store.vault_url, due, listed, managed)
+    result = _VaultResult(store.vault_url, due, listed, managed)
+    result.nearest = nearest.found
+    return result
 
 
 def sweep(
@@ -278,6 +309,8 @@ def sweep(
             report.listed += result.listed
             report.managed += result.managed
             report.due.extend(result.due)
+            if result.nearest is not None:
+                report.nearest_expiry[result.vault_url] = result.nearest
     log.info(
         "sweep listed %d secrets, %d managed, %d due, %d vaults failed",
         report.listed,

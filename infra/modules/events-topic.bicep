@@ -24,7 +24,7 @@ param inputSchema string = 'CloudEventSchemaV1_0'
 // EventGrid Data Sender (built-in role).
 var eventGridDataSenderRoleId = 'd5a91429-5739-47e2-a06b-3470a27159e7'
 
-resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
+resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   // checkov:skip=CKV_AZURE_193: The app reaches the topic over its public endpoint (no VNet in this deployment); publishing needs an Entra token with EventGrid Data Sender on this topic, since local auth is disabled.
   // checkov:skip=CKV_AZURE_191: The topic itself authenticates to nothing (no role is granted to a topic identity); subscribers are the operator's to add.
   name: name

@@ -63,7 +63,7 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
 
@@ -71,7 +71,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-05-01' = {
   // checkov:skip=CKV_AZURE_225: Zone redundancy for Flex Consumption is regional and optional; the rotation work is retried by the sweep, so a zonal outage delays rotations but loses nothing.
   name: planName
   location: location
@@ -86,7 +86,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource app 'Microsoft.Web/sites@2024-04-01' = {
+resource app 'Microsoft.Web/sites@2025-05-01' = {
   // checkov:skip=CKV_AZURE_222: Event Grid delivers to the function and operators call rotation_api over the public endpoint; both need a function key (authLevel function / Event Grid system key).
   // checkov:skip=CKV_AZURE_17: Event Grid cannot present client certificates; callers are authenticated by function keys instead.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero by design; timer and queue triggers wake an instance, and the sweep retries what a failed instance left.
@@ -192,7 +192,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // No FTP and no basic-auth (publishing profile) deployments: azd deploys with an Entra token.
-resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
   parent: app
   name: 'ftp'
   properties: {
@@ -200,7 +200,7 @@ resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   }
 }
 
-resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
   parent: app
   name: 'scm'
   properties: {

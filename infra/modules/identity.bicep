@@ -18,13 +18,13 @@ param location string
 @description('Tags applied to every resource.')
 param tags object
 
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
   name: appIdentityName
   location: location
   tags: tags
 }
 
-resource deadLetterIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+resource deadLetterIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
   name: deadLetterIdentityName
   location: location
   tags: tags

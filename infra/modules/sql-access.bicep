@@ -10,7 +10,7 @@ param principalId string
 // SQL Server Contributor (built-in role).
 var sqlServerContributorRoleId = '6d8ee4ec-f05a-4a1d-8b00-a9b17e38b437'
 
-resource server 'Microsoft.Sql/servers@2021-11-01' existing = {
+resource server 'Microsoft.Sql/servers@2023-08-01' existing = {
   // checkov:skip=CKV_AZURE_23: An existing server owned by the operator; this template only references it to scope a role and configures none of its settings.
   // checkov:skip=CKV_AZURE_24: As CKV_AZURE_23: auditing of the operator's server is not managed here.
   // checkov:skip=CKV_AZURE_25: As CKV_AZURE_23: threat detection of the operator's server is not managed here.

@@ -43,12 +43,15 @@ param appPrincipalId string
 @description('Principal id of the identity Event Grid dead-letters with.')
 param deadLetterPrincipalId string
 
+@description('Principal id of the deploying developer (azd: AZURE_PRINCIPAL_ID), granted the app\'s storage data roles for local runs against this account; empty for none.')
+param developerPrincipalId string = ''
+
 // Built-in roles.
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
-resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource account 'Microsoft.Storage/storageAccounts@2026-09-01' = {
   // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration and Event Grid dead-lettering reach the account over its public endpoint; every request needs an Entra token (shared-key access is disabled).
   // checkov:skip=CKV_AZURE_59: Same as CKV_AZURE_35: public endpoint, Entra-only authorization, no anonymous blob access (allowBlobPublicAccess false).
   // checkov:skip=CKV_AZURE_206: The account holds only transient data (locks, queue messages, the redeployable package); skuName can be set to ZRS/GRS where the region offers it.
@@ -89,7 +92,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01' = {
   parent: account
   name: 'default'
   properties: {
@@ -104,7 +107,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -112,7 +115,7 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-resource locksContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource locksContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: locksContainerName
   properties: {
@@ -120,7 +123,7 @@ resource locksContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 }
 
-resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobService
   name: deadLetterContainerName
   properties: {
@@ -128,17 +131,17 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2026-09-01' = {
   parent: account
   name: 'default'
 }
 
-resource workQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+resource workQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-09-01' = {
   parent: queueService
   name: workQueueName
 }
 
-resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-09-01' = {
   parent: queueService
   name: '${workQueueName}-poison'
 }
@@ -164,6 +167,28 @@ resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// The deploying developer gets the same data roles as the app (as Microsoft's azd templates
+// do), to run the app from a laptop against this account; nothing when no principal is given.
+resource developerBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(account.id, developerPrincipalId, storageBlobDataOwnerRoleId)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
+    principalId: developerPrincipalId
+    principalType: 'User'
+  }
+}
+
+resource developerQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(account.id, developerPrincipalId, storageQueueDataContributorRoleId)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
+    principalId: developerPrincipalId
+    principalType: 'User'
   }
 }
 

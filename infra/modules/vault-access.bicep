@@ -6,13 +6,20 @@
 @description('Name of an existing Key Vault in the resource group this module is deployed to.')
 param vaultName string
 
-@description('Principal id of the app identity.')
+@description('Principal id of the app identity (or of the deploying developer).')
 param principalId string
+
+@description('ServicePrincipal for the app identity; User for the deploying developer (principalId in main.bicep).')
+@allowed([
+  'ServicePrincipal'
+  'User'
+])
+param principalType string = 'ServicePrincipal'
 
 // Key Vault Secrets Officer (built-in role).
 var keyVaultSecretsOfficerRoleId = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
   name: vaultName
 }
 
@@ -22,7 +29,7 @@ resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficerRoleId)
     principalId: principalId
-    principalType: 'ServicePrincipal'
+    principalType: principalType
   }
 }
 

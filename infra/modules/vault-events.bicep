@@ -44,11 +44,11 @@ param eventTimeToLiveInMinutes int = 1440
 // Must name the Event Grid-triggered function in function_app.py (tests/infra checks it).
 var functionName = 'secret_near_expiry'
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
   name: vaultName
 }
 
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   name: systemTopicName
   location: vault.location
   tags: tags
@@ -64,7 +64,7 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
-resource nearExpiry 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (deployEventSubscription) {
+resource nearExpiry 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (deployEventSubscription) {
   parent: systemTopic
   name: 'secret-near-expiry'
   properties: {

@@ -11,7 +11,7 @@ param principalId string
 // Website Contributor (built-in role).
 var websiteContributorRoleId = 'de139f84-1756-47ae-9be6-808fbbe84772'
 
-resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+resource site 'Microsoft.Web/sites@2025-05-01' existing = {
   name: siteName
 }
 

@@ -28,3 +28,8 @@ def test_demo_rotates_and_reports(strategy: str) -> None:
     assert "new credential" in out and "logs in: yes" in out
     assert "committed version" in out and '"state": "completed"' in out
     assert '"password"' not in out
+    if strategy == "alternating":
+        # The old login is kept as the standby, then reset by the next rotation (shown).
+        assert "old credential ('orders_" in out and "kept the login of version" in out
+        assert "its password reset) logs in: no" in out
+        assert "now the standby) logs in: yes" in out

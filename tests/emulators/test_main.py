@@ -58,7 +58,7 @@ def test_main_prints_a_working_environment(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None
         printed: dict[str, str] = {}
-        while "AZURE_CLIENT_ID" not in printed:
+        while "ROTATION_VAULTS" not in printed:
             line = server.stdout.readline()
             assert line, (
                 f"python -m emulators exited early: {server.stderr.read() if server.stderr else ''}"
@@ -66,12 +66,14 @@ def test_main_prints_a_working_environment(tmp_path: Path) -> None:
             name, _, value = line.removeprefix("export ").rstrip("\n").partition("=")
             printed[name] = shlex.split(value)[0]
         assert printed["AZURE_CLIENT_ID"] == client_id
+        assert printed["VAULT_URL"] == f"https://{vault}.vault.azure.net"
+        assert printed["ROTATION_VAULTS"] == printed["VAULT_URL"]
         assert printed["NO_PROXY"] == "127.0.0.1,localhost"
         assert (
             env_file.read_text().splitlines()[0].startswith("export HTTPS_PROXY=http://127.0.0.1:")
         )
         child = subprocess.run(
-            [sys.executable, "-c", CLIENT, f"https://{vault}.vault.azure.net"],
+            [sys.executable, "-c", CLIENT, printed["VAULT_URL"]],
             env={**_clean_env(), **printed},
             capture_output=True,
             text=True,

@@ -8,6 +8,7 @@ import pytest
 
 from tests.infra.templates import (
     BROAD_SCOPE_TYPES,
+    REPO_ROOT,
     Resource,
     Template,
     UnresolvedExpression,
@@ -130,10 +131,16 @@ def test_every_role_is_a_known_built_in_on_its_kind_of_resource(
 
 
 def test_assignments_target_service_principals(templates: dict[str, Template]) -> None:
+    """The app's identities, except the deploying developer's optional grants (principalId in
+    main.bicep, as azd templates do): those are ``User`` and only when a principal is given."""
     for template, assignment in assignments(templates):
-        assert assignment.get("properties", "principalType") == "ServicePrincipal", (
-            f"{template.name}:{assignment.symbol}"
-        )
+        kind = template.resolve_string(assignment.get("properties", "principalType"))
+        if kind == "User":
+            principal = assignment.get("properties", "principalId")
+            assert principal == "developerPrincipalId", f"{template.name}:{assignment.symbol}"
+            assert assignment.condition is not None, f"{template.name}:{assignment.symbol}"
+        else:
+            assert kind == "ServicePrincipal", f"{template.name}:{assignment.symbol}"
         principal = assignment.get("properties", "principalId")
         assert isinstance(principal, str) and principal in template.section("parameters"), (
             f"{template.name}:{assignment.symbol}: principalId must be a module parameter"
@@ -186,3 +193,25 @@ def test_role_definition_resolution_refuses_expressions() -> None:
 
 def test_walk_sees_nested_values() -> None:
     assert "needle" in list(walk({"a": [{"b": "needle"}]}))
+
+
+def test_the_developer_principal_gets_the_data_roles_only_when_given(
+    templates: dict[str, Template],
+) -> None:
+    main = templates["main.bicep"]
+    assert main.section("parameters")["principalId"]["default"] == ""
+    modules = main.section("modules")
+    developer = modules["developerVaultAccess"]
+    text = main.text
+    assert "(empty(principalId) ? [] : vaults)" in text
+    assert "principalType: 'User'" in text
+    assert developer is not None
+    storage = templates["modules/storage.bicep"]
+    users = [
+        a.symbol
+        for a in storage.resources(ROLE_ASSIGNMENT)
+        if a.get("properties", "principalType") == "User"
+    ]
+    assert sorted(users) == ["developerBlobOwner", "developerQueueContributor"]
+    params = (REPO_ROOT / "infra" / "main.parameters.json").read_text(encoding="utf-8")
+    assert "${AZURE_PRINCIPAL_ID}" in params
