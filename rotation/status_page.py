@@ -27,15 +27,15 @@ from rotation.fleet import HEALTH_ORDER
 TIMELINE_DAYS = 120
 
 STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1b1f24; }
+body { font: 13px/1.35 system-ui, sans-serif; margin: 1.5rem; color: #1b1f24; }
 h1 { font-size: 1.3rem; margin: 0 0 .25rem; }
 .meta { color: #57606a; margin-bottom: 1rem; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 1.5rem; }
 th, td { border-bottom: 1px solid #d0d7de; padding: .35rem .5rem; text-align: left;
-  vertical-align: top; }
+  vertical-align: top; max-width: 12rem; overflow-wrap: anywhere; }
 th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0;
   cursor: pointer; }
-td.problem { color: #a40e26; max-width: 28rem; overflow-wrap: anywhere; }
+td.problem { color: #a40e26; max-width: 24rem; font-size: 12px; }
 .h { font-weight: 600; padding: 0 .35rem; border-radius: .25rem; }
 .h-misconfigured, .h-expired, .h-failing { background: #ffebe9; color: #a40e26; }
 .h-overdue, .h-due { background: #fff8c5; color: #7d4e00; }
@@ -176,7 +176,9 @@ def _row(entry: Mapping[str, Any]) -> str:
     problem = entry.get("problem") or ""
     check = entry.get("check")
     if check and not check.get("ok"):
-        problem = "; ".join([problem, *check.get("problems", [])]).strip("; ")
+        found = [problem] if problem else []
+        found += [p for p in check.get("problems", []) if p not in found]
+        problem = "; ".join(found)
     if staged and not problem:
         problem = f"staged candidate: {staged.get('stage')}"
     cells = [
