@@ -164,3 +164,27 @@ def test_doctor_runs_rotator_checks_and_admin_opt_in_without_touching_targets(
     # Without check=true, no rotator check runs.
     _, plain, _ = vault_api(app)
     assert all("check" not in s for s in plain["secrets"])
+
+
+def test_hostile_vault_route_input_is_never_a_5xx(app: AppUnderTest) -> None:
+    import random
+
+    put(app, "one", 80, **PG, **{T.WINDOW: "\x00<b>", T.MAX_PER_TARGET: "9999"})
+    rng = random.Random(12)
+    alphabet = ["", "0", "25", "-1", "true", "[", "]", "..", "\x00", "\ud800", "é", "A" * 3000]
+    vaults = [app.vault.name, "[", "..", "a" * 300, "\x00", "https://x.vault.azure.net"]
+    for _ in range(120):
+        params = {
+            key: rng.choice(alphabet)
+            for key in rng.sample(["page_size", "continuation", "check", "format", "x"], 3)
+        }
+        vault = rng.choice(vaults)
+        for method in ("GET", "POST", "DELETE"):
+            response = app.function("vault_status_api")(
+                http_input(method, {"vault": vault}, params)
+            )
+            assert response.status_code < 500, (vault, params, response.get_body()[:300])
+    status, body, _ = vault_api(app, check="true")
+    assert status == 200
+    (entry,) = body["secrets"]
+    assert entry["health"] == "misconfigured"
