@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rotation import fleet, names
+from rotation import tags as T
 from rotation.engine import RotationEngine
 from rotation.errors import (
     ConfigurationError,
@@ -51,6 +52,8 @@ from rotation.settings import AppSettings, SweepMode
 from rotation.status import secret_status
 from rotation.sweep import DueSecret, SweepReport, sweep
 from rotation.vault import SecretStore
+from rotation.windows import decide as decide_window
+from rotation.windows import parse_windows
 from rotation.workqueue import decode_message
 
 log = logging.getLogger(__name__)
@@ -172,6 +175,8 @@ class RotationService:
         """Sweep every configured vault and rotate (inline) or enqueue (queue) what is due."""
         report = sweep((self.stores(url) for url in self.settings.vault_urls), self.engine.is_due)
         spread = self.settings.sweep_spread_seconds
+        waiting = [item for item in report.due if self._window_defers(item)]
+        report.due = [item for item in report.due if item not in waiting]
         for index, item in enumerate(report.due):
             log.info("sweep: %s/%s is due (%s)", item.vault_url, item.secret_name, item.reason)
             try:
@@ -256,6 +261,21 @@ class RotationService:
         if url is None:
             raise VaultNotAllowed(f"vault '{shown(vault)}' is not in ROTATION_VAULTS")
         return url
+
+    def _window_defers(self, item: DueSecret) -> bool:
+        """Whether ``item`` is a new rotation its ``rotation-window`` keeps for later (decided
+        from the listing, so no value is read for it; an unfinished rotation never waits). A
+        malformed window is left to the engine, which reports it."""
+        if item.reason not in ("near expiry", "no expiry"):
+            return False
+        try:
+            windows = parse_windows(item.secret_name, item.tags.get(T.WINDOW))
+        except ConfigurationError:
+            return False
+        decision = decide_window(windows, self.engine.now(), item.expires_on)
+        if not decision.run_now:
+            log.info("sweep: %s/%s %s", item.vault_url, item.secret_name, decision.reason)
+        return not decision.run_now
 
     def _run_acknowledging(
         self, request: RotationRequest, *, busy_is_done: bool

@@ -7,7 +7,7 @@ paged list call per vault; values are fetched later, by the engine, for due secr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +29,9 @@ class DueSecret:
     secret_name: str
     version: str | None
     reason: str
+    #: The listing's tags and expiry (for the service's rotation-window check); not sent.
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    expires_on: datetime | None = field(default=None, compare=False)
 
     def request(self, trigger: Trigger) -> RotationRequest:
         """The engine request for this item (acts only if ``version`` is still current)."""
@@ -81,7 +84,7 @@ def find_due(
             reason = "no expiry" if item.expires_on is None else "near expiry"
         else:
             continue
-        due.append(DueSecret(vault_url, name, item.version, reason))
+        due.append(DueSecret(vault_url, name, item.version, reason, item.tags, item.expires_on))
     return due, listed, len(managed)
 
 

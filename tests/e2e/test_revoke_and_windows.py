@@ -183,3 +183,30 @@ def test_sweep_spreads_enqueued_work_over_the_period(
     visible = list(app.queue().receive_messages(max_messages=32, visibility_timeout=1))
     assert len(visible) == 1, "only the first is visible at once; the rest come later"
     assert app.queue().get_queue_properties().approximate_message_count == 3
+
+
+def test_sweep_leaves_a_windowed_secret_alone_without_reading_its_value(
+    app: AppUnderTest, clocked: Any
+) -> None:
+    from emulators.faults import FaultRule
+
+    window, opening = window_away_from(app, 2)
+    clock = app.vault.stack.clock
+    for name, tags in (("wait-for-window", {T.WINDOW: window}), ("no-window", {})):
+        app.client.set_secret(
+            name,
+            "v",
+            expires_on=clock.now() + timedelta(days=20),
+            tags={T.ROTATOR: "random", **tags},
+        )
+    reads = app.vault.stack.faults.add(FaultRule(operation="get_secret", times=None))
+    report = clocked.on_timer()
+    assert [d.secret_name for d in report.due] == ["no-window"]
+    assert app.vault.stack.faults.fired(reads) == 0
+    (message,) = list(app.queue().receive_messages(max_messages=32))
+    assert json.loads(message.content)["secret_name"] == "no-window"
+    app.queue().delete_message(message)
+
+    clock.advance(opening - clock.now() + timedelta(minutes=5))
+    report = clocked.on_timer()
+    assert {d.secret_name for d in report.due} == {"wait-for-window", "no-window"}
