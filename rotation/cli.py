@@ -183,7 +183,9 @@ def _onboard(service: RotationService, args: argparse.Namespace) -> dict[str, An
         expires_on=props.expires_on,
         content_type=props.content_type,
     )
-    check = fleet.doctor(listing, service.registry, fleet._AdminLookup(store, {}))
+    check = fleet.doctor(
+        listing, service.registry, fleet._AdminLookup(store, {}), service.engine.check_consumers
+    )
     if not check["ok"]:
         raise ConfigurationError("; ".join(check["problems"]))
     if not args.dry_run:

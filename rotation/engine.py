@@ -139,6 +139,10 @@ class RotationEngine:
     def settings(self) -> EngineSettings:
         return self._settings
 
+    def check_consumers(self, config: SecretConfig) -> None:
+        """Raise ConfigurationError if ``config`` names consumers that cannot be checked."""
+        self._consumers.validate(config)
+
     def is_due(self, expires_on: datetime | None) -> bool:
         """Whether a version with this expiry should be rotated now (no expiry: yes)."""
         return expires_on is None or expires_on - self._now() <= self._settings.near_expiry

@@ -25,7 +25,8 @@ Health of each secret (``health``, worst first; the page sorts by it):
 
 Doctor (``check=true``) adds, per secret, the rotator's own configuration check
 (``Rotator.check_config``: the target parses, the strategy and options are supported) and
-the admin opt-in (``rotation-admin-for`` / pinned ``rotation-target`` on the admin secret),
+the admin opt-in (``rotation-admin-for`` / pinned ``rotation-target`` on the admin secret)
+and that every consumer named in ``rotation-consumers`` is defined,
 still without touching any target and without reading any value. The admin secret's tags are
 taken from the same page when it is listed there; otherwise its properties are read (one
 call per distinct admin secret per page, never its value): the only extra calls doctor makes.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +78,8 @@ class FleetContext:
     registry: RotatorRegistry
     now: datetime
     near_expiry: timedelta = timedelta(days=D.NEAR_EXPIRY_DAYS)
+    #: Raises ConfigurationError for consumers the app has no definition for (doctor).
+    check_consumers: Callable[[SecretConfig], None] | None = None
 
 
 def page_size(raw: str | None) -> int:
@@ -175,7 +178,7 @@ def vault_status(
             continue
         entry = describe(item, companions.pop(item.name.lower(), None), context)
         if check:
-            entry["check"] = doctor(item, context.registry, admin_tags)
+            entry["check"] = doctor(item, context.registry, admin_tags, context.check_consumers)
         secrets.append(entry)
     secrets.sort(key=lambda e: (HEALTH_ORDER.index(e["health"]), e["expires_on"] or ""))
     counts: dict[str, int] = {}
@@ -310,9 +313,15 @@ class _AdminLookup:
         return self._read[key]
 
 
-def doctor(item: SecretListing, registry: RotatorRegistry, admins: _AdminLookup) -> dict[str, Any]:
+def doctor(
+    item: SecretListing,
+    registry: RotatorRegistry,
+    admins: _AdminLookup,
+    check_consumers: Callable[[SecretConfig], None] | None = None,
+) -> dict[str, Any]:
     """The configuration checks of one secret, without touching its target: the tags, the
-    rotator's ``check_config``, and the admin secret's opt-in."""
+    rotator's ``check_config``, the admin secret's opt-in, and that every consumer it names
+    is defined."""
     problems: list[str] = []
     try:
         rotator_class = registry.get(item.tags.get(T.ROTATOR, "").strip(), secret=item.name)
@@ -353,6 +362,11 @@ def doctor(item: SecretListing, registry: RotatorRegistry, admins: _AdminLookup)
         problems.append(str(error))
     except Exception as error:  # noqa: BLE001 - a plugin's check must not break the page
         problems.append(f"rotator '{rotator_class.kind}' check failed: {type(error).__name__}")
+    try:
+        if check_consumers is not None:
+            check_consumers(config)
+    except RotationError as error:
+        problems.append(str(error))
     return {"ok": not problems, "problems": problems}
 
 

@@ -248,6 +248,7 @@ class RotationService:
             registry=self.registry,
             now=self.engine.now(),
             near_expiry=self.engine.settings.near_expiry,
+            check_consumers=self.engine.check_consumers,
         )
 
     def store_for(self, vault: str) -> SecretStore:

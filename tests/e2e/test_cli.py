@@ -99,3 +99,6 @@ def test_status_doctor_rotate_and_onboard_with_exit_codes(
     assert cli_json("status", "not-a-configured-vault")[0] == 4
     assert cli_json("rotate", vault, "bad..name")[0] == 3
     assert cli("rotate")[0] == 2
+    app.client.set_secret("shared-key", "v1", tags={T.ROTATOR: "random"})
+    code, body = cli_json("rotate", vault, "shared-key", "--revoke")
+    assert code == 3 and body["error"]["code"] == "RevokeRefused"

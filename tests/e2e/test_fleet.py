@@ -152,6 +152,7 @@ def test_doctor_runs_rotator_checks_and_admin_opt_in_without_touching_targets(
     put(app, "bad-target", 80, **{T.ROTATOR: "postgres", T.TARGET: "db.example.com"})
     put(app, "bad-sslmode", 80, **PG, **{"rotation-sslmode": "sometimes"})
     put(app, "missing-admin", 80, **PG, **{T.ADMIN_SECRET: "nope"})
+    put(app, "ghost-consumer", 80, **PG, **{T.CONSUMERS: "ghost"})
     status, body, _ = vault_api(app, check="true")
     assert status == 200
     checks = {s["secret_name"]: s["check"] for s in body["secrets"]}
@@ -161,6 +162,7 @@ def test_doctor_runs_rotator_checks_and_admin_opt_in_without_touching_targets(
     assert not checks["bad-target"]["ok"]
     assert "sslmode" in checks["bad-sslmode"]["problems"][0]
     assert "does not exist" in checks["missing-admin"]["problems"][0]
+    assert "consumer 'ghost' is not defined" in checks["ghost-consumer"]["problems"][0]
     # Without check=true, no rotator check runs.
     _, plain, _ = vault_api(app)
     assert all("check" not in s for s in plain["secrets"])
