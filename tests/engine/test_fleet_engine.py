@@ -97,7 +97,7 @@ def test_window_defers_a_due_rotation_without_writing_anything(target: FakeTarge
 
 def test_a_full_target_raises_target_busy_before_any_change(target: FakeTarget) -> None:
     limits = InProcessLimits()
-    store = make_store(**{T.MAX_PER_TARGET: "1"})
+    store = make_store("single", 10, **{T.MAX_PER_TARGET: "1"})
     with limits.hold(target_host("fake-host"), 1), pytest.raises(TargetBusy):
         make_engine(store, limits=limits).run(request(store, trigger=Trigger.SWEEP))
     assert len(store.versions(NAME)) == 1
