@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
@@ -27,8 +27,9 @@ from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
 
-from rotation.engine import EngineSettings, RotationEngine
+from rotation.engine import EngineSettings, RotationEngine, utc_now
 from rotation.errors import ConfigurationError
+from rotation.limits import BlobLeaseLimits
 from rotation.lock import BlobLeaseLocks, LeaseTiming
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
@@ -211,8 +212,12 @@ def work_queue(storage: StorageSettings, credential: TokenCredential) -> QueueCl
     )
 
 
-def build_service(settings: AppSettings | None = None) -> RotationService:
+def build_service(
+    settings: AppSettings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> RotationService:
     """The service the Functions triggers use, from the process environment by default.
+
+    ``clock``: the engine's notion of now (tests pass the emulators' movable clock).
 
     Consumer definitions (``ROTATION_CONSUMERS``/``_FILE``) and ``ROTATION_EVENTS_ENDPOINT``
     are validated here, once: a bad one is a ConfigurationError at start-up.
@@ -226,19 +231,21 @@ def build_service(settings: AppSettings | None = None) -> RotationService:
     configure_telemetry(credential)
     stores = store_factory(credential)
     registry = default_registry()
+    blobs = blob_service(settings.storage, credential)
+    timing = LeaseTiming(settings.lock_lease_seconds)
     engine = RotationEngine(
         stores,
         registry,
-        BlobLeaseLocks(
-            blob_service(settings.storage, credential),
-            timing=LeaseTiming(settings.lock_lease_seconds),
-        ),
+        BlobLeaseLocks(blobs, timing=timing),
+        limits=BlobLeaseLimits(blobs, timing=timing),
+        clock=clock or utc_now,
         consumers=build_confirmer(settings, credential),
         on_outcome=build_publisher(settings.events_endpoint, credential),
         settings=EngineSettings(
             verify_attempts=settings.verify_attempts,
             verify_backoff_seconds=settings.verify_backoff_seconds,
             consumer_deadline=timedelta(hours=settings.consumer_deadline_hours),
+            max_per_target=settings.max_per_target,
         ),
     )
     return RotationService(

@@ -4,6 +4,7 @@
 - ``sweep``: timer (``ROTATION_SWEEP_SCHEDULE``), finds due and unfinished rotations.
 - ``rotation_worker``: Storage queue ``rotation-requests``, one due secret per message.
 - ``rotation_api``: HTTP with a function key, ``/api/rotations/{vault}/{name}``.
+- ``vault_status_api``: HTTP with a function key, ``/api/rotations/{vault}`` (JSON or page).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from composition import build_service
-from rotation.http_api import handle_request
+from rotation.http_api import HttpReply, handle_request, handle_vault_request
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE
 
@@ -94,6 +95,28 @@ def rotation_api(req: func.HttpRequest) -> func.HttpResponse:
         req.route_params.get("name", ""),
         dict(req.params),
     )
+    return http_response(reply)
+
+
+@app.function_name("vault_status_api")
+@app.route(route="rotations/{vault}", methods=["GET"])
+def vault_status_api(req: func.HttpRequest) -> func.HttpResponse:
+    reply = handle_vault_request(
+        service(), req.method.upper(), req.route_params.get("vault", ""), dict(req.params)
+    )
+    return http_response(reply)
+
+
+def http_response(reply: HttpReply) -> func.HttpResponse:
+    """The Functions response for a reply: its page when it has one, else its JSON."""
+    if reply.html is not None:
+        return func.HttpResponse(
+            reply.html,
+            status_code=reply.status,
+            headers=dict(reply.headers),
+            mimetype="text/html",
+            charset="utf-8",
+        )
     return func.HttpResponse(
         json.dumps(reply.body),
         status_code=reply.status,

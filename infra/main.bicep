@@ -54,6 +54,21 @@ param consumerDeadlineHours int = 24
 @description('Deploy the Event Grid topic the app publishes rotation outcomes to.')
 param deployEventsTopic bool = true
 
+@description('Most instances the Flex Consumption plan may scale out to (40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Queue messages one instance takes at once (host.json batchSize, overridden by an app setting).')
+@minValue(1)
+@maxValue(32)
+param queueBatchSize int = 4
+
+@description('Most rotations in flight per target host (ROTATION_MAX_PER_TARGET; 0 = no limit; tag rotation-max-per-target overrides per secret).')
+@minValue(0)
+@maxValue(100)
+param maxRotationsPerTarget int = 4
+
 @description('Replication of the app storage account.')
 param storageSkuName string = 'Standard_LRS'
 
@@ -156,6 +171,9 @@ module functionApp 'modules/function-app.bicep' = {
     eventsEndpoint: deployEventsTopic ? eventsTopic.outputs.endpoint : ''
     consumers: consumers
     consumerDeadlineHours: consumerDeadlineHours
+    maximumInstanceCount: maximumInstanceCount
+    queueBatchSize: queueBatchSize
+    maxRotationsPerTarget: maxRotationsPerTarget
   }
 }
 

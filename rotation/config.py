@@ -12,6 +12,7 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, Strategy
 from rotation.targets import check_target_text
 from rotation.vault import STAGING_SUFFIX
+from rotation.windows import Window, parse_windows
 
 DEFAULT_VALIDITY_DAYS = D.VALIDITY_DAYS
 #: Key Vault raises SecretNearExpiry this long before expiry; a shorter validity would make a
@@ -34,6 +35,10 @@ class SecretConfig:
     policy: PasswordPolicy
     consumers: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)
+    #: ``rotation-window``: when sweeps and events may start a rotation (empty: any time).
+    windows: tuple[Window, ...] = ()
+    #: ``rotation-max-per-target``: rotations in flight on the target host; None: the setting.
+    max_per_target: int | None = None
 
 
 def is_managed(tags: Mapping[str, str] | None) -> bool:
@@ -86,6 +91,8 @@ def parse_config(
     _check_policy_fits(secret_name, policy, rotator_class)
 
     consumers = tuple(c.strip() for c in tags.get(T.CONSUMERS, "").split(",") if c.strip())
+    windows = parse_windows(secret_name, tags.get(T.WINDOW))
+    max_per_target = parse_max_per_target(secret_name, tags.get(T.MAX_PER_TARGET))
     known = T.CONFIG_TAGS | T.STATE_TAGS
     options = {
         name[len(T.PREFIX) :]: value
@@ -102,7 +109,28 @@ def parse_config(
         policy=policy,
         consumers=consumers,
         options=options,
+        windows=windows,
+        max_per_target=max_per_target,
     )
+
+
+MAX_PER_TARGET_LIMIT = 100
+
+
+def parse_max_per_target(secret_name: str, raw: str | None) -> int | None:
+    """The ``rotation-max-per-target`` tag: a whole number from 1 to 100 (None if absent)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 3) or not (
+        1 <= int(text) <= MAX_PER_TARGET_LIMIT
+    ):
+        raise ConfigurationError(
+            f"must be a whole number from 1 to {MAX_PER_TARGET_LIMIT}",
+            secret=secret_name,
+            tag=T.MAX_PER_TARGET,
+        )
+    return int(text)
 
 
 def _parse_target(secret_name: str, raw: str) -> str | None:

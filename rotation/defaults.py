@@ -18,3 +18,17 @@ LOCK_LEASE_SECONDS = 60
 VALIDITY_DAYS = 90
 #: Key Vault raises SecretNearExpiry this many days before expiry; a secret is due then.
 NEAR_EXPIRY_DAYS = 30
+#: Rotations in flight per target host at once (ROTATION_MAX_PER_TARGET; tag
+#: rotation-max-per-target); 0 means no limit.
+MAX_PER_TARGET = 4
+#: How long a queue message that found its target's limit reached waits before it is seen
+#: again (seconds; the message is re-enqueued with this visibility delay).
+LIMIT_DEFER_SECONDS = 120
+#: A deferred rotation runs outside its window anyway when the secret would expire less
+#: than this many hours after the next window opens (time to rotate and for consumers).
+WINDOW_EXPIRY_MARGIN_HOURS = 24.0
+#: Secrets per page of the vault-wide status (Key Vault lists at most 25 per page).
+STATUS_PAGE_SIZE = 25
+#: The sweep spreads the work it enqueues over this many seconds (ROTATION_SWEEP_SPREAD_SECONDS;
+#: keep it below the sweep period). 0 enqueues everything visible at once.
+SWEEP_SPREAD_SECONDS = 600

@@ -13,10 +13,11 @@ See DESIGN.md ("The rotation protocol") for the reasoning; the state lives in ta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,7 @@ from rotation.errors import (
     CompanionDeleted,
     ConfigurationError,
     LockLost,
+    RevokeRefused,
     RotationConflict,
     SecretNotFound,
     TargetUnavailable,
@@ -50,14 +52,18 @@ from rotation.errors import (
     VerificationPending,
 )
 from rotation.guarded import GuardedRotator
+from rotation.limits import TargetLimits, target_host
 from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.registry import RotatorRegistry
+from rotation.revoke import refusal as revoke_refusal
+from rotation.revoke import rounds as revoke_rounds
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import StagedCandidate, Staging
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState, Stage
 from rotation.telemetry import RotationRun, RotationTelemetry, step_span
 from rotation.vault import SecretSnapshot, SecretStore
+from rotation.windows import decide as window_decision
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,9 @@ class EngineSettings:
     #: How long consumers get to move to a new version before the rotation is overdue.
     consumer_deadline: timedelta = timedelta(hours=D.CONSUMER_DEADLINE_HOURS)
     near_expiry: timedelta = timedelta(days=NEAR_EXPIRY_DAYS)
+    #: Rotations in flight per target host (tag ``rotation-max-per-target`` overrides);
+    #: 0: no limit. Enforced only when the engine has ``limits``.
+    max_per_target: int = D.MAX_PER_TARGET
 
 
 def utc_now() -> datetime:
@@ -98,6 +107,7 @@ class RotationEngine:
         sleep: Callable[[float], None] = time.sleep,
         on_outcome: Callable[[str, RotationOutcome], None] | None = None,
         telemetry: RotationTelemetry | None = None,
+        limits: TargetLimits | None = None,
     ) -> None:
         self._stores = stores
         self._registry = registry
@@ -108,6 +118,7 @@ class RotationEngine:
         self._sleep = sleep
         self._on_outcome = on_outcome
         self._telemetry = telemetry or RotationTelemetry()
+        self._limits = limits
 
     # ------------------------------------------------------------------ entry points
 
@@ -123,6 +134,18 @@ class RotationEngine:
                 return _Run(self, store, request, None, telemetry).execute()
             with self._locks.hold(store.vault_url, request.secret_name) as held:
                 return _Run(self, store, request, held, telemetry).execute()
+
+    def now(self) -> datetime:
+        """The engine's current time (its clock)."""
+        return self._now()
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._settings
+
+    def check_consumers(self, config: SecretConfig) -> None:
+        """Raise ConfigurationError if ``config`` names consumers that cannot be checked."""
+        self._consumers.validate(config)
 
     def is_due(self, expires_on: datetime | None) -> bool:
         """Whether a version with this expiry should be rotated now (no expiry: yes)."""
@@ -227,6 +250,8 @@ class _Run:
                 self.step("discarded the stale staged candidate")
 
         state = current.tags.get(T.STATE)
+        if self.request.revoke:
+            return self.revoke(config, rotator_class, current, staging, pending)
         if pending is not None:
             return self.rotate(config, rotator_class, current, staging, pending)
         if state in UNFINISHED_STATES:
@@ -241,7 +266,19 @@ class _Run:
             return outcome
         due = self.request.event_due or self.engine.is_due(current.expires_on)
         if self.request.force or due:
-            return self.rotate(config, rotator_class, current, staging, None)
+            note = ""
+            if not self.request.force:
+                # Windows defer only new rotations of sweeps and events (rotation/windows.py).
+                decision = window_decision(config.windows, self.engine._now(), current.expires_on)
+                if not decision.run_now:
+                    return self.finish(Status.DEFERRED, detail=decision.reason)
+                note = decision.reason
+                if note:
+                    self.step(note)
+            outcome = self.rotate(config, rotator_class, current, staging, None)
+            if note and not outcome.detail:
+                outcome.detail = note
+            return outcome
         return self.finish(Status.NOT_DUE, detail=f"expires {current.expires_on:%Y-%m-%d}")
 
     # ------------------------------------------------------------------ rotate
@@ -254,14 +291,46 @@ class _Run:
         staging: Staging,
         pending: StagedCandidate | None,
     ) -> RotationOutcome:
+        if self.request.dry_run:
+            current_credential = Credential.from_value(
+                current.value, json_format=_is_json(current), secret=self.name
+            )
+            known = [current_credential] + ([pending.credential] if pending is not None else [])
+            rotator = self.make_rotator(config, rotator_class, *known)
+            try:
+                return self.dry_run(rotator, current_credential, pending)
+            finally:
+                rotator.close()
+        with self.target_slot(config):
+            committed = self.rotate_and_commit(config, rotator_class, current, staging, pending)
+        if committed.tags.get(T.STATE) == RotationState.COMPLETED:
+            # Single strategy, no consumers: the old password died at apply and nobody is
+            # waited for, so the commit wrote the final state and nothing is left to do.
+            with self.telemetry.step("confirm"):
+                pass  # no consumers to ask
+            with self.telemetry.step("retire"):
+                self.step_single_replaced(config, current.version)
+            self.engine._report("retired", self.outcome)
+        else:
+            self.advance(config, rotator_class, committed)
+        self.outcome.status = Status.ROTATED
+        return self.outcome
+
+    def rotate_and_commit(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        staging: Staging,
+        pending: StagedCandidate | None,
+    ) -> SecretSnapshot:
+        """Stage (or resume), apply, verify and commit; return the committed version."""
         current_credential = Credential.from_value(
             current.value, json_format=_is_json(current), secret=self.name
         )
         known = [current_credential] + ([pending.credential] if pending is not None else [])
         rotator = self.make_rotator(config, rotator_class, *known)
         try:
-            if self.request.dry_run:
-                return self.dry_run(rotator, current_credential, pending)
             if pending is None:
                 with self.telemetry.step("stage"):
                     candidate = rotator.generate(current_credential)
@@ -296,18 +365,65 @@ class _Run:
         finally:
             rotator.close()
         self.engine._report("committed", self.outcome)
-        if committed.tags.get(T.STATE) == RotationState.COMPLETED:
-            # Single strategy, no consumers: the old password died at apply and nobody is
-            # waited for, so the commit wrote the final state and nothing is left to do.
-            with self.telemetry.step("confirm"):
-                pass  # no consumers to ask
-            with self.telemetry.step("retire"):
-                self.step_single_replaced(config, current.version)
-            self.engine._report("retired", self.outcome)
-        else:
-            self.advance(config, rotator_class, committed)
-        self.outcome.status = Status.ROTATED
-        return self.outcome
+        return committed
+
+    @contextlib.contextmanager
+    def target_slot(self, config: SecretConfig) -> Iterator[None]:
+        """Hold one of the target host's rotation slots (``TargetBusy`` when all are taken)."""
+        limits = self.engine._limits
+        limit = config.max_per_target
+        if limit is None:
+            limit = self.engine._settings.max_per_target
+        if limits is None or limit <= 0 or not config.target:
+            yield
+            return
+        with limits.hold(target_host(config.target), limit):
+            self.step(f"holding a rotation slot of the target (at most {limit} at once)")
+            yield
+
+    # ------------------------------------------------------------------ revoke
+
+    def revoke(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        staging: Staging,
+        pending: StagedCandidate | None,
+    ) -> RotationOutcome:
+        """Rotate and make every old credential stop working now (see rotation/revoke.py)."""
+        problem = revoke_refusal(config, rotator_class)
+        if problem is not None:
+            raise RevokeRefused(f"secret '{self.name}': cannot revoke: {problem}")
+        rounds = revoke_rounds(config)
+        if self.request.dry_run:
+            self.step(
+                f"would rotate {rounds} time(s) without waiting for consumers and make the "
+                "old credential stop working"
+            )
+            return self.rotate(config, rotator_class, current, staging, pending)
+        with self.target_slot(config):
+            if pending is not None:
+                self.step("commits the staged candidate of the unfinished rotation first")
+                committed = self.rotate_and_commit(config, rotator_class, current, staging, pending)
+                self.advance(config, rotator_class, committed, wait=False)
+                current = self.store.read(self.name)
+            elif current.tags.get(T.STATE) in UNFINISHED_STATES:
+                self.step("retires the previous credential of the unfinished rotation now")
+                self.advance(config, rotator_class, current, wait=False)
+                current = self.store.read(self.name)
+            for _ in range(rounds):
+                committed = self.rotate_and_commit(config, rotator_class, current, staging, None)
+                self.advance(config, rotator_class, committed, wait=False)
+                current = self.store.read(self.name)
+        if config.strategy is Strategy.ALTERNATING:
+            self.step("both logins now hold new passwords; the leaked one works nowhere")
+        self.outcome.status = Status.REVOKED
+        return self.finish(
+            Status.REVOKED,
+            "revoked",
+            detail="rotated and revoked the old credential without waiting for consumers",
+        )
 
     @step_span("apply")
     def apply(
@@ -462,14 +578,30 @@ class _Run:
     # ------------------------------------------------------------------ after commit
 
     def advance(
-        self, config: SecretConfig, rotator_class: type[Rotator], current: SecretSnapshot
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        *,
+        wait: bool = True,
     ) -> RotationOutcome:
-        """Check consumers of the committed version; retire the old credential once they moved."""
+        """Check consumers of the committed version; retire the old credential once they moved.
+
+        ``wait=False`` (revoke): retire at once, whatever the consumers use."""
         self.outcome.to_version = current.version
         self.outcome.rotation_id = current.tags.get(T.ROTATION_ID)
         if self.request.dry_run:
             self.step("would check consumers and retire the previous credential")
             return self.finish(Status.DRY_RUN, detail="nothing was changed")
+        if not wait:
+            self.retire(config, rotator_class, current)
+            tags = dict(current.tags)
+            tags[T.STATE] = RotationState.COMPLETED
+            self.guard()
+            self.store.update(self.name, current.version, tags=tags)
+            self.outcome.state = RotationState.COMPLETED
+            self.step("consumers not waited for (revoke)")
+            return self.outcome
         now = self.engine._now()
         rotated_at = T.parse_time(current.tags.get(T.ROTATED_AT))
         facts = RotationFacts(

@@ -17,10 +17,12 @@ comes back; HTTP answers 503, or 409 for the lock, with ``Retry-After``)::
     ├── TargetUnavailable         R   the target, Azure or lock storage cannot be reached
     ├── LockBusy                  R   another instance rotates the secret right now (409)
     ├── LockLost                  R   this run can no longer prove it holds the lock (409)
+    ├── TargetBusy                R   the target host has its limit of rotations in flight
     ├── VerificationPending       R   the target took the candidate but refuses it so far
     ├── VerificationFailed            the candidate was refused and discarded (409)
     ├── RotationConflict              state the engine will not touch alone (409)
-    │   └── CompanionDeleted          the companion holding an open candidate is soft-deleted
+    │   ├── CompanionDeleted          the companion holding an open candidate is soft-deleted
+    │   └── RevokeRefused             revoke asked of a rotator/strategy that cannot retire
     └── RotatorFailed                 a rotator raised outside this tree (a bug)
 
 Programming errors at start-up (not RotationError): ``DuplicateRotatorError`` and
@@ -81,6 +83,15 @@ class LockLost(RotationError):
     retryable = True
 
 
+class TargetBusy(RotationError):
+    """The target host already has its limit of rotations in flight (blast-radius limit).
+
+    Nothing was changed; the queue worker defers the message, other triggers retry later.
+    """
+
+    retryable = True
+
+
 class VerificationPending(RotationError):
     """The target took the new credential but does not accept it yet (propagation delay).
 
@@ -119,6 +130,11 @@ class CompanionDeleted(RotationConflict):
     The target may already use that candidate: recover the companion
     (``az keyvault secret recover``) and the next run commits or discards it.
     """
+
+
+class RevokeRefused(RotationConflict):
+    """Revoke asked of a rotator or strategy that cannot make an old credential stop working
+    (see :mod:`rotation.revoke`). Nothing was touched."""
 
 
 class InvalidName(ConfigurationError):

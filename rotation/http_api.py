@@ -6,24 +6,32 @@ Routes (the function sits behind a function key; see function_app.py)::
     POST /api/rotations/{vault}/{name}                    rotate now
     POST /api/rotations/{vault}/{name}?dry_run=true       report what would happen
     POST /api/rotations/{vault}/{name}?version=<v>        rotate only if <v> is still current
+    POST /api/rotations/{vault}/{name}?revoke=true        rotate, retire the old one now
+    GET  /api/rotations/{vault}                           every managed secret (one page)
+    GET  /api/rotations/{vault}?check=true                ... with the doctor's checks
+    GET  /api/rotations/{vault}?format=html               ... as a page (rotation/status_page)
 
-Answers are JSON and never contain a secret value.
+The vault-wide status takes ``page_size`` (1-25) and ``continuation`` (the token of the
+previous answer). Answers are JSON (or that page) and never contain a secret value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rotation import fleet, status_page
 from rotation.errors import (
     ConfigurationError,
     InvalidName,
     LockBusy,
     LockLost,
+    RevokeRefused,
     RotationConflict,
     RotationError,
     SecretNotFound,
+    TargetBusy,
     TargetUnavailable,
     VaultNotAllowed,
     VerificationFailed,
@@ -38,11 +46,12 @@ FALSE_WORDS = frozenset({"0", "false", "no"})
 
 @dataclass(frozen=True)
 class HttpReply:
-    """A status code, a JSON body and extra headers."""
+    """A status code, a JSON body and extra headers; ``html``: answer that page instead."""
 
     status: int
     body: dict[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)
+    html: str | None = None
 
 
 def handle_request(
@@ -60,9 +69,11 @@ def handle_request(
     the secret or when its lock lapsed (both with ``Retry-After``), and for states an operator
     must resolve (including a candidate the target refused); 503 with ``Retry-After`` for an
     unavailable dependency and any other retryable error; 500 only for a bug (logged with an
-    incident id that the answer names).
+    incident id that the answer names). ``revoke=true`` refused for the secret's strategy:
+    409 ``RevokeRefused``; the target's blast-radius limit reached: 429 with ``Retry-After``.
     """
-    try:
+
+    def serve() -> HttpReply:
         if method == "GET":
             return HttpReply(200, service.status(vault, name))
         if method == "POST":
@@ -71,9 +82,48 @@ def handle_request(
                 name,
                 dry_run=_flag(params, "dry_run"),
                 version=_optional(params, "version"),
+                revoke=_flag(params, "revoke"),
             )
             return HttpReply(200, outcome.as_dict())
         return HttpReply(405, _error("MethodNotAllowed", "use GET or POST"), {"Allow": "GET, POST"})
+
+    return answer(serve)
+
+
+FORMATS = ("json", "html")
+
+
+def handle_vault_request(
+    service: RotationService, method: str, vault: str, params: Mapping[str, str]
+) -> HttpReply:
+    """``GET /api/rotations/{vault}``: one page of the vault-wide status (:mod:`rotation.fleet`)
+    as JSON, or as the status page with ``format=html``. Same statuses as
+    :func:`handle_request`; a bad ``page_size``, ``continuation``, ``check`` or ``format``
+    is a 400."""
+
+    def serve() -> HttpReply:
+        if method != "GET":
+            return HttpReply(405, _error("MethodNotAllowed", "use GET"), {"Allow": "GET"})
+        form = (_optional(params, "format") or "json").strip().lower()
+        if form not in FORMATS:
+            raise InvalidName(f"query parameter 'format' must be json or html, got '{shown(form)}'")
+        page = service.vault_status(
+            vault,
+            size=fleet.page_size(_optional(params, "page_size")),
+            continuation=_optional(params, "continuation"),
+            check=_flag(params, "check"),
+        )
+        if form == "html":
+            return HttpReply(200, {}, status_page.HEADERS, html=status_page.render(page))
+        return HttpReply(200, page)
+
+    return answer(serve)
+
+
+def answer(serve: Callable[[], HttpReply]) -> HttpReply:
+    """``serve()``, with every failure turned into a JSON error (see :func:`handle_request`)."""
+    try:
+        return serve()
     except (VaultNotAllowed, SecretNotFound) as error:
         return HttpReply(404, _error("NotFound", str(error)))
     except InvalidName as error:
@@ -82,6 +132,10 @@ def handle_request(
         return HttpReply(409, _error("RotationInProgress", str(error)), _retry())
     except LockLost as error:
         return HttpReply(409, _error("RotationInterrupted", str(error)), _retry())
+    except RevokeRefused as error:
+        return HttpReply(409, _error("RevokeRefused", str(error)))
+    except TargetBusy as error:
+        return HttpReply(429, _error("TargetBusy", str(error)), _retry())
     except RotationConflict as error:
         return HttpReply(409, _error("RotationConflict", str(error)))
     except VerificationFailed as error:

@@ -35,6 +35,10 @@ class Status(StrEnum):
     DRY_RUN = "dry-run"
     #: Still running: what reports made before the end ("started", "committed") carry.
     IN_PROGRESS = "in-progress"
+    #: Due, but outside its ``rotation-window``: left for the next window (nothing changed).
+    DEFERRED = "deferred"
+    #: Rotated and the old credential revoked at once, consumers not waited for.
+    REVOKED = "revoked"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class RotationRequest:
     pass the version they saw, so duplicates and late deliveries do nothing).
     ``force``: rotate even if the secret is not due (manual "rotate now").
     ``event_due``: Key Vault said this version is near expiry or expired.
+    ``revoke``: rotate now and make the old credential stop working at once, without
+    waiting for consumers (a leaked credential; see :mod:`rotation.revoke`).
     """
 
     vault_url: str
@@ -54,6 +60,7 @@ class RotationRequest:
     force: bool = False
     event_due: bool = False
     dry_run: bool = False
+    revoke: bool = False
 
 
 @dataclass

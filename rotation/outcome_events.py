@@ -1,7 +1,8 @@
 """Outcome events: what each rotation did, as CloudEvents 1.0 on an Event Grid topic.
 
 The engine reports ``started``, ``committed``, ``consumers-confirmed``, ``retired``,
-``overdue`` and ``failed`` (see :meth:`rotation.engine.RotationEngine`'s ``on_outcome``).
+``revoked`` (:mod:`rotation.revoke`), ``overdue`` and ``failed`` (see
+:meth:`rotation.engine.RotationEngine`'s ``on_outcome``).
 :class:`OutcomePublisher` turns each into a CloudEvent and sends it with
 ``azure.eventgrid.EventGridPublisherClient`` (the app's managed identity, which needs
 "EventGrid Data Sender" on the topic) to ``ROTATION_EVENTS_ENDPOINT`` when that is set:
@@ -10,7 +11,7 @@ The engine reports ``started``, ``committed``, ``consumers-confirmed``, ``retire
 - ``source``: ``<vault URL>/secrets/<secret name>``; ``subject``: the secret name;
 - ``data``: :meth:`rotation.outcome.RotationOutcome.as_dict` plus ``event`` (names, versions,
   states, steps and details: never a secret value);
-- extension ``severity``: ``alert`` for ``overdue`` and ``failed``, else ``info``.
+- extension ``severity``: ``alert`` for ``overdue``, ``failed`` and ``revoked``, else ``info``.
 
 Publishing never fails a rotation: an error is logged (type and status only) and dropped.
 Each event is also logged as a structured record (``extra``: ``rotation_event``,
@@ -39,10 +40,12 @@ EVENT_TYPES: dict[str, str] = {
     "committed": "KeyVault.Rotation.Committed",
     "consumers-confirmed": "KeyVault.Rotation.ConsumersConfirmed",
     "retired": "KeyVault.Rotation.Retired",
+    "revoked": "KeyVault.Rotation.Revoked",
     "overdue": "KeyVault.Rotation.Overdue",
     "failed": "KeyVault.Rotation.Failed",
 }
-ALERTS = frozenset({"overdue", "failed"})
+#: ``revoked`` is an alert too: consumers still on the old credential break at once.
+ALERTS = frozenset({"overdue", "failed", "revoked"})
 #: Bounded SDK retries: a slow topic must not hold a rotation for long.
 PUBLISH_OPTIONS: dict[str, Any] = {
     "retry_total": 2,

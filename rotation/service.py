@@ -9,7 +9,15 @@ Error policy, per trigger:
   for 24 hours; retryable failures are raised so Event Grid retries. A lock held by another
   instance means a rotation is already running: acknowledged.
 - Queue worker: the same, except that a busy lock is raised (the message comes back later);
-  a malformed message is dropped with an error log, never parked in the poison queue.
+  a malformed message is dropped with an error log, never parked in the poison queue. A
+  target at its blast-radius limit (:class:`~rotation.errors.TargetBusy`) is *deferred*: the
+  work is re-enqueued with a visibility delay (``ROTATION_LIMIT_DEFER_SECONDS``) and the
+  message completes. The Functions queue trigger cannot change the visibility of the message
+  it is running, and raising would burn one of its 5 dequeues each time (then the poison
+  queue); a re-enqueued copy carries the same version, so a duplicate is a no-op.
+- Sweep (queue mode): the due secrets are enqueued with visibility delays spread evenly
+  over ``ROTATION_SWEEP_SPREAD_SECONDS``, so a vault's Key Vault budget and the targets see
+  a trickle instead of a burst.
 - Both: an unexpected exception is logged with an incident id (type and frames, never its
   message); an input-shaped one (:data:`INPUT_SHAPED`) is acknowledged, any other raised.
 - Sweep: one failing secret or vault never stops the others.
@@ -26,13 +34,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from rotation import names
+from rotation import fleet, names
+from rotation import tags as T
 from rotation.engine import RotationEngine
 from rotation.errors import (
     ConfigurationError,
     LockBusy,
     MalformedEvent,
     RotationError,
+    TargetBusy,
     VaultNotAllowed,
 )
 from rotation.events import is_other_keyvault_event, parse_event
@@ -44,15 +54,17 @@ from rotation.status import secret_status
 from rotation.sweep import DueSecret, SweepReport, sweep
 from rotation.telemetry import RotationTelemetry
 from rotation.vault import SecretStore
+from rotation.windows import decide as decide_window
+from rotation.windows import parse_windows
 from rotation.workqueue import decode_message
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher(Protocol):
-    """Sends one due secret to the work queue."""
+    """Sends one due secret to the work queue, visible after ``delay_seconds``."""
 
-    def send(self, item: DueSecret) -> None: ...
+    def send(self, item: DueSecret, *, delay_seconds: int = 0) -> None: ...
 
 
 @dataclass
@@ -139,15 +151,26 @@ class RotationService:
                 request.vault_url,
             )
             return None
-        return self._run_acknowledging(
-            RotationRequest(
-                vault_url=vault_url,
-                secret_name=request.secret_name,
-                trigger=Trigger.QUEUE,
-                expected_version=request.expected_version,
-            ),
-            busy_is_done=False,
-        )
+        try:
+            return self._run_acknowledging(
+                RotationRequest(
+                    vault_url=vault_url,
+                    secret_name=request.secret_name,
+                    trigger=Trigger.QUEUE,
+                    expected_version=request.expected_version,
+                ),
+                busy_is_done=False,
+            )
+        except TargetBusy as error:
+            if self.dispatcher is None:
+                raise
+            delay = self.settings.limit_defer_seconds
+            self.dispatcher.send(
+                DueSecret(vault_url, request.secret_name, request.expected_version, "deferred"),
+                delay_seconds=delay,
+            )
+            log.info("deferred '%s' by %d s: %s", request.secret_name, delay, error)
+            return None
 
     # ------------------------------------------------------------------ timer sweep
 
@@ -158,11 +181,15 @@ class RotationService:
                 (self.stores(url) for url in self.settings.vault_urls), self.engine.is_due
             )
             trace.report(report, datetime.now(UTC))
-        for item in report.due:
+        spread = self.settings.sweep_spread_seconds
+        waiting = [item for item in report.due if self._window_defers(item)]
+        report.due = [item for item in report.due if item not in waiting]
+        for index, item in enumerate(report.due):
             log.info("sweep: %s/%s is due (%s)", item.vault_url, item.secret_name, item.reason)
             try:
                 if self.settings.sweep_mode is SweepMode.QUEUE and self.dispatcher is not None:
-                    self.dispatcher.send(item)
+                    delay = spread * index // len(report.due) if spread else 0
+                    self.dispatcher.send(item, delay_seconds=delay)
                 else:
                     self._run_acknowledging(item.request(Trigger.SWEEP), busy_is_done=True)
             except RotationError as error:
@@ -175,7 +202,13 @@ class RotationService:
     # ------------------------------------------------------------------ HTTP
 
     def rotate_now(
-        self, vault: str, name: str, *, dry_run: bool = False, version: str | None = None
+        self,
+        vault: str,
+        name: str,
+        *,
+        dry_run: bool = False,
+        version: str | None = None,
+        revoke: bool = False,
     ) -> RotationOutcome:
         """Rotate (or dry-run) one secret now. Raises every RotationError to the caller.
 
@@ -191,6 +224,7 @@ class RotationService:
             expected_version=None if version is None else names.version(version),
             force=True,
             dry_run=dry_run,
+            revoke=revoke,
         )
         return self.engine.run(request)
 
@@ -200,6 +234,34 @@ class RotationService:
         vault_url = self._vault(vault)
         return secret_status(self.stores(vault_url), names.secret_name(name), self.registry)
 
+    def vault_status(
+        self,
+        vault: str,
+        *,
+        size: int = fleet.MAX_PAGE_SIZE,
+        continuation: str | None = None,
+        check: bool = False,
+    ) -> dict[str, Any]:
+        """One page of the status of every managed secret of ``vault`` (see
+        :mod:`rotation.fleet`); ``check``: the doctor's configuration checks too."""
+        store = self.stores(self._vault(vault))
+        return fleet.vault_status(
+            store, self.fleet_context(), size=size, continuation=continuation, check=check
+        )
+
+    def fleet_context(self) -> fleet.FleetContext:
+        """The registry, the engine's clock and due rule, for :mod:`rotation.fleet`."""
+        return fleet.FleetContext(
+            registry=self.registry,
+            now=self.engine.now(),
+            near_expiry=self.engine.settings.near_expiry,
+            check_consumers=self.engine.check_consumers,
+        )
+
+    def store_for(self, vault: str) -> SecretStore:
+        """The store of a configured vault (:class:`VaultNotAllowed` otherwise)."""
+        return self.stores(self._vault(vault))
+
     # ------------------------------------------------------------------ helpers
 
     def _vault(self, vault: str) -> str:
@@ -207,6 +269,21 @@ class RotationService:
         if url is None:
             raise VaultNotAllowed(f"vault '{shown(vault)}' is not in ROTATION_VAULTS")
         return url
+
+    def _window_defers(self, item: DueSecret) -> bool:
+        """Whether ``item`` is a new rotation its ``rotation-window`` keeps for later (decided
+        from the listing, so no value is read for it; an unfinished rotation never waits). A
+        malformed window is left to the engine, which reports it."""
+        if item.reason not in ("near expiry", "no expiry"):
+            return False
+        try:
+            windows = parse_windows(item.secret_name, item.tags.get(T.WINDOW))
+        except ConfigurationError:
+            return False
+        decision = decide_window(windows, self.engine.now(), item.expires_on)
+        if not decision.run_now:
+            log.info("sweep: %s/%s %s", item.vault_url, item.secret_name, decision.reason)
+        return not decision.run_now
 
     def _run_acknowledging(
         self, request: RotationRequest, *, busy_is_done: bool

@@ -24,6 +24,12 @@ LOCK_LEASE_SECONDS = "ROTATION_LOCK_LEASE_SECONDS"
 CONSUMERS = "ROTATION_CONSUMERS"
 #: Path of a JSON file with the same content (use one of the two, not both).
 CONSUMERS_FILE = "ROTATION_CONSUMERS_FILE"
+#: Rotations in flight per target host (0: no limit); tag rotation-max-per-target overrides.
+MAX_PER_TARGET = "ROTATION_MAX_PER_TARGET"
+#: Seconds the sweep spreads its enqueued work over (visibility delays); 0: all at once.
+SWEEP_SPREAD_SECONDS = "ROTATION_SWEEP_SPREAD_SECONDS"
+#: Seconds a queue message that found its target's limit reached is hidden before it returns.
+LIMIT_DEFER_SECONDS = "ROTATION_LIMIT_DEFER_SECONDS"
 STORAGE = "AzureWebJobsStorage"
 WORK_QUEUE = "rotation-requests"
 
@@ -64,6 +70,9 @@ class AppSettings:
     consumers_json: str | None = None
     #: ``ROTATION_CONSUMERS_FILE``: a path to a JSON file of consumer definitions.
     consumers_file: str | None = None
+    max_per_target: int = D.MAX_PER_TARGET
+    sweep_spread_seconds: int = D.SWEEP_SPREAD_SECONDS
+    limit_defer_seconds: int = D.LIMIT_DEFER_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -87,6 +96,11 @@ class AppSettings:
             raise ConfigurationError(
                 f"app setting {LOCK_LEASE_SECONDS} must be a whole number from 15 to 60"
             )
+        max_per_target = _whole(env, MAX_PER_TARGET, D.MAX_PER_TARGET, maximum=100)
+        # Storage queues hide a message for at most 7 days; a spread past an hour defeats
+        # an hourly sweep, so keep it within a day.
+        spread = _whole(env, SWEEP_SPREAD_SECONDS, D.SWEEP_SPREAD_SECONDS, maximum=86400)
+        defer = _whole(env, LIMIT_DEFER_SECONDS, D.LIMIT_DEFER_SECONDS, maximum=86400)
         client_id = env.get(CLIENT_ID) or None
         storage = StorageSettings(
             connection_string=env.get(STORAGE) or None,
@@ -106,6 +120,9 @@ class AppSettings:
             lock_lease_seconds=int(lease),
             consumers_json=env.get(CONSUMERS, "").strip() or None,
             consumers_file=env.get(CONSUMERS_FILE, "").strip() or None,
+            max_per_target=max_per_target,
+            sweep_spread_seconds=spread,
+            limit_defer_seconds=defer,
         )
 
     def allowed_vault(self, vault: object) -> str | None:
@@ -140,6 +157,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigurationError(f"app setting {name} must be at least {minimum}, got {raw}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, maximum: int) -> int:
+    value = _number(env, name, default, minimum=0)
+    if value != int(value) or value > maximum:
+        raise ConfigurationError(f"app setting {name} must be a whole number from 0 to {maximum}")
+    return int(value)
 
 
 def normalize_vault_url(value: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,6 +43,9 @@ class DueSecret:
     secret_name: str
     version: str | None
     reason: str
+    #: The listing's tags and expiry (for the service's rotation-window check); not sent.
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    expires_on: datetime | None = field(default=None, compare=False)
 
     def request(self, trigger: Trigger) -> RotationRequest:
         """The engine request for this item (acts only if ``version`` is still current)."""
@@ -155,7 +158,9 @@ class _Scan:
         else:
             reason = None
         if reason is not None:
-            self.due[key] = DueSecret(self.vault_url, item.name, item.version, reason)
+            self.due[key] = DueSecret(
+                self.vault_url, item.name, item.version, reason, item.tags, item.expires_on
+            )
             return
         seen = _Seen(key, item.name, item.version)
         self.path.append(seen)

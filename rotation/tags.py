@@ -17,6 +17,10 @@ VALIDITY_DAYS = "rotation-validity-days"
 ADMIN_SECRET = "rotation-admin-secret"  # noqa: S105 (a tag name)
 PASSWORD_POLICY = "rotation-password-policy"  # noqa: S105 (a tag name)
 CONSUMERS = "rotation-consumers"
+#: When sweeps and events may rotate: ``Sat,Sun 02:00-05:00 UTC`` (several, ``;``-separated).
+WINDOW = "rotation-window"
+#: At most this many rotations in flight on this secret's target host (overrides the setting).
+MAX_PER_TARGET = "rotation-max-per-target"
 
 # On an admin secret: which managed secrets may use it (comma-separated names, or "*"), and,
 # optionally, the only target it may be sent to. Without this opt-in, anyone allowed to edit
@@ -24,7 +28,17 @@ CONSUMERS = "rotation-consumers"
 ADMIN_FOR = "rotation-admin-for"
 
 CONFIG_TAGS = frozenset(
-    {ROTATOR, TARGET, STRATEGY, VALIDITY_DAYS, ADMIN_SECRET, PASSWORD_POLICY, CONSUMERS}
+    {
+        ROTATOR,
+        TARGET,
+        STRATEGY,
+        VALIDITY_DAYS,
+        ADMIN_SECRET,
+        PASSWORD_POLICY,
+        CONSUMERS,
+        WINDOW,
+        MAX_PER_TARGET,
+    }
 )
 
 # State, written by the engine on the version it commits (never copied to the next version).

@@ -7,6 +7,7 @@ and turns SDK exceptions into :mod:`rotation.errors` (never echoing a secret val
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -208,6 +209,22 @@ class KeyVaultStore:
         try:
             for props in self._client.list_properties_of_secrets():
                 yield _listing(props)
+        except Exception as error:  # noqa: BLE001
+            raise translate_error(error, vault_url=self.vault_url, operation="list") from None
+
+    def list_page(
+        self, max_page_size: int, continuation: str | None = None
+    ) -> tuple[builtins.list[SecretListing], str | None]:
+        """One page of the listing (one list call): the secrets and the next page's link
+        (Key Vault's ``nextLink``), None after the last page. The caller validates a link it
+        got from outside before passing it back (:mod:`rotation.fleet` does)."""
+        try:
+            pages = self._client.list_properties_of_secrets(max_page_size=max_page_size).by_page(
+                continuation_token=continuation
+            )
+            page = next(pages, None)
+            items = [] if page is None else [_listing(props) for props in page]
+            return items, pages.continuation_token  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001
             raise translate_error(error, vault_url=self.vault_url, operation="list") from None
 

@@ -77,8 +77,9 @@ class QueueDispatcher:
         self._client = client
         self._ready = False
 
-    def send(self, item: DueSecret) -> None:
-        """Enqueue ``item``; ``TargetUnavailable`` if the queue cannot be reached."""
+    def send(self, item: DueSecret, *, delay_seconds: int = 0) -> None:
+        """Enqueue ``item``, hidden for ``delay_seconds``; ``TargetUnavailable`` if the queue
+        cannot be reached."""
         try:
             if not self._ready:
                 try:
@@ -86,7 +87,9 @@ class QueueDispatcher:
                 except ResourceExistsError:
                     pass
                 self._ready = True
-            self._client.send_message(encode_message(item))
+            self._client.send_message(
+                encode_message(item), visibility_timeout=max(0, delay_seconds) or None
+            )
         except AzureError as error:
             raise TargetUnavailable(
                 f"could not enqueue work for '{item.secret_name}' ({type(error).__name__})"

@@ -55,6 +55,21 @@ param consumerDeadlineHours int = 24
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Queue messages one instance takes at once (the host.json batchSize, overridden here). Instances x batch size is the most rotations in flight overall; ROTATION_MAX_PER_TARGET bounds them per target host.')
+@minValue(1)
+@maxValue(32)
+param queueBatchSize int = 4
+
+@description('Most rotations in flight per target host (ROTATION_MAX_PER_TARGET; 0 = no limit).')
+@minValue(0)
+@maxValue(100)
+param maxRotationsPerTarget int = 4
+
+@description('Seconds the sweep spreads its enqueued work over (ROTATION_SWEEP_SPREAD_SECONDS).')
+@minValue(0)
+@maxValue(86400)
+param sweepSpreadSeconds int = 600
+
 @description('Memory per instance in MB.')
 @allowed([
   512
@@ -139,6 +154,18 @@ resource app 'Microsoft.Web/sites@2025-05-01' = {
         {
           name: 'ROTATION_CONSUMER_DEADLINE_HOURS'
           value: string(consumerDeadlineHours)
+        }
+        {
+          name: 'ROTATION_MAX_PER_TARGET'
+          value: string(maxRotationsPerTarget)
+        }
+        {
+          name: 'ROTATION_SWEEP_SPREAD_SECONDS'
+          value: string(sweepSpreadSeconds)
+        }
+        {
+          name: 'AzureFunctionsJobHost__extensions__queues__batchSize'
+          value: string(queueBatchSize)
         }
         {
           name: 'AzureWebJobsStorage__blobServiceUri'
