@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.targets import Endpoint as Endpoint
 from rotation.targets import parse_endpoint as parse_endpoint
 
-TARGET_TAG = "rotation-target"
-ADMIN_TAG = "rotation-admin-secret"
+TARGET_TAG = T.TARGET
+ADMIN_TAG = T.ADMIN_SECRET
 
 
 def require_admin_for_alternating(context: RotatorContext, clone_kind: str) -> None:

@@ -65,6 +65,7 @@ from azure.core.exceptions import (
 )
 from azure.core.polling.base_polling import OperationFailed
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import POLICY_TAG, PasswordPolicy
@@ -78,11 +79,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
+R = TypeVar("R")
 
-TARGET_TAG = "rotation-target"
-VERIFY_OPTION = "sql-verify"
-VERIFY_TAG = "rotation-sql-verify"
+TARGET_TAG = T.TARGET
+VERIFY_OPTION = T.option(T.SQL_VERIFY)
+VERIFY_TAG = T.SQL_VERIFY
 VERIFY_MODES = ("management", "tds")
 REQUIRED_ROLE = "SQL Server Contributor"
 WRITE_ACTION = "Microsoft.Sql/servers/write"
@@ -266,7 +267,7 @@ class AzureSqlAdminRotator(Rotator):
                 f"strategy '{context.strategy}' is not supported: a server has one "
                 "administrator (use 'single')",
                 secret=secret,
-                tag="rotation-strategy",
+                tag=T.STRATEGY,
             )
         problem = _policy_problem(context.policy)
         if problem is not None:
@@ -406,7 +407,7 @@ class AzureSqlAdminRotator(Rotator):
             )
         return self._client
 
-    def _call(self, what: str, func: Callable[[], T], hide: list[str]) -> T:
+    def _call(self, what: str, func: Callable[[], R], hide: list[str]) -> R:
         """Run one ARM call, mapping SDK errors to the engine's exception tree."""
         where = self.target.resource_id
         secret = self.context.secret_name

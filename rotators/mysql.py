@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import pymysql
 import pymysql.cursors
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -101,9 +102,9 @@ if TYPE_CHECKING:
 #: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
 MAX_NAME_BYTES = 80
 CONNECT_TIMEOUT_S = 5
-ACCOUNT_HOST_OPTION = "account-host"
-TLS_OPTION = "tls"
-TLS_TAG = "rotation-tls"
+ACCOUNT_HOST_OPTION = T.option(T.ACCOUNT_HOST)
+TLS_OPTION = T.option(T.TLS)
+TLS_TAG = T.TLS
 TLS_MODES = ("verify", "disable")
 #: Authentication plugins whose client side sends the password itself.
 CLEARTEXT_PLUGINS = ("mysql_clear_password", "dialog")
@@ -214,7 +215,7 @@ class MySQLRotator(Rotator):
             raise ConfigurationError(
                 "must be a non-empty host pattern",
                 secret=context.secret_name,
-                tag=f"rotation-{ACCOUNT_HOST_OPTION}",
+                tag=T.ACCOUNT_HOST,
             )
         cls._tls(context)
 

@@ -48,6 +48,7 @@ import pika
 import pika.exceptions
 import requests
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -71,7 +72,7 @@ from rotation.tls import (
 
 log = logging.getLogger(__name__)
 
-TARGET_TAG = "rotation-target"
+TARGET_TAG = T.TARGET
 #: Seconds: (connect, read) for HTTP; socket and handshake timeouts for AMQP.
 HTTP_TIMEOUT = (5.0, 15.0)
 AMQP_TIMEOUT = 5.0
@@ -419,7 +420,7 @@ class RabbitMqRotator(Rotator):
                 raise ConfigurationError(
                     "rabbitmq needs an admin credential with a username (rotation-admin-secret)",
                     secret=self.context.secret_name,
-                    tag="rotation-admin-secret",
+                    tag=T.ADMIN_SECRET,
                 )
             session = requests.Session()
             session.auth = (admin.username, admin.password)
@@ -475,7 +476,7 @@ class RabbitMqRotator(Rotator):
                 f"the management API refused the admin credential ({status} on {where}: "
                 f"{excerpt}); it needs a user with the 'administrator' tag",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             )
         if response.status_code >= 500:
             raise TargetUnavailable(f"management API {where} answered {status}: {excerpt}")

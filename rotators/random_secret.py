@@ -19,6 +19,7 @@ but in the consumers that stop reading it.
 
 from __future__ import annotations
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.policy import PasswordPolicy
@@ -41,7 +42,7 @@ class RandomSecretRotator(Rotator):
             raise ConfigurationError(
                 "the random rotator has no target; remove the tag or choose another rotator",
                 secret=context.secret_name,
-                tag="rotation-target",
+                tag=T.TARGET,
             )
         cls.check_strategy(context)
         context.policy.validate(secret=context.secret_name)

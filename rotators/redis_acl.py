@@ -46,6 +46,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -72,7 +73,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 6379
 #: Seconds to wait for a connection or a reply.
 TIMEOUT = 5.0
-TARGET_TAG = "rotation-target"
+TARGET_TAG = T.TARGET
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,7 @@ class RedisAclRotator(Rotator):
                 raise ConfigurationError(
                     "redis-acl needs an admin credential (rotation-admin-secret)",
                     secret=self.context.secret_name,
-                    tag="rotation-admin-secret",
+                    tag=T.ADMIN_SECRET,
                 )
             pool = redis.ConnectionPool(
                 connection_class=self._connection_class(),
@@ -400,13 +401,13 @@ class RedisAclRotator(Rotator):
             raise ConfigurationError(
                 f"Redis at {self._target} refused the admin credential ({detail})",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.exceptions.NoPermissionError):
             raise ConfigurationError(
                 f"the admin user lacks a permission on {self._target} (it needs +acl): {detail}",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.ResponseError):
             raise ConfigurationError(

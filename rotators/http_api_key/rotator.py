@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
@@ -44,16 +45,17 @@ from rotators.http_api_key.templates import MissingValue, render, resolve
 
 log = logging.getLogger(__name__)
 
-ADMIN_TAG = "rotation-admin-secret"
-TARGET_TAG = "rotation-target"
+ADMIN_TAG = T.ADMIN_SECRET
+TARGET_TAG = T.TARGET
 #: Fields of a credential's extra that describe one key and are not carried to the next.
 KEY_FIELDS = ("key_id", "key_name")
-NAME_PREFIX = "rotation-"
+#: Prefix of the key names this rotator mints (a key name, not a tag).
+NAME_PREFIX = T.PREFIX
 
 
 def profile_for(context: RotatorContext) -> Profile:
     """The profile named by the ``rotation-profile`` tag; ``ConfigurationError`` otherwise."""
-    name = context.options.get("profile", "").strip()
+    name = context.options.get(T.option(T.PROFILE), "").strip()
     if not name:
         raise ConfigurationError(
             "the http-api-key rotator needs a profile name",
@@ -112,7 +114,7 @@ class HttpApiKeyRotator(Rotator):
             raise ConfigurationError(
                 f"the http-api-key rotator supports only the '{Strategy.MULTIPLE}' strategy",
                 secret=context.secret_name,
-                tag="rotation-strategy",
+                tag=T.STRATEGY,
             )
         base_url_for(context, profile_for(context))
         tls_verify_for(context)
