@@ -61,33 +61,20 @@ import pymysql.cursors
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationConflict,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
+from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotation.targets import is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_SETTING,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
+from rotation.targets import Endpoint, is_loopback
+from rotation.tls import CA_OPTION, CA_SETTING, client_context, trust_anchor
+from rotators._base import refuse_unused_ca
 from rotators._sql import (
     ADMIN_TAG,
+    CONNECT_TIMEOUT_S,
     TARGET_TAG,
-    Endpoint,
-    check_username,
-    parse_endpoint,
-    require_admin_for_alternating,
+    LoginRefused,
+    SqlRotator,
+    SqlSettings,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,7 +88,6 @@ if TYPE_CHECKING:
 
 #: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
 MAX_NAME_BYTES = 80
-CONNECT_TIMEOUT_S = 5
 ACCOUNT_HOST_OPTION = T.option(T.ACCOUNT_HOST)
 TLS_OPTION = T.option(T.TLS)
 TLS_TAG = T.TLS
@@ -120,10 +106,6 @@ ER_NAME_TOO_LONG = 1470
 _UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, ER_TOO_MANY_CONNECTIONS, ER_HOST_BLOCKED}
 #: Server errors meaning "you may not do this": the admin lacks a privilege.
 _PRIVILEGE_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530}
-
-
-class LoginRefused(Exception):
-    """The server answered and refused the login (internal: mapped per caller)."""
 
 
 class CleartextRefused(pymysql.err.OperationalError):
@@ -165,13 +147,15 @@ def _error_code(error: pymysql.err.MySQLError) -> int | None:
     return code if isinstance(code, int) else None
 
 
-class MySQLRotator(Rotator):
+class MySQLRotator(SqlRotator["Connection"]):
     """Rotates the password of a MySQL/MariaDB account (single or alternating users)."""
 
     kind: ClassVar[str] = "mysql"
-    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
-    requires_target: ClassVar[bool] = True
-    requires_admin: ClassVar[bool] = False
+    label: ClassVar[str] = "mysql"
+    login_noun: ClassVar[str] = "user"
+    default_port: ClassVar[int] = 3306
+    database_required: ClassVar[bool] = False
+    max_name_bytes: ClassVar[int] = MAX_NAME_BYTES
     #: Accepted by MariaDB and by MySQL's validate_password MEDIUM policy (mixed case,
     #: digits, one special character); no quote or backslash, so no client needs escaping.
     default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
@@ -187,46 +171,19 @@ class MySQLRotator(Rotator):
     #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
     max_password_length: ClassVar[int] = 256
 
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.endpoint = self._endpoint(context)
-        self.account_host = context.options.get(ACCOUNT_HOST_OPTION, "%")
-        self.anchor = self._tls(context)
-
-    def __repr__(self) -> str:
-        return f"MySQLRotator(target='{self.endpoint}', strategy={self.context.strategy})"
-
-    # ------------------------------------------------------------------ configuration
-
-    @staticmethod
-    def _endpoint(context: RotatorContext) -> Endpoint:
-        return parse_endpoint(
-            context.target, default_port=3306, database_required=False, secret=context.secret_name
-        )
-
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Target must be ``host[:port][/database]``; alternating needs an admin."""
-        cls._endpoint(context)
-        cls.check_strategy(context)
-        require_admin_for_alternating(context, "user")
-        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
-        if not host or len(host) > 255 or not host.isprintable():
-            raise ConfigurationError(
-                "must be a non-empty host pattern",
-                secret=context.secret_name,
-                tag=T.ACCOUNT_HOST,
-            )
-        cls._tls(context)
-
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor when TLS is verified, ``None`` when TLS is off.
+    def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
+        """The account host, and the trust anchor when TLS is verified (``None``: TLS off).
 
         Default ``verify``, except ``disable`` for a loopback host with no CA configured.
         ``rotation-tls=disable`` together with ``rotation-tls-ca`` is refused as a
         contradiction.
         """
+        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+        if not host or len(host) > 255 or not host.isprintable():
+            raise ConfigurationError(
+                "must be a non-empty host pattern", secret=context.secret_name, tag=T.ACCOUNT_HOST
+            )
         explicit = context.options.get(TLS_OPTION)
         if explicit is not None and explicit.strip().lower() not in TLS_MODES:
             raise ConfigurationError(
@@ -235,19 +192,19 @@ class MySQLRotator(Rotator):
         configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
         if explicit is not None:
             mode = explicit.strip().lower()
-        elif configured or not is_loopback(cls._endpoint(context).host):
+        elif configured or not is_loopback(endpoint.host):
             mode = "verify"
         else:
             mode = "disable"
         if mode == "disable":
-            if CA_OPTION in context.options:
-                raise ConfigurationError(
-                    f"TLS is disabled, so the CA in '{CA_TAG}' would be ignored: drop one of them",
-                    secret=context.secret_name,
-                    tag=TLS_TAG,
-                )
-            return None
-        return trust_anchor(context)
+            refuse_unused_ca(context, "TLS is disabled (drop one of the tags)", tag=TLS_TAG)
+            return SqlSettings(endpoint, mode, None, host)
+        return SqlSettings(endpoint, mode, trust_anchor(context), host)
+
+    @property
+    def account_host(self) -> str:
+        """The host part of the managed accounts."""
+        return self.settings.account_host
 
     # ------------------------------------------------------------------ connections
 
@@ -294,13 +251,6 @@ class MySQLRotator(Rotator):
             ) from None
         return conn
 
-    def _secrets(self, *credentials: Credential) -> list[str]:
-        """Every password this rotator knows of, to redact from driver messages."""
-        values = [c.password for c in credentials]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        return values
-
     def _raise_connect_error(
         self, error: pymysql.err.MySQLError, credential: Credential, secrets: list[str]
     ) -> NoReturn:
@@ -314,13 +264,7 @@ class MySQLRotator(Rotator):
                 secret=self.context.secret_name,
                 tag=TARGET_TAG,
             ) from None
-        if self.anchor is not None and verification_failure(error):
-            raise tls_refused(
-                f"mysql {self.endpoint}",
-                self.anchor,
-                secret=self.context.secret_name,
-                detail=message,
-            ) from None
+        self._refuse_unverified(error, f"mysql {self.endpoint}", message)
         if self.anchor is not None and code == CR_SSL_CONNECTION_ERROR:
             raise ConfigurationError(
                 f"mysql {self.endpoint} does not offer TLS, which rotation-tls=verify "
@@ -339,39 +283,10 @@ class MySQLRotator(Rotator):
             ) from None
         raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
 
-    def _admin_connection(self) -> Connection:
-        admin = self.context.admin
-        if admin is None or not admin.username:
-            raise ConfigurationError(
-                "an admin credential with a username is required",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            )
-        try:
-            conn = self._connect(admin)
-        except LoginRefused as refused:
-            raise ConfigurationError(
-                f"admin login '{admin.username}' refused by {self.endpoint}: {refused}",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            ) from None
-        # Fixed session settings so that SHOW GRANTS renders names with backticks.
-        try:
-            self._run(
-                conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", []
-            )
-            self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
-        except BaseException:
-            self._close(conn)
-            raise
-        return conn
-
-    def _logs_in(self, credential: Credential) -> bool:
-        try:
-            self._close(self._connect(credential))
-            return True
-        except LoginRefused:
-            return False
+    def _prepare_admin(self, conn: Connection) -> None:
+        """Fixed session settings so that SHOW GRANTS renders names with backticks."""
+        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
+        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
 
     # ------------------------------------------------------------------ statements
 
@@ -459,52 +374,17 @@ class MySQLRotator(Rotator):
 
     # ------------------------------------------------------------------ the contract
 
-    def apply(self, current: Credential, candidate: Credential) -> Credential:
-        """Set the candidate's password on its account (creating the clone if needed)."""
-        username = check_username(
-            candidate.username, max_bytes=MAX_NAME_BYTES, context=self.context
-        )
-        if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
-            self._apply_as_self(current, candidate, username)
-        else:
-            conn = self._admin_connection()
-            try:
-                self._apply_as_admin(conn, candidate, username)
-            finally:
-                self._close(conn)
-        logger.info("mysql %s: new password applied to user '%s'", self.endpoint, username)
-        return candidate
-
-    def _apply_as_self(self, current: Credential, candidate: Credential, username: str) -> None:
-        if current.username != username:
-            raise ConfigurationError(
-                "single strategy: the candidate must keep the current user name",
-                secret=self.context.secret_name,
-            )
-        try:
-            conn = self._connect(current)
-        except LoginRefused:
-            if self._logs_in(candidate):
-                logger.info(
-                    "mysql %s: user '%s' already uses the candidate", self.endpoint, username
-                )
-                return
-            raise RotationConflict(
-                f"neither the current nor the candidate password of user '{username}' "
-                f"logs in to {self.endpoint}"
-            ) from None
+    def _set_own_password(
+        self, conn: Connection, username: str, current: str, candidate: str
+    ) -> None:
         what = f"set the password of user '{username}'"
-        secrets = [candidate.password, current.password]
-        try:
-            version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
-            if "mariadb" in str(version[0][0]).lower():
-                # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
-                self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate.password,), what, secrets)
-            else:
-                statement = "ALTER USER USER() IDENTIFIED BY %s"
-                self._run(conn, statement, (candidate.password,), what, secrets)
-        finally:
-            self._close(conn)
+        secrets = [candidate, current]
+        version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
+        if "mariadb" in str(version[0][0]).lower():
+            # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
+            self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate,), what, secrets)
+        else:
+            self._run(conn, "ALTER USER USER() IDENTIFIED BY %s", (candidate,), what, secrets)
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
         secrets = [candidate.password]
@@ -547,23 +427,6 @@ class MySQLRotator(Rotator):
         for statement in grants:
             self._run(conn, statement, (), "copy a grant", secrets)
 
-    def verify(self, credential: Credential) -> None:
-        """Log in and check ``CURRENT_USER()``; a refused login raises VerificationFailed."""
-        check_username(credential.username, max_bytes=MAX_NAME_BYTES, context=self.context)
-        try:
-            conn = self._connect(credential)
-        except LoginRefused as refused:
-            raise VerificationFailed(
-                f"mysql {self.endpoint} refused user '{credential.username}': {refused}"
-            ) from None
-        try:
-            rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
-        finally:
-            self._close(conn)
-        user = str(rows[0][0]).rpartition("@")[0] if rows else None
-        if user != credential.username:
-            raise VerificationFailed(
-                f"mysql {self.endpoint}: logged in as an unexpected account, "
-                f"not '{credential.username}'"
-            )
-        logger.debug("mysql %s: user '%s' logs in", self.endpoint, credential.username)
+    def _current_user(self, conn: Connection, credential: Credential) -> str | None:
+        rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
+        return str(rows[0][0]).rpartition("@")[0] if rows else None

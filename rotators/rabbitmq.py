@@ -52,23 +52,15 @@ from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
-    RotationError,
     TargetUnavailable,
     VerificationFailed,
 )
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy, alternate_username, base_username
+from rotation.rotator import RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
 from rotation.targets import check_target_text, is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
+from rotation.tls import client_context, trust_anchor
+from rotators._base import ServerRotator, ServerSettings, refuse_unused_ca
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +179,7 @@ def _tags(user: dict[str, Any]) -> str:
     return ",".join(str(t) for t in tags)
 
 
-class RabbitMqRotator(Rotator):
+class RabbitMqRotator(ServerRotator):
     """Rotates a RabbitMQ user's password (see the module docstring for the tags)."""
 
     kind = "rabbitmq"
@@ -206,26 +198,19 @@ class RabbitMqRotator(Rotator):
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
-        self.check_config(context)
-        self._target = parse_target(context.target, secret=context.secret_name)
-        self._anchor = self._tls(context)
+        self.settings = self.parse_settings(context)
+        self._target, self.anchor = self.settings.target, self.settings.anchor
         self._session: requests.Session | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Check the target, strategy and TLS settings (no network I/O)."""
-        parse_target(context.target, secret=context.secret_name)
-        cls.check_strategy(context)
-        cls._tls(context)
-
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor if either endpoint uses TLS, else ``None``.
+    def parse_settings(cls, context: RotatorContext) -> ServerSettings[RabbitTarget]:
+        """The target and, if either endpoint uses TLS, the trust anchor (no network I/O).
 
         Refuses a plain endpoint (``amqp://``, ``http://``) on a host that is not loopback,
         since both logins carry the password itself, and ``rotation-tls-ca`` when neither
         endpoint uses TLS.
         """
+        super().parse_settings(context)
         target = parse_target(context.target, secret=context.secret_name)
         for plain, host, what in (
             (not target.tls, target.host, "amqp:// (AMQP PLAIN)"),
@@ -239,14 +224,9 @@ class RabbitMqRotator(Rotator):
                     tag=TARGET_TAG,
                 )
         if target.tls or target.management_tls:
-            return trust_anchor(context)
-        if CA_OPTION in context.options:
-            raise ConfigurationError(
-                f"neither endpoint uses TLS, so '{CA_TAG}' would be ignored",
-                secret=context.secret_name,
-                tag=TARGET_TAG,
-            )
-        return None
+            return ServerSettings(target, trust_anchor(context))
+        refuse_unused_ca(context, "neither endpoint uses TLS", tag=TARGET_TAG)
+        return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -291,8 +271,8 @@ class RabbitMqRotator(Rotator):
         user = self._username(credential)
         target = self._target
         ssl_options = None
-        if target.tls and self._anchor is not None:
-            context = client_context(self._anchor, secret=self.context.secret_name)
+        if target.tls and self.anchor is not None:
+            context = client_context(self.anchor, secret=self.context.secret_name)
             ssl_options = pika.SSLOptions(context, server_hostname=target.host)
         try:
             parameters = pika.ConnectionParameters(
@@ -309,7 +289,7 @@ class RabbitMqRotator(Rotator):
         except (TypeError, ValueError) as error:  # pika validates every parameter
             raise ConfigurationError(
                 f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': "
-                f"{sanitize_error(error, self._secret_values((credential,)))}",
+                f"{sanitize_error(error, self._secrets(credential))}",
                 secret=self.context.secret_name,
             ) from None
         try:
@@ -327,14 +307,8 @@ class RabbitMqRotator(Rotator):
             )
             return
         except (pika.exceptions.AMQPError, OSError) as error:
-            detail = sanitize_error(error, self._secret_values((credential,)))
-            if self._anchor is not None and verification_failure(error):
-                raise tls_refused(
-                    f"RabbitMQ at {target.amqp_url}",
-                    self._anchor,
-                    secret=self.context.secret_name,
-                    detail=detail,
-                ) from None
+            detail = sanitize_error(error, self._secrets(credential))
+            self._refuse_unverified(error, f"RabbitMQ at {target.amqp_url}", detail)
             raise TargetUnavailable(
                 f"AMQP connection to {target.amqp_url} failed: {detail}"
             ) from None
@@ -415,15 +389,11 @@ class RabbitMqRotator(Rotator):
 
     def _http(self) -> requests.Session:
         if self._session is None:
-            admin = self.context.admin
-            if admin is None or not admin.username:
-                raise ConfigurationError(
-                    "rabbitmq needs an admin credential with a username (rotation-admin-secret)",
-                    secret=self.context.secret_name,
-                    tag=T.ADMIN_SECRET,
-                )
+            admin = self._admin_credential(
+                "rabbitmq needs an admin credential with a username (rotation-admin-secret)"
+            )
             session = requests.Session()
-            session.auth = (admin.username, admin.password)
+            session.auth = (admin.username or "", admin.password)
             session.headers["Accept"] = "application/json"
             self._session = session
         return self._session
@@ -445,31 +415,21 @@ class RabbitMqRotator(Rotator):
         url = f"{self._target.management_url}/api/{path}"
         where = f"{method} {self._target.management_url}/api/{path.split('/')[0]}"
         # verify is passed per request: a Session's own verify loses to REQUESTS_CA_BUNDLE.
-        verify: str | bool = self._anchor.cafile if self._anchor is not None else True
+        verify: str | bool = self.anchor.cafile if self.anchor is not None else True
         try:
             response = self._http().request(
                 method, url, json=json, timeout=HTTP_TIMEOUT, verify=verify, allow_redirects=False
             )
-        except RotationError:
-            raise
         except requests.RequestException as error:
-            detail = sanitize_error(error, self._secret_values(secrets))
-            if self._anchor is not None and verification_failure(error):
-                raise tls_refused(
-                    f"management API {where}",
-                    self._anchor,
-                    secret=self.context.secret_name,
-                    detail=detail,
-                ) from None
+            detail = sanitize_error(error, self._secrets(*secrets))
+            self._refuse_unverified(error, f"management API {where}", detail)
             raise TargetUnavailable(f"management API {where} failed: {detail}") from None
         if response.status_code == 404 and missing_ok:
             return None
         if response.ok:
             return response
         # Redact before cutting: a password straddling the cut would escape redaction.
-        excerpt = redact(" ".join(response.text.split()), self._secret_values(secrets))[
-            :BODY_EXCERPT
-        ]
+        excerpt = redact(" ".join(response.text.split()), self._secrets(*secrets))[:BODY_EXCERPT]
         status = f"HTTP {response.status_code}"
         if response.status_code in (401, 403):
             raise ConfigurationError(
@@ -484,12 +444,6 @@ class RabbitMqRotator(Rotator):
             f"management API {where} answered {status}: {excerpt}",
             secret=self.context.secret_name,
         )
-
-    def _secret_values(self, secrets: tuple[Credential, ...]) -> list[str]:
-        values = [c.password for c in secrets]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        return values
 
 
 def _json_body(response: requests.Response) -> Any:

@@ -55,18 +55,11 @@ from rotation.errors import (
     VerificationFailed,
 )
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
 from rotation.targets import check_target_text, is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
+from rotation.tls import client_context, trust_anchor
+from rotators._base import ServerRotator, ServerSettings, refuse_unused_ca
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +165,7 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-class RedisAclRotator(Rotator):
+class RedisAclRotator(ServerRotator):
     """Rotates the password of a Redis ACL user (see the module docstring for the tags)."""
 
     kind = "redis-acl"
@@ -190,34 +183,23 @@ class RedisAclRotator(Rotator):
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
-        self.check_config(context)
-        self._target = parse_target(context.target, secret=context.secret_name)
-        self._anchor = self._tls(context)
+        self.settings = self.parse_settings(context)
+        self._target, self.anchor = self.settings.target, self.settings.anchor
         self._client: redis.Redis | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Check the target, strategy and TLS settings (no network I/O)."""
-        parse_target(context.target, secret=context.secret_name)
-        cls.check_strategy(context)
-        cls._tls(context)
+    def parse_settings(cls, context: RotatorContext) -> ServerSettings[RedisTarget]:
+        """The target and, for ``rediss://``, the trust anchor (no network I/O).
 
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor for ``rediss://``; ``None`` for a plain loopback target.
-
-        Refuses a plain ``redis://`` target on any other host (``AUTH`` would carry the
-        password in clear over the network) and ``rotation-tls-ca`` on a plain target.
+        Refuses a plain ``redis://`` target on any other host than loopback (``AUTH`` would
+        carry the password in clear over the network) and ``rotation-tls-ca`` on a plain
+        target.
         """
+        super().parse_settings(context)
         target = parse_target(context.target, secret=context.secret_name)
         if target.tls:
-            return trust_anchor(context)
-        if CA_OPTION in context.options:
-            raise ConfigurationError(
-                f"the target is plain redis://, so '{CA_TAG}' would be ignored: use rediss://",
-                secret=context.secret_name,
-                tag=TARGET_TAG,
-            )
+            return ServerSettings(target, trust_anchor(context))
+        refuse_unused_ca(context, "the target is plain redis:// (use rediss://)", tag=TARGET_TAG)
         if not is_loopback(target.host):
             raise ConfigurationError(
                 "plain redis:// is allowed only for a loopback host: Redis AUTH sends the "
@@ -225,7 +207,7 @@ class RedisAclRotator(Rotator):
                 secret=context.secret_name,
                 tag=TARGET_TAG,
             )
-        return None
+        return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -331,12 +313,12 @@ class RedisAclRotator(Rotator):
             "socket_connect_timeout": TIMEOUT,
             "driver_info": None,
         }
-        if self._anchor is not None:
-            kwargs["tls_context"] = client_context(self._anchor, secret=self.context.secret_name)
+        if self.anchor is not None:
+            kwargs["tls_context"] = client_context(self.anchor, secret=self.context.secret_name)
         return kwargs
 
     def _connection_class(self) -> type[redis.Connection]:
-        return VerifiedSSLConnection if self._anchor is not None else redis.Connection
+        return VerifiedSSLConnection if self.anchor is not None else redis.Connection
 
     def _new_connection(self, *, username: str, password: str) -> redis.Connection:
         return self._connection_class()(
@@ -345,13 +327,9 @@ class RedisAclRotator(Rotator):
 
     def _admin(self) -> redis.Redis:
         if self._client is None:
-            admin = self.context.admin
-            if admin is None:
-                raise ConfigurationError(
-                    "redis-acl needs an admin credential (rotation-admin-secret)",
-                    secret=self.context.secret_name,
-                    tag=T.ADMIN_SECRET,
-                )
+            admin = self._admin_credential(
+                "redis-acl needs an admin credential (rotation-admin-secret)", username=False
+            )
             pool = redis.ConnectionPool(
                 connection_class=self._connection_class(),
                 username=admin.username,
@@ -386,17 +364,8 @@ class RedisAclRotator(Rotator):
     def _raise_translated(
         self, error: redis.RedisError, secrets: tuple[Credential, ...], *, admin: bool
     ) -> NoReturn:
-        values = [c.password for c in secrets]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        detail = sanitize_error(error, values)
-        if self._anchor is not None and verification_failure(error):
-            raise tls_refused(
-                f"Redis at {self._target}",
-                self._anchor,
-                secret=self.context.secret_name,
-                detail=detail,
-            ) from None
+        detail = sanitize_error(error, self._secrets(*secrets))
+        self._refuse_unverified(error, f"Redis at {self._target}", detail)
         if isinstance(error, redis.AuthenticationError):
             raise ConfigurationError(
                 f"Redis at {self._target} refused the admin credential ({detail})",

@@ -30,6 +30,7 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rotation import tags as T
@@ -92,6 +93,16 @@ def key_name_for(secret_name: str, max_length: int) -> str:
     return f"{NAME_PREFIX}{stem[:room]}{suffix}"
 
 
+@dataclass(frozen=True)
+class ApiKeySettings:
+    """The profile, base URL and TLS verification of one managed secret, parsed once."""
+
+    profile: Profile
+    base_url: str
+    #: ``requests``' ``verify``: a CA file, or ``True`` for the process's trust store.
+    verify: str | bool
+
+
 class HttpApiKeyRotator(Rotator):
     """Rotates an API key through the HTTP API a profile describes (see the module doc)."""
 
@@ -102,22 +113,17 @@ class HttpApiKeyRotator(Rotator):
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
-        self.profile = profile_for(context)
-        self.base_url = base_url_for(context, self.profile)
-        self._verify = tls_verify_for(context)
+        self.settings = self.parse_settings(context)
+        self.profile, self.base_url = self.settings.profile, self.settings.base_url
+        self._verify = self.settings.verify
         self._client: ApiClient | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
+    def parse_settings(cls, context: RotatorContext) -> ApiKeySettings:
         """Load and validate the profile and the optional base URL override (no network)."""
-        if context.strategy is not Strategy.MULTIPLE:
-            raise ConfigurationError(
-                f"the http-api-key rotator supports only the '{Strategy.MULTIPLE}' strategy",
-                secret=context.secret_name,
-                tag=T.STRATEGY,
-            )
-        base_url_for(context, profile_for(context))
-        tls_verify_for(context)
+        super().parse_settings(context)
+        profile = profile_for(context)
+        return ApiKeySettings(profile, base_url_for(context, profile), tls_verify_for(context))
 
     # -- the four steps ---------------------------------------------------------------------
 

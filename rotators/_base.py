@@ -1,0 +1,71 @@
+"""What every built-in rotator that logs in to a server shares (no I/O here).
+
+:class:`ServerRotator` holds the trust anchor and the admin credential and words the two
+failures every such rotator reports the same way: a certificate that does not verify
+(``ConfigurationError`` naming ``rotation-tls-ca``) and a missing admin credential. The
+engine's wrapper (:mod:`rotation.guarded`) still redacts and types whatever escapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from rotation import tags as T
+from rotation.credential import Credential
+from rotation.errors import ConfigurationError
+from rotation.rotator import Rotator, RotatorContext
+from rotation.tls import CA_OPTION, CA_TAG, TrustAnchor, tls_refused, verification_failure
+
+#: A rotator's parsed target.
+TargetT = TypeVar("TargetT")
+
+
+@dataclass(frozen=True)
+class ServerSettings(Generic[TargetT]):
+    """A rotator's target and trust anchor, parsed once (:meth:`Rotator.parse_settings`)."""
+
+    target: TargetT
+    #: The CA the connections trust, ``None`` when they do not use TLS.
+    anchor: TrustAnchor | None
+
+
+class ServerRotator(Rotator):
+    """A rotator with a server to log in to: subclasses set :attr:`anchor` in ``__init__``."""
+
+    #: The CA the connections trust, ``None`` when they do not use TLS.
+    anchor: TrustAnchor | None = None
+
+    def _secrets(self, *credentials: Credential) -> list[str]:
+        """Every password this rotator knows of, to redact from driver messages."""
+        values = [c.password for c in credentials]
+        if self.context.admin is not None:
+            values.append(self.context.admin.password)
+        return values
+
+    def _admin_credential(self, message: str, *, username: bool = True) -> Credential:
+        """The admin credential (with a user name unless ``username`` is false), else
+        ``ConfigurationError`` naming ``rotation-admin-secret``."""
+        admin = self.context.admin
+        if admin is None or (username and not admin.username):
+            raise ConfigurationError(message, secret=self.context.secret_name, tag=T.ADMIN_SECRET)
+        return admin
+
+    def _refuse_unverified(self, error: BaseException, where: str, detail: str) -> None:
+        """Raise ``ConfigurationError`` naming ``rotation-tls-ca`` if ``error`` is a failed
+        certificate verification on a verified connection; else return."""
+        if self.anchor is not None and verification_failure(error):
+            raise tls_refused(
+                where, self.anchor, secret=self.context.secret_name, detail=detail
+            ) from None
+
+
+def refuse_unused_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
+    """``ConfigurationError`` naming ``tag`` if ``rotation-tls-ca`` is set where the
+    connections do not use TLS (``reason`` says why not)."""
+    if CA_OPTION in context.options:
+        raise ConfigurationError(
+            f"{reason}, so the CA in '{CA_TAG}' would be ignored",
+            secret=context.secret_name,
+            tag=tag,
+        )
