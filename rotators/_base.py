@@ -8,8 +8,9 @@ engine's wrapper (:mod:`rotation.guarded`) still redacts and types whatever esca
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from rotation import tags as T
 from rotation.credential import Credential
@@ -69,3 +70,35 @@ def refuse_unused_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
             secret=context.secret_name,
             tag=tag,
         )
+
+
+class TargetRotator(ServerRotator, Generic[TargetT]):
+    """A rotator that manages users on a server through an admin login (Redis, RabbitMQ).
+
+    Its settings are the parsed target and trust anchor (:class:`ServerSettings`), made
+    once by :meth:`parse_server` and kept as :attr:`settings`.
+    """
+
+    requires_admin: ClassVar[bool] = True
+
+    def __init__(self, context: RotatorContext) -> None:
+        super().__init__(context)
+        self.settings = self.parse_settings(context)
+        self.anchor = self.settings.anchor
+
+    @property
+    def target(self) -> TargetT:
+        """The parsed ``rotation-target``."""
+        return self.settings.target
+
+    @classmethod
+    def parse_settings(cls, context: RotatorContext) -> ServerSettings[TargetT]:
+        """The strategy checked (see the base class), then :meth:`parse_server`."""
+        super().parse_settings(context)
+        return cls.parse_server(context)
+
+    @classmethod
+    @abstractmethod
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[TargetT]:
+        """Parse the target and choose the trust anchor; ``ConfigurationError`` naming the
+        tag for what cannot work. No network I/O."""

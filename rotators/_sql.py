@@ -83,19 +83,26 @@ def check_username(username: str | None, *, max_bytes: int, context: RotatorCont
     return username
 
 
+@dataclass(frozen=True)
+class SqlDialect:
+    """How one kind of SQL server names logins and is written as a target."""
+
+    #: What the server calls a login ("role", "user").
+    login: str
+    default_port: int
+    #: Whether ``rotation-target`` must name a database (``host:port/db``).
+    database_required: bool
+    #: The longest login name the server stores in full, in UTF-8 bytes.
+    max_name_bytes: int
+
+
 class SqlRotator(ServerRotator, Generic[C]):
     """Single or alternating users on a SQL server; ``C`` is the driver's connection."""
 
     strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
     requires_target: ClassVar[bool] = True
     requires_admin: ClassVar[bool] = False
-    #: How messages name the server kind, and a login on it ("role", "user").
-    label: ClassVar[str]
-    login_noun: ClassVar[str]
-    default_port: ClassVar[int]
-    database_required: ClassVar[bool]
-    #: The longest user name the server stores in full, in UTF-8 bytes.
-    max_name_bytes: ClassVar[int]
+    dialect: ClassVar[SqlDialect]
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
@@ -112,14 +119,14 @@ class SqlRotator(ServerRotator, Generic[C]):
         super().parse_settings(context)
         endpoint = parse_endpoint(
             context.target,
-            default_port=cls.default_port,
-            database_required=cls.database_required,
+            default_port=cls.dialect.default_port,
+            database_required=cls.dialect.database_required,
             secret=context.secret_name,
         )
         if context.strategy is Strategy.ALTERNATING and context.admin is None:
             raise ConfigurationError(
                 "the alternating strategy needs an admin credential to create the clone "
-                f"{cls.login_noun}",
+                f"{cls.dialect.login}",
                 secret=context.secret_name,
                 tag=ADMIN_TAG,
             )
@@ -157,6 +164,11 @@ class SqlRotator(ServerRotator, Generic[C]):
 
     # ------------------------------------------------------------------ shared steps
 
+    def _username(self, credential: Credential) -> str:
+        return check_username(
+            credential.username, max_bytes=self.dialect.max_name_bytes, context=self.context
+        )
+
     def _admin_connection(self) -> C:
         admin = self._admin_credential("an admin credential with a username is required")
         try:
@@ -183,9 +195,7 @@ class SqlRotator(ServerRotator, Generic[C]):
 
     def apply(self, current: Credential, candidate: Credential) -> Credential:
         """Set the candidate's password on its login (creating the clone if needed)."""
-        username = check_username(
-            candidate.username, max_bytes=self.max_name_bytes, context=self.context
-        )
+        username = self._username(candidate)
         if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
             self._apply_as_self(current, candidate, username)
         else:
@@ -196,9 +206,9 @@ class SqlRotator(ServerRotator, Generic[C]):
                 self._close(conn)
         logger.info(
             "%s %s: new password applied to %s '%s'",
-            self.label,
+            self.kind,
             self.endpoint,
-            self.login_noun,
+            self.dialect.login,
             username,
         )
         return candidate
@@ -215,14 +225,14 @@ class SqlRotator(ServerRotator, Generic[C]):
             if self._logs_in(candidate):
                 logger.info(
                     "%s %s: %s '%s' already uses the candidate",
-                    self.label,
+                    self.kind,
                     self.endpoint,
-                    self.login_noun,
+                    self.dialect.login,
                     username,
                 )
                 return
             raise RotationConflict(
-                f"neither the current nor the candidate password of {self.login_noun} "
+                f"neither the current nor the candidate password of {self.dialect.login} "
                 f"'{username}' logs in to {self.endpoint}"
             ) from None
         try:
@@ -233,12 +243,12 @@ class SqlRotator(ServerRotator, Generic[C]):
     def verify(self, credential: Credential) -> None:
         """Log in with ``credential`` and check who the server says logged in; a refused
         login raises ``VerificationFailed``."""
-        check_username(credential.username, max_bytes=self.max_name_bytes, context=self.context)
+        self._username(credential)
         try:
             conn = self._connect(credential)
         except LoginRefused as refused:
             raise VerificationFailed(
-                f"{self.label} {self.endpoint} refused {self.login_noun} "
+                f"{self.kind} {self.endpoint} refused {self.dialect.login} "
                 f"'{credential.username}': {refused}"
             ) from None
         try:
@@ -247,13 +257,13 @@ class SqlRotator(ServerRotator, Generic[C]):
             self._close(conn)
         if user != credential.username:
             raise VerificationFailed(
-                f"{self.label} {self.endpoint}: logged in as an unexpected {self.login_noun}, "
+                f"{self.kind} {self.endpoint}: logged in as an unexpected {self.dialect.login}, "
                 f"not '{credential.username}'"
             )
         logger.debug(
             "%s %s: %s '%s' logs in",
-            self.label,
+            self.kind,
             self.endpoint,
-            self.login_noun,
+            self.dialect.login,
             credential.username,
         )

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pymysql
 import pymysql.cursors
@@ -73,6 +73,7 @@ from rotators._sql import (
     CONNECT_TIMEOUT_S,
     TARGET_TAG,
     LoginRefused,
+    SqlDialect,
     SqlRotator,
     SqlSettings,
 )
@@ -148,28 +149,25 @@ def _error_code(error: pymysql.err.MySQLError) -> int | None:
 
 
 class MySQLRotator(SqlRotator["Connection"]):
-    """Rotates the password of a MySQL/MariaDB account (single or alternating users)."""
+    """Rotates the password of a MySQL/MariaDB account (single or alternating users).
 
-    kind: ClassVar[str] = "mysql"
-    label: ClassVar[str] = "mysql"
-    login_noun: ClassVar[str] = "user"
-    default_port: ClassVar[int] = 3306
-    database_required: ClassVar[bool] = False
-    max_name_bytes: ClassVar[int] = MAX_NAME_BYTES
+    Passwords: every printable character is stored and verified (they go as escaped string
+    literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII symbol,
+    space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a ``str``
+    password sends Latin-1, so keep policies ASCII for such consumers.
+    """
+
+    kind = "mysql"
+    dialect = SqlDialect("user", 3306, database_required=False, max_name_bytes=MAX_NAME_BYTES)
     #: Accepted by MariaDB and by MySQL's validate_password MEDIUM policy (mixed case,
     #: digits, one special character); no quote or backslash, so no client needs escaping.
-    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
+    default_policy = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~!#%*+="
     )
-    #: Every printable character is stored and verified (passwords go as escaped string
-    #: literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII
-    #: symbol, space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a
-    #: ``str`` password sends Latin-1, so keep policies ASCII for such consumers.
-    unsafe_password_characters: ClassVar[str] = ""
     #: MySQL 8's default plugin, caching_sha2_password, refuses passwords longer than 256
     #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
     #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
-    max_password_length: ClassVar[int] = 256
+    max_password_length = 256
 
     @classmethod
     def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
@@ -275,9 +273,9 @@ class MySQLRotator(SqlRotator["Connection"]):
         if code == ER_ACCESS_DENIED:
             raise LoginRefused(message) from None
         if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
+            user = f"user '{credential.username}'"
             raise ConfigurationError(
-                f"database of {self.endpoint} does not exist or user "
-                f"'{credential.username}' may not open it",
+                f"database of {self.endpoint} does not exist or {user} may not open it",
                 secret=self.context.secret_name,
                 tag=TARGET_TAG,
             ) from None

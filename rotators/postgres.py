@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -68,6 +68,7 @@ from rotators._sql import (
     CONNECT_TIMEOUT_S,
     TARGET_TAG,
     LoginRefused,
+    SqlDialect,
     SqlRotator,
     SqlSettings,
 )
@@ -89,25 +90,20 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 
 
 class PostgresRotator(SqlRotator[Connection]):
-    """Rotates the password of a PostgreSQL login role (single or alternating users)."""
+    """Rotates the password of a PostgreSQL login role (single or alternating users).
 
-    kind: ClassVar[str] = "postgres"
-    label: ClassVar[str] = "postgres"
-    login_noun: ClassVar[str] = "role"
-    default_port: ClassVar[int] = 5432
-    database_required: ClassVar[bool] = True
-    max_name_bytes: ClassVar[int] = MAX_NAME_BYTES
+    Passwords: every character but NUL (refused by the engine for every target; libpq would
+    cut the password there) is stored, as a SCRAM verifier of its SASLprep form, and
+    verified. libpq and the server take any length, but PQencryptPasswordConn and the
+    startup packet grow with it: the base class's 1 KiB, checked against PostgreSQL 15.
+    """
+
+    kind = "postgres"
+    dialect = SqlDialect("role", 5432, database_required=True, max_name_bytes=MAX_NAME_BYTES)
     #: Letters, digits and a few symbols that need no quoting anywhere (URIs, .pgpass, shells).
-    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
+    default_policy = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~"
     )
-    #: NUL (which libpq would cut the password at) is a control character, refused by the
-    #: engine for every target; every other character is stored (as a SCRAM verifier of its
-    #: SASLprep form) and verified.
-    unsafe_password_characters: ClassVar[str] = ""
-    #: libpq and the server take any length, but PQencryptPasswordConn and the startup
-    #: packet grow with it; 1 KiB, checked against PostgreSQL 15, is more than any policy.
-    max_password_length: ClassVar[int] = 1024
 
     @classmethod
     def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:

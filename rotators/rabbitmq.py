@@ -60,7 +60,7 @@ from rotation.rotator import RotatorContext, Strategy, alternate_username, base_
 from rotation.sanitize import redact, sanitize_error
 from rotation.targets import check_target_text, is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import ServerRotator, ServerSettings, refuse_unused_ca
+from rotators._base import ServerSettings, TargetRotator, refuse_unused_ca
 
 log = logging.getLogger(__name__)
 
@@ -179,38 +179,29 @@ def _tags(user: dict[str, Any]) -> str:
     return ",".join(str(t) for t in tags)
 
 
-class RabbitMqRotator(ServerRotator):
-    """Rotates a RabbitMQ user's password (see the module docstring for the tags)."""
+class RabbitMqRotator(TargetRotator[RabbitTarget]):
+    """Rotates a RabbitMQ user's password (see the module docstring for the tags).
+
+    Passwords: no character is unsafe beyond the engine's own refusals (the management API
+    takes the password as a JSON string, AMQP PLAIN as bytes after a NUL separator; spaces,
+    quotes, ``%``, ``\\`` and ``:`` verified against RabbitMQ 3.x). No length limit in
+    RabbitMQ; a PLAIN response must fit one frame (frame_max is at least 4 KiB), so the base
+    class's 1 KiB is safe (verified against the local broker).
+    """
 
     kind = "rabbitmq"
     strategies = (Strategy.SINGLE, Strategy.ALTERNATING)
-    requires_target = True
-    requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in an amqp:// URL unquoted.
     default_policy = PasswordPolicy(length=40, symbols=2, symbol_set="-_.~")
-    #: None: the management API takes the password as a JSON string and AMQP PLAIN as
-    #: bytes after a NUL separator (NUL itself is refused by the engine for every target);
-    #: spaces, quotes, ``%``, ``\`` and ``:`` verified against RabbitMQ 3.x.
-    unsafe_password_characters = ""
-    #: No limit in RabbitMQ; a PLAIN response must fit one frame (frame_max is at least
-    #: 4 KiB), so 1 KiB is safe. Verified against the local broker.
-    max_password_length = 1024
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.settings = self.parse_settings(context)
-        self._target, self.anchor = self.settings.target, self.settings.anchor
-        self._session: requests.Session | None = None
 
     @classmethod
-    def parse_settings(cls, context: RotatorContext) -> ServerSettings[RabbitTarget]:
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[RabbitTarget]:
         """The target and, if either endpoint uses TLS, the trust anchor (no network I/O).
 
         Refuses a plain endpoint (``amqp://``, ``http://``) on a host that is not loopback,
         since both logins carry the password itself, and ``rotation-tls-ca`` when neither
         endpoint uses TLS.
         """
-        super().parse_settings(context)
         target = parse_target(context.target, secret=context.secret_name)
         for plain, host, what in (
             (not target.tls, target.host, "amqp:// (AMQP PLAIN)"),
@@ -269,7 +260,7 @@ class RabbitMqRotator(ServerRotator):
         rotator does not manage permissions.
         """
         user = self._username(credential)
-        target = self._target
+        target = self.target
         ssl_options = None
         if target.tls and self.anchor is not None:
             context = client_context(self.anchor, secret=self.context.secret_name)
@@ -322,6 +313,8 @@ class RabbitMqRotator(ServerRotator):
         except pika.exceptions.AMQPError:
             pass  # logged in already; a failed close does not change the verdict
 
+    _session: requests.Session | None = None
+
     def close(self) -> None:
         """Close the HTTP session, if one was opened."""
         if self._session is not None:
@@ -357,9 +350,7 @@ class RabbitMqRotator(ServerRotator):
         self._request(
             "PUT", f"users/{_segment(user)}", secrets, json={"password": password, "tags": tags}
         )
-        log.info(
-            "rabbitmq: set the password of user '%s' via %s", user, self._target.management_url
-        )
+        log.info("rabbitmq: set the password of user '%s' via %s", user, self.target.management_url)
 
     def _mirror_permissions(self, base: str, clone: str, secrets: tuple[Credential, ...]) -> None:
         """Make ``clone``'s vhost and topic permissions equal to ``base``'s."""
@@ -412,8 +403,8 @@ class RabbitMqRotator(ServerRotator):
         Maps failures to rotation errors: 401/403 -> ConfigurationError (admin), other 4xx ->
         ConfigurationError, 5xx and network errors -> TargetUnavailable.
         """
-        url = f"{self._target.management_url}/api/{path}"
-        where = f"{method} {self._target.management_url}/api/{path.split('/')[0]}"
+        url = f"{self.target.management_url}/api/{path}"
+        where = f"{method} {self.target.management_url}/api/{path.split('/')[0]}"
         # verify is passed per request: a Session's own verify loses to REQUESTS_CA_BUNDLE.
         verify: str | bool = self.anchor.cafile if self.anchor is not None else True
         try:

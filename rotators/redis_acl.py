@@ -59,7 +59,7 @@ from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
 from rotation.targets import check_target_text, is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import ServerRotator, ServerSettings, refuse_unused_ca
+from rotators._base import ServerSettings, TargetRotator, refuse_unused_ca
 
 log = logging.getLogger(__name__)
 
@@ -165,37 +165,28 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-class RedisAclRotator(ServerRotator):
-    """Rotates the password of a Redis ACL user (see the module docstring for the tags)."""
+class RedisAclRotator(TargetRotator[RedisTarget]):
+    """Rotates the password of a Redis ACL user (see the module docstring for the tags).
+
+    Passwords: no character is unsafe beyond the engine's own refusals (``ACL SETUSER`` gets
+    the SHA-256, ``#<hash>``, never ``>password`` whose syntax ends at a space, and ``AUTH``
+    sends the password as one binary-safe argument; spaces, quotes and ``>``/``<``/``#``
+    verified against Redis 7.0). Redis takes any length; the base class's 1 KiB verified.
+    """
 
     kind = "redis-acl"
     strategies = (Strategy.MULTIPLE, Strategy.SINGLE)
-    requires_target = True
-    requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in a redis:// URL unquoted.
     default_policy = PasswordPolicy(length=48, symbols=2, symbol_set="-_.~")
-    #: None: ``ACL SETUSER`` gets the SHA-256 (``#<hash>``), never ``>password`` (whose
-    #: syntax ends at a space), and ``AUTH`` sends the password as one binary-safe argument;
-    #: spaces, quotes and ``>``/``<``/``#`` verified against Redis 7.0.
-    unsafe_password_characters = ""
-    #: Redis takes any length (a bulk string); 1 KiB verified against Redis 7.0.
-    max_password_length = 1024
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.settings = self.parse_settings(context)
-        self._target, self.anchor = self.settings.target, self.settings.anchor
-        self._client: redis.Redis | None = None
 
     @classmethod
-    def parse_settings(cls, context: RotatorContext) -> ServerSettings[RedisTarget]:
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[RedisTarget]:
         """The target and, for ``rediss://``, the trust anchor (no network I/O).
 
         Refuses a plain ``redis://`` target on any other host than loopback (``AUTH`` would
         carry the password in clear over the network) and ``rotation-tls-ca`` on a plain
         target.
         """
-        super().parse_settings(context)
         target = parse_target(context.target, secret=context.secret_name)
         if target.tls:
             return ServerSettings(target, trust_anchor(context))
@@ -228,12 +219,12 @@ class RedisAclRotator(ServerRotator):
             self._admin_call(
                 "ACL SETUSER", user, "resetpass", f"#{new_hash}", secrets=(candidate, current)
             )
-            log.info("redis-acl: replaced the passwords of user '%s' on %s", user, self._target)
+            log.info("redis-acl: replaced the passwords of user '%s' on %s", user, self.target)
         else:
             if new_hash in hashes:
                 return candidate
             self._admin_call("ACL SETUSER", user, f"#{new_hash}", secrets=(candidate, current))
-            log.info("redis-acl: added a password to user '%s' on %s", user, self._target)
+            log.info("redis-acl: added a password to user '%s' on %s", user, self.target)
         return candidate
 
     def verify(self, credential: Credential) -> None:
@@ -248,13 +239,13 @@ class RedisAclRotator(ServerRotator):
             connection.connect()  # type: ignore[no-untyped-call]
         except redis.AuthenticationError:
             raise VerificationFailed(
-                f"Redis at {self._target} refused the login of user '{user}'"
+                f"Redis at {self.target} refused the login of user '{user}'"
             ) from None
         except redis.RedisError as error:
             self._raise_translated(error, (credential,), admin=False)
         except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
             raise ConfigurationError(
-                f"Redis at {self._target}: cannot log in as '{user}': {type(error).__name__}",
+                f"Redis at {self.target}: cannot log in as '{user}': {type(error).__name__}",
                 secret=self.context.secret_name,
             ) from None
         finally:
@@ -286,7 +277,9 @@ class RedisAclRotator(ServerRotator):
             # Removed concurrently between our read and our write: that is success.
             if old_hash in self._get_user(user, old, new)["passwords"]:
                 raise
-        log.info("redis-acl: removed the old password of user '%s' on %s", user, self._target)
+        log.info("redis-acl: removed the old password of user '%s' on %s", user, self.target)
+
+    _client: redis.Redis | None = None
 
     def close(self) -> None:
         """Close the admin connection, if one was opened."""
@@ -307,8 +300,8 @@ class RedisAclRotator(ServerRotator):
 
     def _connection_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "host": self._target.host,
-            "port": self._target.port,
+            "host": self.target.host,
+            "port": self.target.port,
             "socket_timeout": TIMEOUT,
             "socket_connect_timeout": TIMEOUT,
             "driver_info": None,
@@ -347,7 +340,7 @@ class RedisAclRotator(ServerRotator):
             self._raise_translated(error, secrets, admin=True)
         except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
             raise ConfigurationError(
-                f"Redis at {self._target}: {args[0]} cannot be sent: {type(error).__name__}",
+                f"Redis at {self.target}: {args[0]} cannot be sent: {type(error).__name__}",
                 secret=self.context.secret_name,
             ) from None
 
@@ -355,7 +348,7 @@ class RedisAclRotator(ServerRotator):
         state = self._admin_call("ACL GETUSER", user, secrets=secrets)
         if state is None:
             raise ConfigurationError(
-                f"Redis ACL user '{user}' does not exist on {self._target} "
+                f"Redis ACL user '{user}' does not exist on {self.target} "
                 "(redis-acl rotates existing users; create it with ACL SETUSER)",
                 secret=self.context.secret_name,
             )
@@ -365,23 +358,23 @@ class RedisAclRotator(ServerRotator):
         self, error: redis.RedisError, secrets: tuple[Credential, ...], *, admin: bool
     ) -> NoReturn:
         detail = sanitize_error(error, self._secrets(*secrets))
-        self._refuse_unverified(error, f"Redis at {self._target}", detail)
+        self._refuse_unverified(error, f"Redis at {self.target}", detail)
         if isinstance(error, redis.AuthenticationError):
             raise ConfigurationError(
-                f"Redis at {self._target} refused the admin credential ({detail})",
+                f"Redis at {self.target} refused the admin credential ({detail})",
                 secret=self.context.secret_name,
                 tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.exceptions.NoPermissionError):
             raise ConfigurationError(
-                f"the admin user lacks a permission on {self._target} (it needs +acl): {detail}",
+                f"the admin user lacks a permission on {self.target} (it needs +acl): {detail}",
                 secret=self.context.secret_name,
                 tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.ResponseError):
             raise ConfigurationError(
-                f"Redis at {self._target} refused a command: {detail}",
+                f"Redis at {self.target} refused a command: {detail}",
                 secret=self.context.secret_name,
             ) from None
         what = "admin connection" if admin else "connection"
-        raise TargetUnavailable(f"Redis {what} to {self._target} failed: {detail}") from None
+        raise TargetUnavailable(f"Redis {what} to {self.target} failed: {detail}") from None
