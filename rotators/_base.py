@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, NoReturn, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import Rotator, RotatorContext
+from rotation.targets import check_target_text
 from rotation.tls import CA_OPTION, CA_TAG, TrustAnchor, tls_refused, verification_failure
 
 #: A rotator's parsed target.
@@ -59,6 +61,50 @@ class ServerRotator(Rotator):
             raise tls_refused(
                 where, self.anchor, secret=self.context.secret_name, detail=detail
             ) from None
+
+
+def refuse_target(reason: str, *, expected: str, secret: str | None) -> NoReturn:
+    """Raise ``ConfigurationError`` naming ``rotation-target``: ``reason; expected ...``."""
+    raise ConfigurationError(f"{reason}; expected {expected}", secret=secret, tag=T.TARGET)
+
+
+def split_url_target(
+    target: str | None,
+    *,
+    what: str,
+    schemes: tuple[str, ...],
+    expected: str,
+    secret: str | None,
+    default_scheme: str | None = None,
+) -> tuple[SplitResult, int | None, str]:
+    """The ``rotation-target`` URL split, with its port and host (never empty).
+
+    Refuses (:func:`refuse_target`, never echoing the value) an empty target, text no target
+    may hold (:func:`rotation.targets.check_target_text`), credentials anywhere (``@``), a
+    URL ``urlsplit`` cannot read, a scheme not in ``schemes``, and a URL without a host. A
+    target without ``://`` gets ``default_scheme`` when one is given.
+    """
+    if not target or not target.strip():
+        refuse_target(f"a {what} target is required", expected=expected, secret=secret)
+    text = check_target_text(target, secret=secret)
+    if default_scheme is not None and "://" not in text:
+        text = f"{default_scheme}://{text}"
+    if "@" in text:
+        refuse_target(
+            "the target must not contain credentials (use the admin secret)",
+            expected=expected,
+            secret=secret,
+        )
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        refuse_target("the target is not a valid URL", expected=expected, secret=secret)
+    if parts.scheme not in schemes:
+        refuse_target(f"unsupported scheme '{parts.scheme}'", expected=expected, secret=secret)
+    if not parts.hostname:
+        refuse_target("the target has no host", expected=expected, secret=secret)
+    return parts, port, parts.hostname
 
 
 def refuse_unused_ca(context: RotatorContext, reason: str, *, tag: str) -> None:

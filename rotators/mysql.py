@@ -68,15 +68,7 @@ from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, is_loopback
 from rotation.tls import CA_OPTION, CA_SETTING, client_context, trust_anchor
 from rotators._base import refuse_unused_ca
-from rotators._sql import (
-    ADMIN_TAG,
-    CONNECT_TIMEOUT_S,
-    TARGET_TAG,
-    LoginRefused,
-    SqlDialect,
-    SqlRotator,
-    SqlSettings,
-)
+from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +252,7 @@ class MySQLRotator(SqlRotator["Connection"]):
                 f"({' or '.join(CLEARTEXT_PLUGINS)}) on a connection without TLS; the password "
                 "was not sent. Use verified TLS (rotation-tls=verify) or another plugin",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         self._refuse_unverified(error, f"mysql {self.endpoint}", message)
         if self.anchor is not None and code == CR_SSL_CONNECTION_ERROR:
@@ -277,7 +269,7 @@ class MySQLRotator(SqlRotator["Connection"]):
             raise ConfigurationError(
                 f"database of {self.endpoint} does not exist or {user} may not open it",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
 
@@ -309,7 +301,7 @@ class MySQLRotator(SqlRotator["Connection"]):
                 raise TargetUnavailable(message) from None
             if code in _PRIVILEGE_ERRORS:
                 raise ConfigurationError(
-                    message, secret=self.context.secret_name, tag=ADMIN_TAG
+                    message, secret=self.context.secret_name, tag=T.ADMIN_SECRET
                 ) from None
             if code == ER_NAME_TOO_LONG:
                 raise ConfigurationError(message, secret=self.context.secret_name) from None

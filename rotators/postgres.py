@@ -56,6 +56,7 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
@@ -63,15 +64,7 @@ from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint
 from rotation.tls import REQUIRE_AUTH, SSLMODE_TAG, libpq_tls
-from rotators._sql import (
-    ADMIN_TAG,
-    CONNECT_TIMEOUT_S,
-    TARGET_TAG,
-    LoginRefused,
-    SqlDialect,
-    SqlRotator,
-    SqlSettings,
-)
+from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +158,7 @@ class PostgresRotator(SqlRotator[Connection]):
                 f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent. "
                 f"Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         self._refuse_unverified(error, f"postgres {self.endpoint}", message)
         if "server does not support SSL" in text:
@@ -181,7 +174,7 @@ class PostgresRotator(SqlRotator[Connection]):
             raise ConfigurationError(
                 f"database of {self.endpoint} does not exist",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         raise LoginRefused(message) from None
 
@@ -212,7 +205,7 @@ class PostgresRotator(SqlRotator[Connection]):
             raise ConfigurationError(
                 f"not allowed to {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
                 secret=self.context.secret_name,
-                tag=ADMIN_TAG,
+                tag=T.ADMIN_SECRET,
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             raise TargetUnavailable(

@@ -58,13 +58,20 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
-from rotation.targets import check_target_text, is_loopback
+from rotation.targets import is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import ServerSettings, TargetRotator, refuse_unused_ca
+from rotators._base import (
+    ServerSettings,
+    TargetRotator,
+    refuse_target,
+    refuse_unused_ca,
+    split_url_target,
+)
 
 log = logging.getLogger(__name__)
 
 TARGET_TAG = T.TARGET
+EXPECTED_TARGET = "amqp[s]://host[:port][/vhost][?management=http[s]://host:port]"
 #: Seconds: (connect, read) for HTTP; socket and handshake timeouts for AMQP.
 HTTP_TIMEOUT = (5.0, 15.0)
 AMQP_TIMEOUT = 5.0
@@ -109,28 +116,11 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     """
 
     def bad(reason: str) -> NoReturn:
-        raise ConfigurationError(
-            f"{reason}; expected amqp[s]://host[:port][/vhost][?management=http[s]://host:port]",
-            secret=secret,
-            tag=TARGET_TAG,
-        )
+        refuse_target(reason, expected=EXPECTED_TARGET, secret=secret)
 
-    if not target or not target.strip():
-        bad("a RabbitMQ target is required")
-    text = check_target_text(target, secret=secret)
-    if "@" in text:
-        bad("the target must not contain credentials (use the admin secret)")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        bad("the target is not a valid URL")
-    if parts.scheme not in ("amqp", "amqps"):
-        bad(f"unsupported scheme '{parts.scheme}'")
-    if parts.username is not None or parts.password is not None:
-        bad("the target must not contain credentials (use the admin secret)")
-    if not parts.hostname:
-        bad("the target has no host")
+    parts, port, hostname = split_url_target(
+        target, what="RabbitMQ", schemes=("amqp", "amqps"), expected=EXPECTED_TARGET, secret=secret
+    )
     if parts.fragment:
         bad("the target must not have a fragment")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
@@ -142,7 +132,7 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     if unknown:
         bad(f"unknown query parameter(s) {', '.join(sorted(unknown))}")
     tls = parts.scheme == "amqps"
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = f"[{hostname}]" if ":" in hostname else hostname
     management = (query.get("management") or [""])[-1]
     if not management:
         management = f"https://{host}:15671" if tls else f"http://{host}:15672"
@@ -158,7 +148,7 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     if mgmt.query or mgmt.fragment:
         bad("the management URL must not have a query or fragment")
     return RabbitTarget(
-        host=parts.hostname,
+        host=hostname,
         port=port or (5671 if tls else 5672),
         tls=tls,
         vhost=vhost,

@@ -40,7 +40,6 @@ import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -57,9 +56,15 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
-from rotation.targets import check_target_text, is_loopback
+from rotation.targets import is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import ServerSettings, TargetRotator, refuse_unused_ca
+from rotators._base import (
+    ServerSettings,
+    TargetRotator,
+    refuse_target,
+    refuse_unused_ca,
+    split_url_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,7 @@ DEFAULT_PORT = 6379
 #: Seconds to wait for a connection or a reply.
 TIMEOUT = 5.0
 TARGET_TAG = T.TARGET
+EXPECTED_TARGET = "host:port, redis://host:port or rediss://host:port"
 
 
 @dataclass(frozen=True)
@@ -92,33 +98,21 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarge
     """
 
     def bad(reason: str) -> NoReturn:
-        raise ConfigurationError(
-            f"{reason}; expected host:port, redis://host:port or rediss://host:port",
-            secret=secret,
-            tag=TARGET_TAG,
-        )
+        refuse_target(reason, expected=EXPECTED_TARGET, secret=secret)
 
-    if not target or not target.strip():
-        bad("a Redis target is required")
-    text = check_target_text(target, secret=secret)
-    if "://" not in text:
-        text = f"redis://{text}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        bad("the target is not a valid address")
-    if parts.scheme not in ("redis", "rediss"):
-        bad(f"unsupported scheme '{parts.scheme}'")
-    if parts.username is not None or parts.password is not None:
-        bad("the target must not contain credentials (use the admin secret)")
+    parts, port, hostname = split_url_target(
+        target,
+        what="Redis",
+        schemes=("redis", "rediss"),
+        expected=EXPECTED_TARGET,
+        secret=secret,
+        default_scheme="redis",
+    )
     if parts.path not in ("", "/"):
         bad("the target must not name a database (ACL users are server-wide)")
     if parts.query or parts.fragment:
         bad("the target must not have a query or fragment")
-    if not parts.hostname:
-        bad("the target has no host")
-    return RedisTarget(host=parts.hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
+    return RedisTarget(host=hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
 
 
 class VerifiedSSLConnection(redis.SSLConnection):
