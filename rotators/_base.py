@@ -107,7 +107,7 @@ def split_url_target(
     return parts, port, parts.hostname
 
 
-def refuse_unused_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
+def refuse_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
     """``ConfigurationError`` naming ``tag`` if ``rotation-tls-ca`` is set where the
     connections do not use TLS (``reason`` says why not)."""
     if CA_OPTION in context.options:

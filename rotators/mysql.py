@@ -67,7 +67,7 @@ from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, is_loopback
 from rotation.tls import CA_OPTION, CA_SETTING, client_context, trust_anchor
-from rotators._base import refuse_unused_ca
+from rotators._base import refuse_ca
 from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class MySQLRotator(SqlRotator["Connection"]):
         else:
             mode = "disable"
         if mode == "disable":
-            refuse_unused_ca(context, "TLS is disabled (drop one of the tags)", tag=TLS_TAG)
+            refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=TLS_TAG)
             return SqlSettings(endpoint, mode, None, host)
         return SqlSettings(endpoint, mode, trust_anchor(context), host)
 
@@ -230,10 +230,6 @@ class MySQLRotator(SqlRotator["Connection"]):
             )
         except pymysql.err.MySQLError as error:
             self._raise_connect_error(error, credential, secrets)
-        except OSError as error:
-            raise TargetUnavailable(
-                f"mysql {self.endpoint} unreachable: {sanitize_error(error, secrets)}"
-            ) from None
         except (ValueError, UnicodeError) as error:  # a value the driver cannot send
             raise ConfigurationError(
                 f"mysql {self.endpoint}: {sanitize_error(error, secrets)}",
@@ -306,10 +302,6 @@ class MySQLRotator(SqlRotator["Connection"]):
             if code == ER_NAME_TOO_LONG:
                 raise ConfigurationError(message, secret=self.context.secret_name) from None
             raise RotationConflict(message) from None
-        except OSError as error:
-            raise TargetUnavailable(
-                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
-            ) from None
         except (ValueError, UnicodeError) as error:
             raise ConfigurationError(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}",

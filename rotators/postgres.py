@@ -153,10 +153,12 @@ class PostgresRotator(SqlRotator[Connection]):
         message = sanitize_error(error, secrets)
         text = str(error)
         if "authentication method requirement" in text:
-            raise ConfigurationError(
+            refused = (
                 f"postgres {self.endpoint} asked for a password exchange other than "
-                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent. "
-                f"Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
+                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent"
+            )
+            raise ConfigurationError(
+                f"{refused}. Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
                 secret=self.context.secret_name,
                 tag=T.TARGET,
             ) from None

@@ -50,23 +50,13 @@ import requests
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
 from rotation.targets import is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import (
-    ServerSettings,
-    TargetRotator,
-    refuse_target,
-    refuse_unused_ca,
-    split_url_target,
-)
+from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target, split_url_target
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +196,7 @@ class RabbitMqRotator(TargetRotator[RabbitTarget]):
                 )
         if target.tls or target.management_tls:
             return ServerSettings(target, trust_anchor(context))
-        refuse_unused_ca(context, "neither endpoint uses TLS", tag=TARGET_TAG)
+        refuse_ca(context, "neither endpoint uses TLS", tag=TARGET_TAG)
         return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------

@@ -58,13 +58,7 @@ from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
 from rotation.targets import is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import (
-    ServerSettings,
-    TargetRotator,
-    refuse_target,
-    refuse_unused_ca,
-    split_url_target,
-)
+from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target, split_url_target
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +178,7 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
         target = parse_target(context.target, secret=context.secret_name)
         if target.tls:
             return ServerSettings(target, trust_anchor(context))
-        refuse_unused_ca(context, "the target is plain redis:// (use rediss://)", tag=TARGET_TAG)
+        refuse_ca(context, "the target is plain redis:// (use rediss://)", tag=TARGET_TAG)
         if not is_loopback(target.host):
             raise ConfigurationError(
                 "plain redis:// is allowed only for a loopback host: Redis AUTH sends the "
