@@ -108,12 +108,15 @@ class Rotator(ABC):
         self.context = context
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Raise ``ConfigurationError`` if the target or options cannot work. No network I/O."""
+    def parse_settings(cls, context: RotatorContext) -> object:
+        """Parse the target and options into this rotator's typed settings. No network I/O.
 
-    @classmethod
-    def check_strategy(cls, context: RotatorContext) -> None:
-        """Raise ``ConfigurationError`` (tag ``rotation-strategy``) for an unsupported strategy."""
+        The one place a rotator reads ``context.target`` and ``context.options``: its
+        ``__init__`` keeps the result, :meth:`check_config` checks with it. Raises
+        ``ConfigurationError`` naming the tag. The base refuses a strategy the class does not
+        list (the engine's tag parser refuses it first; this covers contexts made by hand)
+        and returns ``None``; an override calls it first and returns its own frozen object.
+        """
         if context.strategy not in cls.strategies:
             raise ConfigurationError(
                 f"strategy '{context.strategy.value}' is not supported by {cls.kind} "
@@ -121,6 +124,16 @@ class Rotator(ABC):
                 secret=context.secret_name,
                 tag=T.STRATEGY,
             )
+        return None
+
+    @classmethod
+    def check_config(cls, context: RotatorContext) -> None:
+        """Raise ``ConfigurationError`` if the target or options cannot work. No network I/O.
+
+        The engine calls it before it builds the rotator. The default parses the settings
+        (:meth:`parse_settings`) and drops them.
+        """
+        cls.parse_settings(context)
 
     def generate(self, current: Credential) -> Credential:
         """Return a candidate to replace ``current``. Pure: nothing is sent to the target.

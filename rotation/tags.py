@@ -22,6 +22,21 @@ WINDOW = "rotation-window"
 #: At most this many rotations in flight on this secret's target host (overrides the setting).
 MAX_PER_TARGET = "rotation-max-per-target"
 
+# Rotator options: every other ``rotation-<name>`` tag reaches the rotator as
+# ``context.options["<name>"]`` (see :func:`option`). These are the built-in rotators' ones.
+TLS_CA = "rotation-tls-ca"
+TLS = "rotation-tls"
+SSLMODE = "rotation-sslmode"
+PROFILE = "rotation-profile"
+SQL_VERIFY = "rotation-sql-verify"
+ACCOUNT_HOST = "rotation-account-host"
+
+
+def option(tag: str) -> str:
+    """The key under which a rotator option tag reaches ``context.options``."""
+    return tag.removeprefix(PREFIX)
+
+
 # On an admin secret: which managed secrets may use it (comma-separated names, or "*"), and,
 # optionally, the only target it may be sent to. Without this opt-in, anyone allowed to edit
 # one secret's tags could point the app's admin credentials at a host of their choosing.

@@ -55,18 +55,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 from azure.core.polling.base_polling import OperationFailed
 
+from rotation import tags as T
+from rotation.azure_errors import FailureKind, classify
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
+from rotation.errors import ConfigurationError, RotationError, TargetUnavailable, VerificationFailed
 from rotation.policy import POLICY_TAG, PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
@@ -78,11 +73,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
+R = TypeVar("R")
 
-TARGET_TAG = "rotation-target"
-VERIFY_OPTION = "sql-verify"
-VERIFY_TAG = "rotation-sql-verify"
+TARGET_TAG = T.TARGET
+VERIFY_OPTION = T.option(T.SQL_VERIFY)
+VERIFY_TAG = T.SQL_VERIFY
 VERIFY_MODES = ("management", "tds")
 REQUIRED_ROLE = "SQL Server Contributor"
 WRITE_ACTION = "Microsoft.Sql/servers/write"
@@ -146,6 +141,15 @@ def _policy_problem(policy: PasswordPolicy) -> str | None:
     if sum(1 for _, minimum in policy.alphabets() if minimum > 0) < 3:
         return "Azure SQL needs at least three character classes (lower, upper, digits, symbols)"
     return None
+
+
+@dataclass(frozen=True)
+class SqlAdminSettings:
+    """The server and the verifier of one managed secret, parsed once."""
+
+    target: SqlServerTarget
+    #: One of :data:`VERIFY_MODES`.
+    verify: str
 
 
 class Verifier(Protocol):
@@ -241,12 +245,14 @@ class AzureSqlAdminRotator(Rotator):
     ) -> None:
         super().__init__(context)
         self._lro_timeout = lro_timeout
-        self.check_config(context)
-        self.target = parse_target(context.target, secret=context.secret_name)
+        self.settings = self.parse_settings(context)
+        self.target = self.settings.target
         self._credential = credential
         self._client_options = {**self.default_client_options, **(client_options or {})}
         self._client: SqlManagementClient | None = None
-        self._verifier = verifier or self._default_verifier(context)
+        self._verifier = verifier or (
+            tds_login if self.settings.verify == "tds" else self._management_check
+        )
         # HMAC key for fingerprints of applied passwords (never kept beyond this instance).
         self._key = secrets.token_bytes(32)
         self._applied: dict[bytes, str] = {}
@@ -257,17 +263,12 @@ class AzureSqlAdminRotator(Rotator):
     # -- configuration --------------------------------------------------------------------
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Target is a server resource id, strategy single, policy acceptable to Azure SQL."""
+    def parse_settings(cls, context: RotatorContext) -> SqlAdminSettings:
+        """Target is a server resource id, strategy single, policy acceptable to Azure SQL,
+        a known verifier (with its driver installed)."""
+        super().parse_settings(context)
         secret = context.secret_name
-        parse_target(context.target, secret=secret)
-        if context.strategy is not Strategy.SINGLE:
-            raise ConfigurationError(
-                f"strategy '{context.strategy}' is not supported: a server has one "
-                "administrator (use 'single')",
-                secret=secret,
-                tag="rotation-strategy",
-            )
+        target = parse_target(context.target, secret=secret)
         problem = _policy_problem(context.policy)
         if problem is not None:
             raise ConfigurationError(problem, secret=secret, tag=POLICY_TAG)
@@ -284,11 +285,7 @@ class AzureSqlAdminRotator(Rotator):
                 secret=secret,
                 tag=VERIFY_TAG,
             )
-
-    def _default_verifier(self, context: RotatorContext) -> Verifier:
-        if context.options.get(VERIFY_OPTION, "management") == "tds":
-            return tds_login
-        return self._management_check
+        return SqlAdminSettings(target, mode)
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -406,62 +403,45 @@ class AzureSqlAdminRotator(Rotator):
             )
         return self._client
 
-    def _call(self, what: str, func: Callable[[], T], hide: list[str]) -> T:
-        """Run one ARM call, mapping SDK errors to the engine's exception tree."""
-        where = self.target.resource_id
-        secret = self.context.secret_name
+    def _call(self, what: str, func: Callable[[], R], hide: list[str]) -> R:
+        """Run one ARM call; an SDK error becomes the engine's error for this server."""
         try:
             return func()
-        except ClientAuthenticationError as error:
-            raise ConfigurationError(
-                f"ARM refused the identity's token to {what} on {where} "
-                f"({sanitize_error(error, hide)}); check the managed identity and AZURE_CLIENT_ID",
+        except AzureError as error:
+            raise self._mapped(error, what, hide) from None
+
+    def _mapped(self, error: AzureError, what: str, hide: list[str]) -> RotationError:
+        """Word :func:`rotation.azure_errors.classify`'s verdict for the SQL server."""
+        where, secret = self.target.resource_id, self.context.secret_name
+        failure, detail = classify(error), sanitize_error(error, hide)
+        if isinstance(error, ClientAuthenticationError):
+            return ConfigurationError(
+                f"ARM refused the identity's token to {what} on {where} ({detail}); "
+                "check the managed identity and AZURE_CLIENT_ID",
                 secret=secret,
-            ) from None
-        except ResourceNotFoundError as error:
-            raise ConfigurationError(
-                f"cannot {what}: {where} was not found ({_arm_code(error)})",
+            )
+        if isinstance(error, ResourceNotFoundError):
+            return ConfigurationError(
+                f"cannot {what}: {where} was not found ({failure.code or 404})",
                 secret=secret,
                 tag=TARGET_TAG,
-            ) from None
-        except HttpResponseError as error:
-            raise _mapped(error, what, where, secret, hide) from None
-        except (ServiceRequestError, ServiceResponseError) as error:
-            raise TargetUnavailable(
-                f"cannot reach ARM to {what} on {where}: {sanitize_error(error, hide)}"
-            ) from None
-        except AzureError as error:
-            raise TargetUnavailable(
-                f"ARM call to {what} on {where} failed: {sanitize_error(error, hide)}"
-            ) from None
-
-
-def _arm_code(error: HttpResponseError) -> str:
-    code = getattr(error, "error", None)
-    return str(getattr(code, "code", None) or error.status_code or "no code")
-
-
-def _mapped(
-    error: HttpResponseError, what: str, where: str, secret: str, hide: list[str]
-) -> Exception:
-    status = error.status_code or 0
-    detail = sanitize_error(error, hide)
-    if isinstance(error.__cause__, OperationFailed):
-        return TargetUnavailable(f"the operation to {what} on {where} failed: {detail}")
-    if status in (401, 403):
-        return ConfigurationError(
-            f"not allowed to {what} on {where}: the function app's identity needs the "
-            f"'{REQUIRED_ROLE}' role (action {WRITE_ACTION}) on the server ({detail})",
-            secret=secret,
-        )
-    if status == 429 or status >= 500:
+            )
+        if isinstance(error.__cause__, OperationFailed):
+            return TargetUnavailable(f"the operation to {what} on {where} failed: {detail}")
+        if failure.kind is FailureKind.DENIED:
+            return ConfigurationError(
+                f"not allowed to {what} on {where}: the function app's identity needs the "
+                f"'{REQUIRED_ROLE}' role (action {WRITE_ACTION}) on the server ({detail})",
+                secret=secret,
+            )
+        if failure.kind is FailureKind.UNREACHABLE:
+            return TargetUnavailable(f"cannot reach ARM to {what} on {where}: {detail}")
+        if failure.status == 400 and "PasswordNotComplex" in detail:
+            return ConfigurationError(
+                f"Azure SQL refused the generated password as not complex enough ({detail})",
+                secret=secret,
+                tag=POLICY_TAG,
+            )
+        if failure.kind in (FailureKind.NOT_FOUND, FailureKind.CONFLICT, FailureKind.REFUSED):
+            return ConfigurationError(f"ARM refused to {what} on {where}: {detail}", secret=secret)
         return TargetUnavailable(f"ARM could not {what} on {where} now: {detail}")
-    if status == 400 and "PasswordNotComplex" in detail:
-        return ConfigurationError(
-            f"Azure SQL refused the generated password as not complex enough ({detail})",
-            secret=secret,
-            tag=POLICY_TAG,
-        )
-    if 400 <= status < 500:
-        return ConfigurationError(f"ARM refused to {what} on {where}: {detail}", secret=secret)
-    return TargetUnavailable(f"unexpected answer from ARM to {what} on {where}: {detail}")

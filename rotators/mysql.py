@@ -54,40 +54,21 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pymysql
 import pymysql.cursors
 
+from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationConflict,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
+from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotation.targets import is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_SETTING,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
-from rotators._sql import (
-    ADMIN_TAG,
-    TARGET_TAG,
-    Endpoint,
-    check_username,
-    parse_endpoint,
-    require_admin_for_alternating,
-)
+from rotation.targets import Endpoint, is_loopback
+from rotation.tls import CA_OPTION, CA_SETTING, client_context, trust_anchor
+from rotators._base import refuse_ca
+from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +81,9 @@ if TYPE_CHECKING:
 
 #: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
 MAX_NAME_BYTES = 80
-CONNECT_TIMEOUT_S = 5
-ACCOUNT_HOST_OPTION = "account-host"
-TLS_OPTION = "tls"
-TLS_TAG = "rotation-tls"
+ACCOUNT_HOST_OPTION = T.option(T.ACCOUNT_HOST)
+TLS_OPTION = T.option(T.TLS)
+TLS_TAG = T.TLS
 TLS_MODES = ("verify", "disable")
 #: Authentication plugins whose client side sends the password itself.
 CLEARTEXT_PLUGINS = ("mysql_clear_password", "dialog")
@@ -119,10 +99,6 @@ ER_NAME_TOO_LONG = 1470
 _UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, ER_TOO_MANY_CONNECTIONS, ER_HOST_BLOCKED}
 #: Server errors meaning "you may not do this": the admin lacks a privilege.
 _PRIVILEGE_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530}
-
-
-class LoginRefused(Exception):
-    """The server answered and refused the login (internal: mapped per caller)."""
 
 
 class CleartextRefused(pymysql.err.OperationalError):
@@ -164,68 +140,40 @@ def _error_code(error: pymysql.err.MySQLError) -> int | None:
     return code if isinstance(code, int) else None
 
 
-class MySQLRotator(Rotator):
-    """Rotates the password of a MySQL/MariaDB account (single or alternating users)."""
+class MySQLRotator(SqlRotator["Connection"]):
+    """Rotates the password of a MySQL/MariaDB account (single or alternating users).
 
-    kind: ClassVar[str] = "mysql"
-    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
-    requires_target: ClassVar[bool] = True
-    requires_admin: ClassVar[bool] = False
+    Passwords: every printable character is stored and verified (they go as escaped string
+    literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII symbol,
+    space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a ``str``
+    password sends Latin-1, so keep policies ASCII for such consumers.
+    """
+
+    kind = "mysql"
+    dialect = SqlDialect("user", 3306, database_required=False, max_name_bytes=MAX_NAME_BYTES)
     #: Accepted by MariaDB and by MySQL's validate_password MEDIUM policy (mixed case,
     #: digits, one special character); no quote or backslash, so no client needs escaping.
-    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
+    default_policy = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~!#%*+="
     )
-    #: Every printable character is stored and verified (passwords go as escaped string
-    #: literals, logins send them as UTF-8; checked on MariaDB 10.11 with every ASCII
-    #: symbol, space and non-ASCII letters). Consumers must send UTF-8 too: PyMySQL with a
-    #: ``str`` password sends Latin-1, so keep policies ASCII for such consumers.
-    unsafe_password_characters: ClassVar[str] = ""
     #: MySQL 8's default plugin, caching_sha2_password, refuses passwords longer than 256
     #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
     #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
-    max_password_length: ClassVar[int] = 256
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.endpoint = self._endpoint(context)
-        self.account_host = context.options.get(ACCOUNT_HOST_OPTION, "%")
-        self.anchor = self._tls(context)
-
-    def __repr__(self) -> str:
-        return f"MySQLRotator(target='{self.endpoint}', strategy={self.context.strategy})"
-
-    # ------------------------------------------------------------------ configuration
-
-    @staticmethod
-    def _endpoint(context: RotatorContext) -> Endpoint:
-        return parse_endpoint(
-            context.target, default_port=3306, database_required=False, secret=context.secret_name
-        )
+    max_password_length = 256
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Target must be ``host[:port][/database]``; alternating needs an admin."""
-        cls._endpoint(context)
-        cls.check_strategy(context)
-        require_admin_for_alternating(context, "user")
-        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
-        if not host or len(host) > 255 or not host.isprintable():
-            raise ConfigurationError(
-                "must be a non-empty host pattern",
-                secret=context.secret_name,
-                tag=f"rotation-{ACCOUNT_HOST_OPTION}",
-            )
-        cls._tls(context)
-
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor when TLS is verified, ``None`` when TLS is off.
+    def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
+        """The account host, and the trust anchor when TLS is verified (``None``: TLS off).
 
         Default ``verify``, except ``disable`` for a loopback host with no CA configured.
         ``rotation-tls=disable`` together with ``rotation-tls-ca`` is refused as a
         contradiction.
         """
+        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+        if not host or len(host) > 255 or not host.isprintable():
+            raise ConfigurationError(
+                "must be a non-empty host pattern", secret=context.secret_name, tag=T.ACCOUNT_HOST
+            )
         explicit = context.options.get(TLS_OPTION)
         if explicit is not None and explicit.strip().lower() not in TLS_MODES:
             raise ConfigurationError(
@@ -234,19 +182,19 @@ class MySQLRotator(Rotator):
         configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
         if explicit is not None:
             mode = explicit.strip().lower()
-        elif configured or not is_loopback(cls._endpoint(context).host):
+        elif configured or not is_loopback(endpoint.host):
             mode = "verify"
         else:
             mode = "disable"
         if mode == "disable":
-            if CA_OPTION in context.options:
-                raise ConfigurationError(
-                    f"TLS is disabled, so the CA in '{CA_TAG}' would be ignored: drop one of them",
-                    secret=context.secret_name,
-                    tag=TLS_TAG,
-                )
-            return None
-        return trust_anchor(context)
+            refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=TLS_TAG)
+            return SqlSettings(endpoint, mode, None, host)
+        return SqlSettings(endpoint, mode, trust_anchor(context), host)
+
+    @property
+    def account_host(self) -> str:
+        """The host part of the managed accounts."""
+        return self.settings.account_host
 
     # ------------------------------------------------------------------ connections
 
@@ -282,23 +230,12 @@ class MySQLRotator(Rotator):
             )
         except pymysql.err.MySQLError as error:
             self._raise_connect_error(error, credential, secrets)
-        except OSError as error:
-            raise TargetUnavailable(
-                f"mysql {self.endpoint} unreachable: {sanitize_error(error, secrets)}"
-            ) from None
         except (ValueError, UnicodeError) as error:  # a value the driver cannot send
             raise ConfigurationError(
                 f"mysql {self.endpoint}: {sanitize_error(error, secrets)}",
                 secret=self.context.secret_name,
             ) from None
         return conn
-
-    def _secrets(self, *credentials: Credential) -> list[str]:
-        """Every password this rotator knows of, to redact from driver messages."""
-        values = [c.password for c in credentials]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        return values
 
     def _raise_connect_error(
         self, error: pymysql.err.MySQLError, credential: Credential, secrets: list[str]
@@ -311,15 +248,9 @@ class MySQLRotator(Rotator):
                 f"({' or '.join(CLEARTEXT_PLUGINS)}) on a connection without TLS; the password "
                 "was not sent. Use verified TLS (rotation-tls=verify) or another plugin",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
-        if self.anchor is not None and verification_failure(error):
-            raise tls_refused(
-                f"mysql {self.endpoint}",
-                self.anchor,
-                secret=self.context.secret_name,
-                detail=message,
-            ) from None
+        self._refuse_unverified(error, f"mysql {self.endpoint}", message)
         if self.anchor is not None and code == CR_SSL_CONNECTION_ERROR:
             raise ConfigurationError(
                 f"mysql {self.endpoint} does not offer TLS, which rotation-tls=verify "
@@ -330,47 +261,18 @@ class MySQLRotator(Rotator):
         if code == ER_ACCESS_DENIED:
             raise LoginRefused(message) from None
         if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
+            user = f"user '{credential.username}'"
             raise ConfigurationError(
-                f"database of {self.endpoint} does not exist or user "
-                f"'{credential.username}' may not open it",
+                f"database of {self.endpoint} does not exist or {user} may not open it",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
 
-    def _admin_connection(self) -> Connection:
-        admin = self.context.admin
-        if admin is None or not admin.username:
-            raise ConfigurationError(
-                "an admin credential with a username is required",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            )
-        try:
-            conn = self._connect(admin)
-        except LoginRefused as refused:
-            raise ConfigurationError(
-                f"admin login '{admin.username}' refused by {self.endpoint}: {refused}",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            ) from None
-        # Fixed session settings so that SHOW GRANTS renders names with backticks.
-        try:
-            self._run(
-                conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", []
-            )
-            self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
-        except BaseException:
-            self._close(conn)
-            raise
-        return conn
-
-    def _logs_in(self, credential: Credential) -> bool:
-        try:
-            self._close(self._connect(credential))
-            return True
-        except LoginRefused:
-            return False
+    def _prepare_admin(self, conn: Connection) -> None:
+        """Fixed session settings so that SHOW GRANTS renders names with backticks."""
+        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
+        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
 
     # ------------------------------------------------------------------ statements
 
@@ -395,15 +297,11 @@ class MySQLRotator(Rotator):
                 raise TargetUnavailable(message) from None
             if code in _PRIVILEGE_ERRORS:
                 raise ConfigurationError(
-                    message, secret=self.context.secret_name, tag=ADMIN_TAG
+                    message, secret=self.context.secret_name, tag=T.ADMIN_SECRET
                 ) from None
             if code == ER_NAME_TOO_LONG:
                 raise ConfigurationError(message, secret=self.context.secret_name) from None
             raise RotationConflict(message) from None
-        except OSError as error:
-            raise TargetUnavailable(
-                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
-            ) from None
         except (ValueError, UnicodeError) as error:
             raise ConfigurationError(
                 f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
@@ -458,52 +356,17 @@ class MySQLRotator(Rotator):
 
     # ------------------------------------------------------------------ the contract
 
-    def apply(self, current: Credential, candidate: Credential) -> Credential:
-        """Set the candidate's password on its account (creating the clone if needed)."""
-        username = check_username(
-            candidate.username, max_bytes=MAX_NAME_BYTES, context=self.context
-        )
-        if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
-            self._apply_as_self(current, candidate, username)
-        else:
-            conn = self._admin_connection()
-            try:
-                self._apply_as_admin(conn, candidate, username)
-            finally:
-                self._close(conn)
-        logger.info("mysql %s: new password applied to user '%s'", self.endpoint, username)
-        return candidate
-
-    def _apply_as_self(self, current: Credential, candidate: Credential, username: str) -> None:
-        if current.username != username:
-            raise ConfigurationError(
-                "single strategy: the candidate must keep the current user name",
-                secret=self.context.secret_name,
-            )
-        try:
-            conn = self._connect(current)
-        except LoginRefused:
-            if self._logs_in(candidate):
-                logger.info(
-                    "mysql %s: user '%s' already uses the candidate", self.endpoint, username
-                )
-                return
-            raise RotationConflict(
-                f"neither the current nor the candidate password of user '{username}' "
-                f"logs in to {self.endpoint}"
-            ) from None
+    def _set_own_password(
+        self, conn: Connection, username: str, current: str, candidate: str
+    ) -> None:
         what = f"set the password of user '{username}'"
-        secrets = [candidate.password, current.password]
-        try:
-            version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
-            if "mariadb" in str(version[0][0]).lower():
-                # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
-                self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate.password,), what, secrets)
-            else:
-                statement = "ALTER USER USER() IDENTIFIED BY %s"
-                self._run(conn, statement, (candidate.password,), what, secrets)
-        finally:
-            self._close(conn)
+        secrets = [candidate, current]
+        version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
+        if "mariadb" in str(version[0][0]).lower():
+            # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
+            self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate,), what, secrets)
+        else:
+            self._run(conn, "ALTER USER USER() IDENTIFIED BY %s", (candidate,), what, secrets)
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
         secrets = [candidate.password]
@@ -546,23 +409,6 @@ class MySQLRotator(Rotator):
         for statement in grants:
             self._run(conn, statement, (), "copy a grant", secrets)
 
-    def verify(self, credential: Credential) -> None:
-        """Log in and check ``CURRENT_USER()``; a refused login raises VerificationFailed."""
-        check_username(credential.username, max_bytes=MAX_NAME_BYTES, context=self.context)
-        try:
-            conn = self._connect(credential)
-        except LoginRefused as refused:
-            raise VerificationFailed(
-                f"mysql {self.endpoint} refused user '{credential.username}': {refused}"
-            ) from None
-        try:
-            rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
-        finally:
-            self._close(conn)
-        user = str(rows[0][0]).rpartition("@")[0] if rows else None
-        if user != credential.username:
-            raise VerificationFailed(
-                f"mysql {self.endpoint}: logged in as an unexpected account, "
-                f"not '{credential.username}'"
-            )
-        logger.debug("mysql %s: user '%s' logs in", self.endpoint, credential.username)
+    def _current_user(self, conn: Connection, credential: Credential) -> str | None:
+        rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
+        return str(rows[0][0]).rpartition("@")[0] if rows else None

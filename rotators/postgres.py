@@ -51,43 +51,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
 
+from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationConflict,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy, base_username
+from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.sanitize import sanitize_error
-from rotation.tls import (
-    REQUIRE_AUTH,
-    SSLMODE_TAG,
-    TrustAnchor,
-    libpq_tls,
-    tls_refused,
-    verification_failure,
-)
-from rotators._sql import (
-    ADMIN_TAG,
-    TARGET_TAG,
-    Endpoint,
-    check_username,
-    parse_endpoint,
-    require_admin_for_alternating,
-)
+from rotation.targets import Endpoint
+from rotation.tls import REQUIRE_AUTH, SSLMODE_TAG, libpq_tls
+from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
 #: PostgreSQL identifiers are truncated beyond NAMEDATALEN - 1 bytes.
 MAX_NAME_BYTES = 63
-CONNECT_TIMEOUT_S = 5
 
 _TRANSIENT_SERVER_MESSAGES = (
     "the database system is starting up",
@@ -100,58 +82,32 @@ _TRANSIENT_SERVER_MESSAGES = (
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class LoginRefused(Exception):
-    """The server answered and refused the login (internal: mapped per caller)."""
+class PostgresRotator(SqlRotator[Connection]):
+    """Rotates the password of a PostgreSQL login role (single or alternating users).
 
+    Passwords: every character but NUL (refused by the engine for every target; libpq would
+    cut the password there) is stored, as a SCRAM verifier of its SASLprep form, and
+    verified. libpq and the server take any length, but PQencryptPasswordConn and the
+    startup packet grow with it: the base class's 1 KiB, checked against PostgreSQL 15.
+    """
 
-class PostgresRotator(Rotator):
-    """Rotates the password of a PostgreSQL login role (single or alternating users)."""
-
-    kind: ClassVar[str] = "postgres"
-    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
-    requires_target: ClassVar[bool] = True
-    requires_admin: ClassVar[bool] = False
+    kind = "postgres"
+    dialect = SqlDialect("role", 5432, database_required=True, max_name_bytes=MAX_NAME_BYTES)
     #: Letters, digits and a few symbols that need no quoting anywhere (URIs, .pgpass, shells).
-    default_policy: ClassVar[PasswordPolicy] = PasswordPolicy(
+    default_policy = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~"
     )
-    #: NUL (which libpq would cut the password at) is a control character, refused by the
-    #: engine for every target; every other character is stored (as a SCRAM verifier of its
-    #: SASLprep form) and verified.
-    unsafe_password_characters: ClassVar[str] = ""
-    #: libpq and the server take any length, but PQencryptPasswordConn and the startup
-    #: packet grow with it; 1 KiB, checked against PostgreSQL 15, is more than any policy.
-    max_password_length: ClassVar[int] = 1024
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.endpoint = self._endpoint(context)
-        self.sslmode, self.anchor = self._tls(context)
-
-    def __repr__(self) -> str:
-        return f"PostgresRotator(target='{self.endpoint}', strategy={self.context.strategy})"
-
-    # ------------------------------------------------------------------ configuration
-
-    @staticmethod
-    def _endpoint(context: RotatorContext) -> Endpoint:
-        return parse_endpoint(
-            context.target, default_port=5432, database_required=True, secret=context.secret_name
-        )
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Target must be ``host:port/dbname``; alternating needs an admin; sslmode known;
-        the CA, when TLS is verified, a readable PEM file (see :mod:`rotation.tls`)."""
-        cls._endpoint(context)
-        cls.check_strategy(context)
-        require_admin_for_alternating(context, "role")
-        cls._tls(context)
-
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> tuple[str, TrustAnchor | None]:
+    def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
         """The sslmode and trust anchor (:func:`rotation.tls.libpq_tls`)."""
-        return libpq_tls(context, cls._endpoint(context).host)
+        sslmode, anchor = libpq_tls(context, endpoint.host)
+        return SqlSettings(endpoint, sslmode, anchor)
+
+    @property
+    def sslmode(self) -> str:
+        """The libpq ``sslmode`` of every connection."""
+        return self.settings.tls_mode
 
     # ------------------------------------------------------------------ connections
 
@@ -197,20 +153,16 @@ class PostgresRotator(Rotator):
         message = sanitize_error(error, secrets)
         text = str(error)
         if "authentication method requirement" in text:
-            raise ConfigurationError(
+            refused = (
                 f"postgres {self.endpoint} asked for a password exchange other than "
-                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent. "
-                f"Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
+                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent"
+            )
+            raise ConfigurationError(
+                f"{refused}. Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
-        if self.anchor is not None and verification_failure(error):
-            raise tls_refused(
-                f"postgres {self.endpoint}",
-                self.anchor,
-                secret=self.context.secret_name,
-                detail=message,
-            ) from None
+        self._refuse_unverified(error, f"postgres {self.endpoint}", message)
         if "server does not support SSL" in text:
             raise ConfigurationError(
                 f"postgres {self.endpoint} does not offer TLS, which sslmode "
@@ -224,23 +176,11 @@ class PostgresRotator(Rotator):
             raise ConfigurationError(
                 f"database of {self.endpoint} does not exist",
                 secret=self.context.secret_name,
-                tag=TARGET_TAG,
+                tag=T.TARGET,
             ) from None
         raise LoginRefused(message) from None
 
-    def _secrets(self, *credentials: Credential) -> list[str]:
-        """Every password this rotator knows of, to redact from driver messages."""
-        values = [c.password for c in credentials]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        return values
-
     def _close(self, conn: Connection) -> None:
-        """Close ``conn``; never raises.
-
-        Every session is autocommit, so a connection the server already dropped has nothing
-        to flush and a failed close cannot lose work.
-        """
         try:
             conn.close()
         except psycopg.Error as error:
@@ -249,31 +189,6 @@ class PostgresRotator(Rotator):
                 self.endpoint,
                 sanitize_error(error, self._secrets()),
             )
-
-    def _admin_connection(self) -> Connection:
-        admin = self.context.admin
-        if admin is None or not admin.username:
-            raise ConfigurationError(
-                "an admin credential with a username is required",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            )
-        try:
-            return self._connect(admin)
-        except LoginRefused as refused:
-            raise ConfigurationError(
-                f"admin login '{admin.username}' refused by {self.endpoint}: {refused}",
-                secret=self.context.secret_name,
-                tag=ADMIN_TAG,
-            ) from None
-
-    def _logs_in(self, credential: Credential) -> bool:
-        try:
-            conn = self._connect(credential)
-        except LoginRefused:
-            return False
-        self._close(conn)
-        return True
 
     # ------------------------------------------------------------------ statements
 
@@ -292,7 +207,7 @@ class PostgresRotator(Rotator):
             raise ConfigurationError(
                 f"not allowed to {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
                 secret=self.context.secret_name,
-                tag=ADMIN_TAG,
+                tag=T.ADMIN_SECRET,
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             raise TargetUnavailable(
@@ -315,11 +230,11 @@ class PostgresRotator(Rotator):
         with self._translated(what, secrets):
             conn.execute(statement)
 
-    def _verifier(self, conn: Connection, username: str, password: str) -> str:
+    def _verifier(self, conn: Connection, username: str, password: str) -> sql.Literal:
         """The password hashed client-side in the server's ``password_encryption``."""
         with self._translated(f"hash the password of role '{username}'", [password]):
             hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
-        return hashed.decode("ascii")
+        return sql.Literal(hashed.decode("ascii"))
 
     def _role_exists(self, conn: Connection, username: str) -> bool:
         with self._translated(f"look up role '{username}'", []):
@@ -330,66 +245,30 @@ class PostgresRotator(Rotator):
 
     def _set_password(self, conn: Connection, role: sql.Composable, username: str, pw: str) -> None:
         statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-            role, sql.Literal(self._verifier(conn, username, pw))
+            role, self._verifier(conn, username, pw)
         )
         self._run(conn, statement, f"set the password of role '{username}'", [pw])
 
-    # ------------------------------------------------------------------ the contract
+    # ------------------------------------------------------------------ the dialect
 
-    def apply(self, current: Credential, candidate: Credential) -> Credential:
-        """Set the candidate's password on its role (creating the clone role if needed)."""
-        username = check_username(
-            candidate.username, max_bytes=MAX_NAME_BYTES, context=self.context
-        )
-        if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
-            self._apply_as_self(current, candidate, username)
-        else:
-            conn = self._admin_connection()
-            try:
-                self._apply_as_admin(conn, candidate, username)
-            finally:
-                self._close(conn)
-        logger.info("postgres %s: new password applied to role '%s'", self.endpoint, username)
-        return candidate
-
-    def _apply_as_self(self, current: Credential, candidate: Credential, username: str) -> None:
-        if current.username != username:
-            raise ConfigurationError(
-                "single strategy: the candidate must keep the current user name",
-                secret=self.context.secret_name,
-            )
-        try:
-            conn = self._connect(current)
-        except LoginRefused:
-            if self._logs_in(candidate):
-                logger.info(
-                    "postgres %s: role '%s' already uses the candidate", self.endpoint, username
-                )
-                return
-            raise RotationConflict(
-                f"neither the current nor the candidate password of role '{username}' "
-                f"logs in to {self.endpoint}"
-            ) from None
-        try:
-            self._set_password(conn, sql.SQL("CURRENT_USER"), username, candidate.password)
-        finally:
-            self._close(conn)
+    def _set_own_password(
+        self, conn: Connection, username: str, current: str, candidate: str
+    ) -> None:
+        self._set_password(conn, sql.SQL("CURRENT_USER"), username, candidate)
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
-        role = sql.Identifier(username)
+        role, base = sql.Identifier(username), base_username(username)
+        is_clone = self.context.strategy is Strategy.ALTERNATING and username != base
         if self._role_exists(conn, username):
             self._set_password(conn, role, username, candidate.password)
-        elif self.context.strategy is Strategy.ALTERNATING and username != base_username(username):
-            base = base_username(username)
+        elif is_clone:
             if not self._role_exists(conn, base):
                 raise ConfigurationError(
                     f"role '{base}' does not exist on {self.endpoint}",
                     secret=self.context.secret_name,
                 )
             statement = sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {} IN ROLE {}").format(
-                role,
-                sql.Literal(self._verifier(conn, username, candidate.password)),
-                sql.Identifier(base),
+                role, self._verifier(conn, username, candidate.password), sql.Identifier(base)
             )
             self._run(conn, statement, f"create role '{username}'", [candidate.password])
             logger.info(
@@ -400,28 +279,12 @@ class PostgresRotator(Rotator):
                 f"role '{username}' does not exist on {self.endpoint}",
                 secret=self.context.secret_name,
             )
-        if self.context.strategy is Strategy.ALTERNATING and username != base_username(username):
+        if is_clone:
             # Repair membership if someone revoked it (GRANT of an existing membership is a no-op).
-            grant = sql.SQL("GRANT {} TO {}").format(sql.Identifier(base_username(username)), role)
+            grant = sql.SQL("GRANT {} TO {}").format(sql.Identifier(base), role)
             self._run(conn, grant, f"grant role membership to '{username}'", [candidate.password])
 
-    def verify(self, credential: Credential) -> None:
-        """Log in with ``credential`` and check ``current_user``; refused -> VerificationFailed."""
-        check_username(credential.username, max_bytes=MAX_NAME_BYTES, context=self.context)
-        try:
-            conn = self._connect(credential)
-        except LoginRefused as refused:
-            raise VerificationFailed(
-                f"postgres {self.endpoint} refused role '{credential.username}': {refused}"
-            ) from None
-        try:
-            with self._translated("check the logged-in role", [credential.password]):
-                row = conn.execute("SELECT current_user").fetchone()
-        finally:
-            self._close(conn)
-        if row is None or row[0] != credential.username:
-            raise VerificationFailed(
-                f"postgres {self.endpoint}: logged in as an unexpected role, "
-                f"not '{credential.username}'"
-            )
-        logger.debug("postgres %s: role '%s' logs in", self.endpoint, credential.username)
+    def _current_user(self, conn: Connection, credential: Credential) -> str | None:
+        with self._translated("check the logged-in role", [credential.password]):
+            row = conn.execute("SELECT current_user").fetchone()
+        return None if row is None else str(row[0])

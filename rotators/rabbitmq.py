@@ -48,30 +48,20 @@ import pika
 import pika.exceptions
 import requests
 
+from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationError,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy, alternate_username, base_username
+from rotation.rotator import RotatorContext, Strategy, alternate_username, base_username
 from rotation.sanitize import redact, sanitize_error
-from rotation.targets import check_target_text, is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
+from rotation.targets import is_loopback
+from rotation.tls import client_context, trust_anchor
+from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target, split_url_target
 
 log = logging.getLogger(__name__)
 
-TARGET_TAG = "rotation-target"
+TARGET_TAG = T.TARGET
+EXPECTED_TARGET = "amqp[s]://host[:port][/vhost][?management=http[s]://host:port]"
 #: Seconds: (connect, read) for HTTP; socket and handshake timeouts for AMQP.
 HTTP_TIMEOUT = (5.0, 15.0)
 AMQP_TIMEOUT = 5.0
@@ -116,28 +106,11 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     """
 
     def bad(reason: str) -> NoReturn:
-        raise ConfigurationError(
-            f"{reason}; expected amqp[s]://host[:port][/vhost][?management=http[s]://host:port]",
-            secret=secret,
-            tag=TARGET_TAG,
-        )
+        refuse_target(reason, expected=EXPECTED_TARGET, secret=secret)
 
-    if not target or not target.strip():
-        bad("a RabbitMQ target is required")
-    text = check_target_text(target, secret=secret)
-    if "@" in text:
-        bad("the target must not contain credentials (use the admin secret)")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        bad("the target is not a valid URL")
-    if parts.scheme not in ("amqp", "amqps"):
-        bad(f"unsupported scheme '{parts.scheme}'")
-    if parts.username is not None or parts.password is not None:
-        bad("the target must not contain credentials (use the admin secret)")
-    if not parts.hostname:
-        bad("the target has no host")
+    parts, port, hostname = split_url_target(
+        target, what="RabbitMQ", schemes=("amqp", "amqps"), expected=EXPECTED_TARGET, secret=secret
+    )
     if parts.fragment:
         bad("the target must not have a fragment")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
@@ -149,7 +122,7 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     if unknown:
         bad(f"unknown query parameter(s) {', '.join(sorted(unknown))}")
     tls = parts.scheme == "amqps"
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host = f"[{hostname}]" if ":" in hostname else hostname
     management = (query.get("management") or [""])[-1]
     if not management:
         management = f"https://{host}:15671" if tls else f"http://{host}:15672"
@@ -165,7 +138,7 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RabbitTarg
     if mgmt.query or mgmt.fragment:
         bad("the management URL must not have a query or fragment")
     return RabbitTarget(
-        host=parts.hostname,
+        host=hostname,
         port=port or (5671 if tls else 5672),
         tls=tls,
         vhost=vhost,
@@ -186,40 +159,24 @@ def _tags(user: dict[str, Any]) -> str:
     return ",".join(str(t) for t in tags)
 
 
-class RabbitMqRotator(Rotator):
-    """Rotates a RabbitMQ user's password (see the module docstring for the tags)."""
+class RabbitMqRotator(TargetRotator[RabbitTarget]):
+    """Rotates a RabbitMQ user's password (see the module docstring for the tags).
+
+    Passwords: no character is unsafe beyond the engine's own refusals (the management API
+    takes the password as a JSON string, AMQP PLAIN as bytes after a NUL separator; spaces,
+    quotes, ``%``, ``\\`` and ``:`` verified against RabbitMQ 3.x). No length limit in
+    RabbitMQ; a PLAIN response must fit one frame (frame_max is at least 4 KiB), so the base
+    class's 1 KiB is safe (verified against the local broker).
+    """
 
     kind = "rabbitmq"
     strategies = (Strategy.SINGLE, Strategy.ALTERNATING)
-    requires_target = True
-    requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in an amqp:// URL unquoted.
     default_policy = PasswordPolicy(length=40, symbols=2, symbol_set="-_.~")
-    #: None: the management API takes the password as a JSON string and AMQP PLAIN as
-    #: bytes after a NUL separator (NUL itself is refused by the engine for every target);
-    #: spaces, quotes, ``%``, ``\`` and ``:`` verified against RabbitMQ 3.x.
-    unsafe_password_characters = ""
-    #: No limit in RabbitMQ; a PLAIN response must fit one frame (frame_max is at least
-    #: 4 KiB), so 1 KiB is safe. Verified against the local broker.
-    max_password_length = 1024
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.check_config(context)
-        self._target = parse_target(context.target, secret=context.secret_name)
-        self._anchor = self._tls(context)
-        self._session: requests.Session | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Check the target, strategy and TLS settings (no network I/O)."""
-        parse_target(context.target, secret=context.secret_name)
-        cls.check_strategy(context)
-        cls._tls(context)
-
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor if either endpoint uses TLS, else ``None``.
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[RabbitTarget]:
+        """The target and, if either endpoint uses TLS, the trust anchor (no network I/O).
 
         Refuses a plain endpoint (``amqp://``, ``http://``) on a host that is not loopback,
         since both logins carry the password itself, and ``rotation-tls-ca`` when neither
@@ -238,14 +195,9 @@ class RabbitMqRotator(Rotator):
                     tag=TARGET_TAG,
                 )
         if target.tls or target.management_tls:
-            return trust_anchor(context)
-        if CA_OPTION in context.options:
-            raise ConfigurationError(
-                f"neither endpoint uses TLS, so '{CA_TAG}' would be ignored",
-                secret=context.secret_name,
-                tag=TARGET_TAG,
-            )
-        return None
+            return ServerSettings(target, trust_anchor(context))
+        refuse_ca(context, "neither endpoint uses TLS", tag=TARGET_TAG)
+        return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -288,10 +240,10 @@ class RabbitMqRotator(Rotator):
         rotator does not manage permissions.
         """
         user = self._username(credential)
-        target = self._target
+        target = self.target
         ssl_options = None
-        if target.tls and self._anchor is not None:
-            context = client_context(self._anchor, secret=self.context.secret_name)
+        if target.tls and self.anchor is not None:
+            context = client_context(self.anchor, secret=self.context.secret_name)
             ssl_options = pika.SSLOptions(context, server_hostname=target.host)
         try:
             parameters = pika.ConnectionParameters(
@@ -308,7 +260,7 @@ class RabbitMqRotator(Rotator):
         except (TypeError, ValueError) as error:  # pika validates every parameter
             raise ConfigurationError(
                 f"RabbitMQ at {target.amqp_url}: cannot log in as '{user}': "
-                f"{sanitize_error(error, self._secret_values((credential,)))}",
+                f"{sanitize_error(error, self._secrets(credential))}",
                 secret=self.context.secret_name,
             ) from None
         try:
@@ -326,14 +278,8 @@ class RabbitMqRotator(Rotator):
             )
             return
         except (pika.exceptions.AMQPError, OSError) as error:
-            detail = sanitize_error(error, self._secret_values((credential,)))
-            if self._anchor is not None and verification_failure(error):
-                raise tls_refused(
-                    f"RabbitMQ at {target.amqp_url}",
-                    self._anchor,
-                    secret=self.context.secret_name,
-                    detail=detail,
-                ) from None
+            detail = sanitize_error(error, self._secrets(credential))
+            self._refuse_unverified(error, f"RabbitMQ at {target.amqp_url}", detail)
             raise TargetUnavailable(
                 f"AMQP connection to {target.amqp_url} failed: {detail}"
             ) from None
@@ -346,6 +292,8 @@ class RabbitMqRotator(Rotator):
             connection.close()
         except pika.exceptions.AMQPError:
             pass  # logged in already; a failed close does not change the verdict
+
+    _session: requests.Session | None = None
 
     def close(self) -> None:
         """Close the HTTP session, if one was opened."""
@@ -382,9 +330,7 @@ class RabbitMqRotator(Rotator):
         self._request(
             "PUT", f"users/{_segment(user)}", secrets, json={"password": password, "tags": tags}
         )
-        log.info(
-            "rabbitmq: set the password of user '%s' via %s", user, self._target.management_url
-        )
+        log.info("rabbitmq: set the password of user '%s' via %s", user, self.target.management_url)
 
     def _mirror_permissions(self, base: str, clone: str, secrets: tuple[Credential, ...]) -> None:
         """Make ``clone``'s vhost and topic permissions equal to ``base``'s."""
@@ -414,15 +360,11 @@ class RabbitMqRotator(Rotator):
 
     def _http(self) -> requests.Session:
         if self._session is None:
-            admin = self.context.admin
-            if admin is None or not admin.username:
-                raise ConfigurationError(
-                    "rabbitmq needs an admin credential with a username (rotation-admin-secret)",
-                    secret=self.context.secret_name,
-                    tag="rotation-admin-secret",
-                )
+            admin = self._admin_credential(
+                "rabbitmq needs an admin credential with a username (rotation-admin-secret)"
+            )
             session = requests.Session()
-            session.auth = (admin.username, admin.password)
+            session.auth = (admin.username or "", admin.password)
             session.headers["Accept"] = "application/json"
             self._session = session
         return self._session
@@ -441,41 +383,31 @@ class RabbitMqRotator(Rotator):
         Maps failures to rotation errors: 401/403 -> ConfigurationError (admin), other 4xx ->
         ConfigurationError, 5xx and network errors -> TargetUnavailable.
         """
-        url = f"{self._target.management_url}/api/{path}"
-        where = f"{method} {self._target.management_url}/api/{path.split('/')[0]}"
+        url = f"{self.target.management_url}/api/{path}"
+        where = f"{method} {self.target.management_url}/api/{path.split('/')[0]}"
         # verify is passed per request: a Session's own verify loses to REQUESTS_CA_BUNDLE.
-        verify: str | bool = self._anchor.cafile if self._anchor is not None else True
+        verify: str | bool = self.anchor.cafile if self.anchor is not None else True
         try:
             response = self._http().request(
                 method, url, json=json, timeout=HTTP_TIMEOUT, verify=verify, allow_redirects=False
             )
-        except RotationError:
-            raise
         except requests.RequestException as error:
-            detail = sanitize_error(error, self._secret_values(secrets))
-            if self._anchor is not None and verification_failure(error):
-                raise tls_refused(
-                    f"management API {where}",
-                    self._anchor,
-                    secret=self.context.secret_name,
-                    detail=detail,
-                ) from None
+            detail = sanitize_error(error, self._secrets(*secrets))
+            self._refuse_unverified(error, f"management API {where}", detail)
             raise TargetUnavailable(f"management API {where} failed: {detail}") from None
         if response.status_code == 404 and missing_ok:
             return None
         if response.ok:
             return response
         # Redact before cutting: a password straddling the cut would escape redaction.
-        excerpt = redact(" ".join(response.text.split()), self._secret_values(secrets))[
-            :BODY_EXCERPT
-        ]
+        excerpt = redact(" ".join(response.text.split()), self._secrets(*secrets))[:BODY_EXCERPT]
         status = f"HTTP {response.status_code}"
         if response.status_code in (401, 403):
             raise ConfigurationError(
                 f"the management API refused the admin credential ({status} on {where}: "
                 f"{excerpt}); it needs a user with the 'administrator' tag",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             )
         if response.status_code >= 500:
             raise TargetUnavailable(f"management API {where} answered {status}: {excerpt}")
@@ -483,12 +415,6 @@ class RabbitMqRotator(Rotator):
             f"management API {where} answered {status}: {excerpt}",
             secret=self.context.secret_name,
         )
-
-    def _secret_values(self, secrets: tuple[Credential, ...]) -> list[str]:
-        values = [c.password for c in secrets]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        return values
 
 
 def _json_body(response: requests.Response) -> Any:

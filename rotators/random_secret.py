@@ -19,6 +19,7 @@ but in the consumers that stop reading it.
 
 from __future__ import annotations
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.policy import PasswordPolicy
@@ -35,19 +36,19 @@ class RandomSecretRotator(Rotator):
     default_policy = PasswordPolicy(length=64, lower=4, upper=4, digits=4, symbols=4)
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Refuse a target, a strategy other than single, and an impossible policy."""
+    def parse_settings(cls, context: RotatorContext) -> None:
+        """Refuse a strategy other than single, a target, and an impossible policy."""
+        super().parse_settings(context)
         if context.target:
             raise ConfigurationError(
                 "the random rotator has no target; remove the tag or choose another rotator",
                 secret=context.secret_name,
-                tag="rotation-target",
+                tag=T.TARGET,
             )
-        cls.check_strategy(context)
         context.policy.validate(secret=context.secret_name)
 
     def __init__(self, context: RotatorContext) -> None:
-        self.check_config(context)
+        self.parse_settings(context)
         super().__init__(context)
 
     def apply(self, current: Credential, candidate: Credential) -> Credential:

@@ -40,12 +40,12 @@ import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -54,25 +54,19 @@ from rotation.errors import (
     VerificationFailed,
 )
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
-from rotation.targets import check_target_text, is_loopback
-from rotation.tls import (
-    CA_OPTION,
-    CA_TAG,
-    TrustAnchor,
-    client_context,
-    tls_refused,
-    trust_anchor,
-    verification_failure,
-)
+from rotation.targets import is_loopback
+from rotation.tls import client_context, trust_anchor
+from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target, split_url_target
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6379
 #: Seconds to wait for a connection or a reply.
 TIMEOUT = 5.0
-TARGET_TAG = "rotation-target"
+TARGET_TAG = T.TARGET
+EXPECTED_TARGET = "host:port, redis://host:port or rediss://host:port"
 
 
 @dataclass(frozen=True)
@@ -98,33 +92,21 @@ def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarge
     """
 
     def bad(reason: str) -> NoReturn:
-        raise ConfigurationError(
-            f"{reason}; expected host:port, redis://host:port or rediss://host:port",
-            secret=secret,
-            tag=TARGET_TAG,
-        )
+        refuse_target(reason, expected=EXPECTED_TARGET, secret=secret)
 
-    if not target or not target.strip():
-        bad("a Redis target is required")
-    text = check_target_text(target, secret=secret)
-    if "://" not in text:
-        text = f"redis://{text}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        bad("the target is not a valid address")
-    if parts.scheme not in ("redis", "rediss"):
-        bad(f"unsupported scheme '{parts.scheme}'")
-    if parts.username is not None or parts.password is not None:
-        bad("the target must not contain credentials (use the admin secret)")
+    parts, port, hostname = split_url_target(
+        target,
+        what="Redis",
+        schemes=("redis", "rediss"),
+        expected=EXPECTED_TARGET,
+        secret=secret,
+        default_scheme="redis",
+    )
     if parts.path not in ("", "/"):
         bad("the target must not name a database (ACL users are server-wide)")
     if parts.query or parts.fragment:
         bad("the target must not have a query or fragment")
-    if not parts.hostname:
-        bad("the target has no host")
-    return RedisTarget(host=parts.hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
+    return RedisTarget(host=hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
 
 
 class VerifiedSSLConnection(redis.SSLConnection):
@@ -171,52 +153,32 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-class RedisAclRotator(Rotator):
-    """Rotates the password of a Redis ACL user (see the module docstring for the tags)."""
+class RedisAclRotator(TargetRotator[RedisTarget]):
+    """Rotates the password of a Redis ACL user (see the module docstring for the tags).
+
+    Passwords: no character is unsafe beyond the engine's own refusals (``ACL SETUSER`` gets
+    the SHA-256, ``#<hash>``, never ``>password`` whose syntax ends at a space, and ``AUTH``
+    sends the password as one binary-safe argument; spaces, quotes and ``>``/``<``/``#``
+    verified against Redis 7.0). Redis takes any length; the base class's 1 KiB verified.
+    """
 
     kind = "redis-acl"
     strategies = (Strategy.MULTIPLE, Strategy.SINGLE)
-    requires_target = True
-    requires_admin = True
     #: URL-safe symbols only, so consumers can put the password in a redis:// URL unquoted.
     default_policy = PasswordPolicy(length=48, symbols=2, symbol_set="-_.~")
-    #: None: ``ACL SETUSER`` gets the SHA-256 (``#<hash>``), never ``>password`` (whose
-    #: syntax ends at a space), and ``AUTH`` sends the password as one binary-safe argument;
-    #: spaces, quotes and ``>``/``<``/``#`` verified against Redis 7.0.
-    unsafe_password_characters = ""
-    #: Redis takes any length (a bulk string); 1 KiB verified against Redis 7.0.
-    max_password_length = 1024
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.check_config(context)
-        self._target = parse_target(context.target, secret=context.secret_name)
-        self._anchor = self._tls(context)
-        self._client: redis.Redis | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
-        """Check the target, strategy and TLS settings (no network I/O)."""
-        parse_target(context.target, secret=context.secret_name)
-        cls.check_strategy(context)
-        cls._tls(context)
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[RedisTarget]:
+        """The target and, for ``rediss://``, the trust anchor (no network I/O).
 
-    @classmethod
-    def _tls(cls, context: RotatorContext) -> TrustAnchor | None:
-        """The trust anchor for ``rediss://``; ``None`` for a plain loopback target.
-
-        Refuses a plain ``redis://`` target on any other host (``AUTH`` would carry the
-        password in clear over the network) and ``rotation-tls-ca`` on a plain target.
+        Refuses a plain ``redis://`` target on any other host than loopback (``AUTH`` would
+        carry the password in clear over the network) and ``rotation-tls-ca`` on a plain
+        target.
         """
         target = parse_target(context.target, secret=context.secret_name)
         if target.tls:
-            return trust_anchor(context)
-        if CA_OPTION in context.options:
-            raise ConfigurationError(
-                f"the target is plain redis://, so '{CA_TAG}' would be ignored: use rediss://",
-                secret=context.secret_name,
-                tag=TARGET_TAG,
-            )
+            return ServerSettings(target, trust_anchor(context))
+        refuse_ca(context, "the target is plain redis:// (use rediss://)", tag=TARGET_TAG)
         if not is_loopback(target.host):
             raise ConfigurationError(
                 "plain redis:// is allowed only for a loopback host: Redis AUTH sends the "
@@ -224,7 +186,7 @@ class RedisAclRotator(Rotator):
                 secret=context.secret_name,
                 tag=TARGET_TAG,
             )
-        return None
+        return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -245,12 +207,12 @@ class RedisAclRotator(Rotator):
             self._admin_call(
                 "ACL SETUSER", user, "resetpass", f"#{new_hash}", secrets=(candidate, current)
             )
-            log.info("redis-acl: replaced the passwords of user '%s' on %s", user, self._target)
+            log.info("redis-acl: replaced the passwords of user '%s' on %s", user, self.target)
         else:
             if new_hash in hashes:
                 return candidate
             self._admin_call("ACL SETUSER", user, f"#{new_hash}", secrets=(candidate, current))
-            log.info("redis-acl: added a password to user '%s' on %s", user, self._target)
+            log.info("redis-acl: added a password to user '%s' on %s", user, self.target)
         return candidate
 
     def verify(self, credential: Credential) -> None:
@@ -265,13 +227,13 @@ class RedisAclRotator(Rotator):
             connection.connect()  # type: ignore[no-untyped-call]
         except redis.AuthenticationError:
             raise VerificationFailed(
-                f"Redis at {self._target} refused the login of user '{user}'"
+                f"Redis at {self.target} refused the login of user '{user}'"
             ) from None
         except redis.RedisError as error:
             self._raise_translated(error, (credential,), admin=False)
         except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
             raise ConfigurationError(
-                f"Redis at {self._target}: cannot log in as '{user}': {type(error).__name__}",
+                f"Redis at {self.target}: cannot log in as '{user}': {type(error).__name__}",
                 secret=self.context.secret_name,
             ) from None
         finally:
@@ -303,7 +265,9 @@ class RedisAclRotator(Rotator):
             # Removed concurrently between our read and our write: that is success.
             if old_hash in self._get_user(user, old, new)["passwords"]:
                 raise
-        log.info("redis-acl: removed the old password of user '%s' on %s", user, self._target)
+        log.info("redis-acl: removed the old password of user '%s' on %s", user, self.target)
+
+    _client: redis.Redis | None = None
 
     def close(self) -> None:
         """Close the admin connection, if one was opened."""
@@ -324,18 +288,18 @@ class RedisAclRotator(Rotator):
 
     def _connection_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "host": self._target.host,
-            "port": self._target.port,
+            "host": self.target.host,
+            "port": self.target.port,
             "socket_timeout": TIMEOUT,
             "socket_connect_timeout": TIMEOUT,
             "driver_info": None,
         }
-        if self._anchor is not None:
-            kwargs["tls_context"] = client_context(self._anchor, secret=self.context.secret_name)
+        if self.anchor is not None:
+            kwargs["tls_context"] = client_context(self.anchor, secret=self.context.secret_name)
         return kwargs
 
     def _connection_class(self) -> type[redis.Connection]:
-        return VerifiedSSLConnection if self._anchor is not None else redis.Connection
+        return VerifiedSSLConnection if self.anchor is not None else redis.Connection
 
     def _new_connection(self, *, username: str, password: str) -> redis.Connection:
         return self._connection_class()(
@@ -344,13 +308,9 @@ class RedisAclRotator(Rotator):
 
     def _admin(self) -> redis.Redis:
         if self._client is None:
-            admin = self.context.admin
-            if admin is None:
-                raise ConfigurationError(
-                    "redis-acl needs an admin credential (rotation-admin-secret)",
-                    secret=self.context.secret_name,
-                    tag="rotation-admin-secret",
-                )
+            admin = self._admin_credential(
+                "redis-acl needs an admin credential (rotation-admin-secret)", username=False
+            )
             pool = redis.ConnectionPool(
                 connection_class=self._connection_class(),
                 username=admin.username,
@@ -368,7 +328,7 @@ class RedisAclRotator(Rotator):
             self._raise_translated(error, secrets, admin=True)
         except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
             raise ConfigurationError(
-                f"Redis at {self._target}: {args[0]} cannot be sent: {type(error).__name__}",
+                f"Redis at {self.target}: {args[0]} cannot be sent: {type(error).__name__}",
                 secret=self.context.secret_name,
             ) from None
 
@@ -376,7 +336,7 @@ class RedisAclRotator(Rotator):
         state = self._admin_call("ACL GETUSER", user, secrets=secrets)
         if state is None:
             raise ConfigurationError(
-                f"Redis ACL user '{user}' does not exist on {self._target} "
+                f"Redis ACL user '{user}' does not exist on {self.target} "
                 "(redis-acl rotates existing users; create it with ACL SETUSER)",
                 secret=self.context.secret_name,
             )
@@ -385,33 +345,24 @@ class RedisAclRotator(Rotator):
     def _raise_translated(
         self, error: redis.RedisError, secrets: tuple[Credential, ...], *, admin: bool
     ) -> NoReturn:
-        values = [c.password for c in secrets]
-        if self.context.admin is not None:
-            values.append(self.context.admin.password)
-        detail = sanitize_error(error, values)
-        if self._anchor is not None and verification_failure(error):
-            raise tls_refused(
-                f"Redis at {self._target}",
-                self._anchor,
-                secret=self.context.secret_name,
-                detail=detail,
-            ) from None
+        detail = sanitize_error(error, self._secrets(*secrets))
+        self._refuse_unverified(error, f"Redis at {self.target}", detail)
         if isinstance(error, redis.AuthenticationError):
             raise ConfigurationError(
-                f"Redis at {self._target} refused the admin credential ({detail})",
+                f"Redis at {self.target} refused the admin credential ({detail})",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.exceptions.NoPermissionError):
             raise ConfigurationError(
-                f"the admin user lacks a permission on {self._target} (it needs +acl): {detail}",
+                f"the admin user lacks a permission on {self.target} (it needs +acl): {detail}",
                 secret=self.context.secret_name,
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             ) from None
         if isinstance(error, redis.ResponseError):
             raise ConfigurationError(
-                f"Redis at {self._target} refused a command: {detail}",
+                f"Redis at {self.target} refused a command: {detail}",
                 secret=self.context.secret_name,
             ) from None
         what = "admin connection" if admin else "connection"
-        raise TargetUnavailable(f"Redis {what} to {self._target} failed: {detail}") from None
+        raise TargetUnavailable(f"Redis {what} to {self.target} failed: {detail}") from None

@@ -25,6 +25,7 @@ from urllib.parse import quote, quote_plus
 
 import requests
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable
 from rotation.sanitize import redact, sanitize_error
 from rotation.tls import CA_TAG, verification_failure
@@ -276,7 +277,7 @@ class ApiClient:
             return self._config(
                 f"{step}: the admin credential was refused (HTTP {response.status}); check the "
                 "admin secret and its permissions",
-                tag="rotation-admin-secret",
+                tag=T.ADMIN_SECRET,
             )
         return self._config(
             f"{step}: {spec.method} {spec.path} answered HTTP {response.status}: "

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.targets import has_userinfo, is_loopback, without_userinfo
 from rotators.http_api_key.templates import is_json_path, json_strings, placeholders
 
-PROFILE_TAG = "rotation-profile"
+PROFILE_TAG = T.PROFILE
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})

@@ -30,8 +30,10 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
@@ -44,16 +46,17 @@ from rotators.http_api_key.templates import MissingValue, render, resolve
 
 log = logging.getLogger(__name__)
 
-ADMIN_TAG = "rotation-admin-secret"
-TARGET_TAG = "rotation-target"
+ADMIN_TAG = T.ADMIN_SECRET
+TARGET_TAG = T.TARGET
 #: Fields of a credential's extra that describe one key and are not carried to the next.
 KEY_FIELDS = ("key_id", "key_name")
-NAME_PREFIX = "rotation-"
+#: Prefix of the key names this rotator mints (a key name, not a tag).
+NAME_PREFIX = T.PREFIX
 
 
 def profile_for(context: RotatorContext) -> Profile:
     """The profile named by the ``rotation-profile`` tag; ``ConfigurationError`` otherwise."""
-    name = context.options.get("profile", "").strip()
+    name = context.options.get(T.option(T.PROFILE), "").strip()
     if not name:
         raise ConfigurationError(
             "the http-api-key rotator needs a profile name",
@@ -90,6 +93,16 @@ def key_name_for(secret_name: str, max_length: int) -> str:
     return f"{NAME_PREFIX}{stem[:room]}{suffix}"
 
 
+@dataclass(frozen=True)
+class ApiKeySettings:
+    """The profile, base URL and TLS verification of one managed secret, parsed once."""
+
+    profile: Profile
+    base_url: str
+    #: ``requests``' ``verify``: a CA file, or ``True`` for the process's trust store.
+    verify: str | bool
+
+
 class HttpApiKeyRotator(Rotator):
     """Rotates an API key through the HTTP API a profile describes (see the module doc)."""
 
@@ -100,22 +113,17 @@ class HttpApiKeyRotator(Rotator):
 
     def __init__(self, context: RotatorContext) -> None:
         super().__init__(context)
-        self.profile = profile_for(context)
-        self.base_url = base_url_for(context, self.profile)
-        self._verify = tls_verify_for(context)
+        self.settings = self.parse_settings(context)
+        self.profile, self.base_url = self.settings.profile, self.settings.base_url
+        self._verify = self.settings.verify
         self._client: ApiClient | None = None
 
     @classmethod
-    def check_config(cls, context: RotatorContext) -> None:
+    def parse_settings(cls, context: RotatorContext) -> ApiKeySettings:
         """Load and validate the profile and the optional base URL override (no network)."""
-        if context.strategy is not Strategy.MULTIPLE:
-            raise ConfigurationError(
-                f"the http-api-key rotator supports only the '{Strategy.MULTIPLE}' strategy",
-                secret=context.secret_name,
-                tag="rotation-strategy",
-            )
-        base_url_for(context, profile_for(context))
-        tls_verify_for(context)
+        super().parse_settings(context)
+        profile = profile_for(context)
+        return ApiKeySettings(profile, base_url_for(context, profile), tls_verify_for(context))
 
     # -- the four steps ---------------------------------------------------------------------
 

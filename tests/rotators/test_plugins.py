@@ -53,7 +53,7 @@ def test_every_command_in_the_readme_is_one_this_test_runs() -> None:
     assert commands == [
         f".venv/bin/pip install -e ../{PLUGIN_DIR}",
         f"PYTHONPATH=. .venv/bin/pytest ../{PLUGIN_DIR}/tests -q -p no:cacheprovider",
-        '.venv/bin/python -c "from rotation.registry import default_registry; '
+        '.venv/bin/python -c "from rotators.catalogue import default_registry; '
         f"print(default_registry().get('{KIND}'))\"",
     ]
 
