@@ -9,12 +9,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
+from emulators.arm.errors import not_found
 from emulators.wire import Request, Response
 
 SUBSCRIPTION = r"/subscriptions/(?P<subscription>[^/]+)"
 RESOURCE_GROUP = SUBSCRIPTION + r"/resourceGroups/(?P<resource_group>[^/]+)"
+
+
+def resource_id(resource_type: str, subscription: str, resource_group: str, name: str) -> str:
+    """The ARM id of resource ``name`` of ``resource_type`` (``Microsoft.Web/sites``...)."""
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/{resource_type}/{name}"
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,39 @@ class Call:
 
 
 Handler = Callable[[Call], Response]
+
+
+class Resource(Protocol):
+    """A resource a provider keeps: its ARM JSON representation."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Resource)
+
+
+def named_resource(
+    call: Call,
+    find: Callable[[str], R | None],
+    id_of: Callable[[str, str, str], str],
+    resource_type: str,
+) -> R:
+    """The resource the call's path names (``subscription``, ``resource_group``, ``name``),
+    looked up by its id; raises 404 ``ResourceNotFound`` when there is none."""
+    p = call.params
+    found = find(id_of(p["subscription"], p["resource_group"], p["name"]))
+    if found is None:
+        raise not_found(resource_type, p["name"], p["resource_group"])
+    return found
+
+
+def get_handler(existing: Callable[[Call], Resource]) -> Handler:
+    """The ``GET`` of a resource: 200 with the JSON of ``existing(call)``."""
+
+    def get(call: Call) -> Response:
+        return Response.json(200, existing(call).to_json())
+
+    return get
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,25 @@ PasswordNotComplex``; the administrator login cannot change after creation.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emulators.arm.errors import ArmError, not_found
+from emulators.arm.errors import ArmError
 from emulators.arm.lro import Operation, Operations, OperationStatus
 from emulators.arm.passwords import PasswordHash, sql_password_problem
-from emulators.arm.routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Route
+from emulators.arm.routing import (
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    Call,
+    Route,
+    get_handler,
+    named_resource,
+    resource_id,
+)
 from emulators.wire import Response
 
 PROVIDER = "Microsoft.Sql"
@@ -35,12 +44,8 @@ LOCATION_PATH = SUBSCRIPTION + r"/providers/Microsoft\.Sql/locations/(?P<locatio
 OPERATION_READ = "Microsoft.Sql/locations/serverAzureAsyncOperation/read"
 
 
-def server_id(subscription: str, resource_group: str, name: str) -> str:
-    """The ARM resource id of a logical server."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Sql/servers/{name}"
-    )
+#: The ARM resource id of a logical server: ``server_id(subscription, resource_group, name)``.
+server_id = functools.partial(resource_id, RESOURCE_TYPE)
 
 
 @dataclass
@@ -138,7 +143,7 @@ class SqlServers:
         """The ARM routes this provider serves."""
         versions = API_VERSIONS
         return [
-            Route("GET", SERVER_PATH, "sql_servers_get", self._get,
+            Route("GET", SERVER_PATH, "sql_servers_get", get_handler(self._existing),
                   "Microsoft.Sql/servers/read", versions),
             Route("PATCH", SERVER_PATH, "sql_servers_update", self._update,
                   "Microsoft.Sql/servers/write", versions),
@@ -151,14 +156,7 @@ class SqlServers:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> SqlServer:
-        p = call.params
-        server = self.find(server_id(p["subscription"], p["resource_group"], p["name"]))
-        if server is None:
-            raise not_found(RESOURCE_TYPE, p["name"], p["resource_group"])
-        return server
-
-    def _get(self, call: Call) -> Response:
-        return Response.json(200, self._existing(call).to_json())
+        return named_resource(call, self.find, server_id, RESOURCE_TYPE)
 
     def _update(self, call: Call) -> Response:
         server = self._existing(call)

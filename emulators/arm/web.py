@@ -13,13 +13,21 @@ hooked (:meth:`WebApps.on_restart`) to do the same, as a real restart re-resolve
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.arm.errors import ArmError, not_found
-from emulators.arm.routing import RESOURCE_GROUP, Call, Route
+from emulators.arm.errors import ArmError
+from emulators.arm.routing import (
+    RESOURCE_GROUP,
+    Call,
+    Route,
+    get_handler,
+    named_resource,
+    resource_id,
+)
 from emulators.wire import Response
 
 RESOURCE_TYPE = "Microsoft.Web/sites"
@@ -27,12 +35,8 @@ API_VERSIONS = frozenset({"2025-05-01", "2024-11-01", "2024-04-01", "2023-12-01"
 SITE_PATH = RESOURCE_GROUP + r"/providers/Microsoft\.Web/sites/(?P<name>[^/]+)"
 
 
-def site_id(subscription: str, resource_group: str, name: str) -> str:
-    """The ARM resource id of a web app."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Web/sites/{name}"
-    )
+#: The ARM resource id of a web app: ``site_id(subscription, resource_group, name)``.
+site_id = functools.partial(resource_id, RESOURCE_TYPE)
 
 
 @dataclass
@@ -170,7 +174,8 @@ class WebApps:
         v = API_VERSIONS
         refs = SITE_PATH + "/config/configreferences/appsettings"
         return [
-            Route("GET", SITE_PATH, "web_apps_get", self._get, "Microsoft.Web/sites/read", v),
+            Route("GET", SITE_PATH, "web_apps_get", get_handler(self._existing),
+                  "Microsoft.Web/sites/read", v),
             Route("POST", SITE_PATH + "/config/appsettings/list",
                   "web_apps_list_application_settings", self._list_settings,
                   "Microsoft.Web/sites/config/list/action", v),
@@ -184,14 +189,7 @@ class WebApps:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> WebApp:
-        p = call.params
-        app = self.find(site_id(p["subscription"], p["resource_group"], p["name"]))
-        if app is None:
-            raise not_found(RESOURCE_TYPE, p["name"], p["resource_group"])
-        return app
-
-    def _get(self, call: Call) -> Response:
-        return Response.json(200, self._existing(call).to_json())
+        return named_resource(call, self.find, site_id, RESOURCE_TYPE)
 
     def _list_settings(self, call: Call) -> Response:
         app = self._existing(call)
