@@ -14,7 +14,9 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.postgres import PostgresRotator
+from tests.support.local_targets import create_pg_role, pg_login_role
 from tests.support.pg_cluster import ScramCluster
+from tests.support.rotator_tests import WrongAdminPassword
 
 
 def _drop_role(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
@@ -29,7 +31,7 @@ def _exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
     return row is not None
 
 
-class TestPostgresContract(RotatorContract):
+class TestPostgresContract(WrongAdminPassword, RotatorContract):
     rotator = PostgresRotator
     hostile_usernames_rotate = True
 
@@ -49,11 +51,7 @@ class TestPostgresContract(RotatorContract):
         name = unique_name("admin")
         password = PostgresRotator.default_policy.generate()
         with scram_postgres.connect() as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN CREATEROLE PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
+            create_pg_role(conn, name, password, options="LOGIN CREATEROLE")
         yield Credential(password=password, username=name)
         with scram_postgres.connect() as conn:
             _drop_role(conn, name)
@@ -61,10 +59,6 @@ class TestPostgresContract(RotatorContract):
     @pytest.fixture
     def admin_credential(self, admin_role: Credential) -> Credential:
         return admin_role
-
-    @pytest.fixture
-    def bad_admin_credential(self, admin_role: Credential) -> Credential:
-        return admin_role.with_password(PostgresRotator.default_policy.generate())
 
     @pytest.fixture
     def down_target(self) -> str:
@@ -79,11 +73,7 @@ class TestPostgresContract(RotatorContract):
         def make(name: str) -> Credential:
             password = PostgresRotator.default_policy.generate()
             with cluster.connect() as conn:
-                conn.execute(
-                    sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                        sql.Identifier(name), sql.Literal(password)
-                    )
-                )
+                create_pg_role(conn, name, password)
                 # The admin manages this role (PostgreSQL 16+ needs ADMIN OPTION for that).
                 conn.execute(
                     sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(
@@ -192,17 +182,7 @@ def test_overlong_user_name_is_refused(scram_postgres: ScramCluster) -> None:
 
 @pytest.fixture
 def plain_role(scram_postgres: ScramCluster) -> Iterator[Credential]:
-    name = unique_name("self")
-    password = PasswordPolicy().generate()
-    with scram_postgres.connect() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(password)
-            )
-        )
-    yield Credential(password=password, username=name)
-    with scram_postgres.connect() as conn:
-        _drop_role(conn, name)
+    yield from pg_login_role(scram_postgres.connect, "self", _drop_role)
 
 
 def _logs_in(cluster: ScramCluster, credential: Credential) -> bool:

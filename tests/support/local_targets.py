@@ -7,7 +7,7 @@ checked; values are bound or quoted by the driver, never formatted into statemen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, LiteralString, TypeAlias
 
 import psycopg
@@ -15,6 +15,10 @@ import pymysql
 import pymysql.cursors
 import redis
 from psycopg import sql
+
+from rotation.credential import Credential
+from rotation.policy import PasswordPolicy
+from rotation.testing import unique_name
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
@@ -115,3 +119,24 @@ def create_pg_role(
             sql.Identifier(name), sql.Literal(password)
         )
     )
+
+
+def drop_pg_role(conn: psycopg.Connection[Any], name: str) -> None:
+    """``DROP ROLE IF EXISTS name``."""
+    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def pg_login_role(
+    connect: Callable[[], psycopg.Connection[Any]],
+    prefix: str,
+    drop: Callable[[psycopg.Connection[Any], str], None] = drop_pg_role,
+) -> Iterator[Credential]:
+    """For a fixture (``yield from``): a new login role named ``prefix_<hex>`` with a fresh
+    password, created and then dropped with ``drop`` through connections from ``connect``."""
+    name = unique_name(prefix)
+    password = PasswordPolicy().generate()
+    with connect() as conn:
+        create_pg_role(conn, name, password)
+    yield Credential(password=password, username=name)
+    with connect() as conn:
+        drop(conn, name)
