@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -17,21 +16,11 @@ from emulators.arm import ArmEmulator
 from emulators.faults import FaultRule
 from emulators.identity import ManagedIdentity
 from emulators.stack import AzureStack
+from tests.support.own_stack import FAST_SDK
 
 PASSWORD = "Initial-Passw0rd!42"
 NEW_PASSWORD = "Second-Passw0rd!43"
-FAST: dict[str, Any] = {"retry_backoff_factor": 0.01, "polling_interval": 0.01}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[AzureStack]:
-    with AzureStack() as started, started.applied_env():
-        yield started
-
-
-@pytest.fixture(scope="module")
-def arm(stack: AzureStack) -> ArmEmulator:
-    return stack.arm
+FAST = FAST_SDK
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +46,12 @@ def server(arm: ArmEmulator, subscription: str) -> str:
 
 
 @pytest.fixture
+def contributor(arm: ArmEmulator, server: str, identity: ManagedIdentity) -> None:
+    """The identity is SQL Server Contributor on ``server``."""
+    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
+
+
+@pytest.fixture
 def sql(identity: ManagedIdentity, subscription: str) -> Iterator[SqlManagementClient]:
     credential = ManagedIdentityCredential(client_id=identity.client_id)
     with SqlManagementClient(credential, subscription, **FAST) as client:
@@ -76,13 +71,8 @@ def update(sql: SqlManagementClient, password: str) -> object:
 
 
 def test_update_password_is_a_polled_lro(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     arm.set_lro_polls(3)
     polls = stack.faults.add(
         FaultRule(operation="sql_server_azure_async_operation_get", times=None)
@@ -150,13 +140,8 @@ def test_missing_server_is_404(
 
 
 def test_throttling_is_retried_by_the_sdk(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     rule = stack.faults.add(FaultRule(operation="sql_servers_update", status=429, retry_after=1))
     started = time.monotonic()
     update(sql, NEW_PASSWORD)
@@ -166,13 +151,8 @@ def test_throttling_is_retried_by_the_sdk(
 
 
 def test_persistent_5xx_surfaces_after_retries(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     rule = stack.faults.add(FaultRule(operation="sql_servers_update", status=503, times=None))
     with pytest.raises(HttpResponseError) as raised:
         update(sql, NEW_PASSWORD)
