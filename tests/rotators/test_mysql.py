@@ -10,10 +10,10 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.rotator import RotatorContext, Strategy, alternate_username
-from rotation.testing import RotatorContract, free_port, unique_name
+from rotation.testing import RotatorContract, unique_name
 from rotators.mysql import MySQLRotator, quote_identifier, rendered_account
 from tests.support.local_targets import mysql_logs_in, run_sql
-from tests.support.rotator_tests import WrongAdminPassword, rotator_context
+from tests.support.rotator_tests import LocalContract, rotator_context
 
 HOST = "127.0.0.1"
 PORT = 3306
@@ -62,21 +62,11 @@ def admin_account() -> Iterator[Credential]:
     _drop_user(name)
 
 
-class TestMySQLContract(WrongAdminPassword, RotatorContract):
+class TestMySQLContract(LocalContract, RotatorContract):
     rotator = MySQLRotator
     hostile_usernames_rotate = True
-
-    @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
-    def admin_credential(self, admin_account: Credential) -> Credential:
-        return admin_account
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}"
+    local_target = TARGET
+    admin_fixture = "admin_account"
 
     @pytest.fixture
     def login_factory(self, database: str) -> Iterator[Callable[[str], Credential]]:

@@ -12,11 +12,11 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username
-from rotation.testing import RotatorContract, free_port, unique_name
+from rotation.testing import RotatorContract, unique_name
 from rotators.postgres import PostgresRotator
 from tests.support.local_targets import create_pg_role, pg_login_role
 from tests.support.pg_cluster import ScramCluster
-from tests.support.rotator_tests import WrongAdminPassword
+from tests.support.rotator_tests import LocalContract
 
 
 def _drop_role(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
@@ -31,9 +31,11 @@ def _exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
     return row is not None
 
 
-class TestPostgresContract(WrongAdminPassword, RotatorContract):
+class TestPostgresContract(LocalContract, RotatorContract):
     rotator = PostgresRotator
     hostile_usernames_rotate = True
+    admin_fixture = "admin_role"
+    down_target_format = "127.0.0.1:{port}/postgres"
 
     @pytest.fixture
     def cluster(self, scram_postgres: ScramCluster) -> ScramCluster:
@@ -55,14 +57,6 @@ class TestPostgresContract(WrongAdminPassword, RotatorContract):
         yield Credential(password=password, username=name)
         with scram_postgres.connect() as conn:
             _drop_role(conn, name)
-
-    @pytest.fixture
-    def admin_credential(self, admin_role: Credential) -> Credential:
-        return admin_role
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}/postgres"
 
     @pytest.fixture
     def login_factory(

@@ -25,7 +25,7 @@ from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.rabbitmq import RabbitMqRotator, RabbitTarget, parse_target
 from tests.support.rotator_tests import (
-    WrongAdminPassword,
+    LocalContract,
     apply_and_verify,
     assert_target_refused,
     rotator_context,
@@ -150,22 +150,15 @@ def context_for(
     return rotator_context(RabbitMqRotator, "rabbit-secret", target, strategy=strategy, admin=admin)
 
 
-class TestRabbitMqContract(WrongAdminPassword, RotatorContract):
+class TestRabbitMqContract(LocalContract, RotatorContract):
     rotator = RabbitMqRotator
+    local_target = TARGET
     # RabbitMQ takes any name; these also exercise URL quoting of the API paths.
     hostile_usernames = ("o'brien; drop", 'q"x"/../%2F?a=b#', "b`t` x\\y")
 
     @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
     def login_factory(self, broker: Broker) -> Callable[[str], Credential]:
         return broker.make_user
-
-    @pytest.fixture
-    def admin_credential(self, admin: Credential) -> Credential:
-        return admin
 
     @pytest.fixture
     def down_target(self) -> str:

@@ -31,7 +31,7 @@ from rotators.redis_acl import (
 )
 from tests.support.local_targets import redis_logs_in, redis_set_user
 from tests.support.rotator_tests import (
-    WrongAdminPassword,
+    LocalContract,
     assert_target_refused,
     rotator_context,
 )
@@ -94,26 +94,15 @@ def admin(root: redis.Redis, users: list[str]) -> Credential:
     return make_user(root, users, unique_name("radmin"), "+acl")
 
 
-class TestRedisAclContract(WrongAdminPassword, RotatorContract):
+class TestRedisAclContract(LocalContract, RotatorContract):
     rotator = RedisAclRotator
+    local_target = TARGET
     # Redis refuses names with spaces (checked separately below); these rotate correctly.
     hostile_usernames = ("o'brien;drop", 'q"x";--', "b`t`\\y$(id)")
 
     @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
     def login_factory(self, root: redis.Redis, users: list[str]) -> Callable[[str], Credential]:
         return lambda name: make_user(root, users, name, "+ping")
-
-    @pytest.fixture
-    def admin_credential(self, admin: Credential) -> Credential:
-        return admin
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}"
 
     def can_login(self, credential: Credential) -> bool:
         return redis_login(credential.username, credential.password)

@@ -15,6 +15,7 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import free_port
 
 
 def rotator_context(
@@ -46,6 +47,31 @@ class WrongAdminPassword:
     @pytest.fixture
     def bad_admin_credential(self, admin_credential: Credential) -> Credential:
         return admin_credential.with_password(self.rotator.default_policy.generate())
+
+
+class LocalContract(WrongAdminPassword):
+    """Mixin for a ``RotatorContract`` subclass against a server on this machine: the admin
+    login is the fixture named :attr:`admin_fixture`, ``down_target`` is
+    :attr:`down_target_format` with a port nothing listens on, and ``target`` is
+    :attr:`local_target` (a subclass whose target comes from a fixture defines ``target``)."""
+
+    admin_fixture: ClassVar[str] = "admin"
+    down_target_format: ClassVar[str] = "127.0.0.1:{port}"
+    local_target: ClassVar[str]
+
+    @pytest.fixture
+    def target(self) -> str:
+        return self.local_target
+
+    @pytest.fixture
+    def admin_credential(self, request: pytest.FixtureRequest) -> Credential:
+        credential = request.getfixturevalue(self.admin_fixture)
+        assert isinstance(credential, Credential)
+        return credential
+
+    @pytest.fixture
+    def down_target(self) -> str:
+        return self.down_target_format.format(port=free_port())
 
 
 def apply_and_verify(rotator: Rotator, current: Credential) -> Credential:
