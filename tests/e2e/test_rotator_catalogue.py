@@ -94,11 +94,8 @@ def test_mysql_single_rotates_through_event_grid(
 ) -> None:
     user = unique("app")
     old = mysql_accounts_made.create(user)
-    first = put_secret(
-        app,
-        "orders-mysql",
-        {"username": user, "password": old},
-        tags={T.ROTATOR: "mysql", T.TARGET: MYSQL_TARGET},
+    first = _put_login(
+        app, "orders-mysql", user, old, tags={T.ROTATOR: "mysql", T.TARGET: MYSQL_TARGET}
     )
 
     assert len(deliver_near_expiry(app)) == 1
@@ -141,10 +138,11 @@ def _redis_secrets(
     admin_password = redis_users.create(admin, "+acl")
     user = unique("cache")
     old = redis_users.create(user, "+ping")
-    put_secret(
+    _put_login(
         app,
         "redis-admin",
-        {"username": admin, "password": admin_password},
+        admin,
+        admin_password,
         tags=admin_tags(REDIS_TARGET),
         expires_in_days=None,
     )
@@ -189,12 +187,8 @@ def _rabbit_admin(app: AppUnderTest, rabbit_users: RabbitUsers) -> None:
     """A management user with the administrator tag, stored as ``rabbit-admin``."""
     admin = unique("qadmin")
     password = rabbit_users.create(admin, tags="administrator")
-    put_secret(
-        app,
-        "rabbit-admin",
-        {"username": admin, "password": password},
-        tags=admin_tags(RABBIT_TARGET),
-        expires_in_days=None,
+    _put_login(
+        app, "rabbit-admin", admin, password, tags=admin_tags(RABBIT_TARGET), expires_in_days=None
     )
 
 
@@ -204,10 +198,11 @@ def test_rabbitmq_single_rotates_through_event_grid(
     _rabbit_admin(app, rabbit_users)
     user = unique("svc")
     old = rabbit_users.create(user, tags="monitoring")
-    first = put_secret(
+    first = _put_login(
         app,
         "events-rabbit",
-        {"username": user, "password": old},
+        user,
+        old,
         tags={T.ROTATOR: "rabbitmq", T.TARGET: RABBIT_TARGET, T.ADMIN_SECRET: "rabbit-admin"},
     )
 
@@ -228,10 +223,11 @@ def test_rabbitmq_alternating_rotates_to_the_clone(
     _rabbit_admin(app, rabbit_users)
     user = unique("svc")
     old = rabbit_users.create(user)
-    first = put_secret(
+    first = _put_login(
         app,
         "jobs-rabbit",
-        {"username": user, "password": old},
+        user,
+        old,
         tags={
             T.ROTATOR: "rabbitmq",
             T.TARGET: RABBIT_TARGET,
@@ -298,11 +294,8 @@ def test_azure_sql_admin_resets_the_server_password(
 ) -> None:
     server, old = _sql_server(arm)
     arm.assign_role(server, app.vault.identity.principal_id, REQUIRED_ROLE)
-    first = put_secret(
-        app,
-        "sql-admin",
-        {"username": LOGIN, "password": old},
-        tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server},
+    first = _put_login(
+        app, "sql-admin", LOGIN, old, tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server}
     )
 
     deliver_near_expiry(app)
@@ -319,11 +312,8 @@ def test_azure_sql_admin_without_the_role_changes_nothing(
     app: AppUnderTest, arm: ArmEmulator
 ) -> None:
     server, old = _sql_server(arm)  # no role assignment for the app's identity
-    first = put_secret(
-        app,
-        "sql-admin",
-        {"username": LOGIN, "password": old},
-        tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server},
+    first = _put_login(
+        app, "sql-admin", LOGIN, old, tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server}
     )
 
     assert len(deliver_near_expiry(app)) == 1  # acknowledged: retrying cannot help
@@ -497,6 +487,21 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
         assert pg_logs_in(scram_postgres, name, old)
     finally:
         _drop_pg_roles(scram_postgres, name)
+
+
+def _put_login(
+    app: AppUnderTest,
+    secret: str,
+    username: str,
+    password: str,
+    *,
+    tags: dict[str, str],
+    expires_in_days: float | None = 40,
+) -> str:
+    """Store the JSON login of ``username`` as ``secret`` with ``tags`` (as
+    :func:`put_secret`); return the version."""
+    login = {"username": username, "password": password}
+    return put_secret(app, secret, login, tags=tags, expires_in_days=expires_in_days)
 
 
 def _store_alternating(

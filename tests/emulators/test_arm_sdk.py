@@ -45,6 +45,13 @@ def server(arm: ArmEmulator, subscription: str) -> str:
     return arm.create_sql_server(subscription, "rg-sdk", "srv-sdk", "sqladmin", PASSWORD)
 
 
+def grant_on_group(arm: ArmEmulator, server: str, identity: ManagedIdentity, role: str) -> str:
+    """Give ``identity`` ``role`` on the resource group of ``server``; return the group's id."""
+    group = server.split("/providers/")[0]
+    arm.assign_role(group, identity.principal_id, role)
+    return group
+
+
 @pytest.fixture
 def contributor(arm: ArmEmulator, server: str, identity: ManagedIdentity) -> None:
     """The identity is SQL Server Contributor on ``server``."""
@@ -92,8 +99,7 @@ def test_update_password_is_a_polled_lro(
 def test_create_or_update_creates_a_server(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "Contributor")
+    group = grant_on_group(arm, server, identity, "Contributor")
     body = {
         "location": "westeurope",
         "properties": {"administratorLogin": "boss", "administratorLoginPassword": PASSWORD},
@@ -122,8 +128,7 @@ def test_without_role_is_403_and_nothing_changes(
 def test_website_contributor_cannot_touch_sql(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "Website Contributor")
+    grant_on_group(arm, server, identity, "Website Contributor")
     with pytest.raises(HttpResponseError) as raised:
         sql.servers.get("rg-sdk", "srv-sdk")
     assert raised.value.status_code == 403
@@ -132,8 +137,7 @@ def test_website_contributor_cannot_touch_sql(
 def test_missing_server_is_404(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "SQL Server Contributor")
+    grant_on_group(arm, server, identity, "SQL Server Contributor")
     with pytest.raises(ResourceNotFoundError) as raised:
         sql.servers.get("rg-sdk", "srv-nope")
     assert raised.value.error is not None and raised.value.error.code == "ResourceNotFound"
