@@ -7,9 +7,10 @@ Operation names (``sql_servers_update``, ``web_apps_restart``...) follow the SDK
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote
 
 from emulators.arm.errors import not_found
@@ -51,37 +52,74 @@ class Call:
 Handler = Callable[[Call], Response]
 
 
-class Resource(Protocol):
-    """A resource a provider keeps: its ARM JSON representation."""
+class Placed(Protocol):
+    """A resource with an ARM id, in a subscription and resource group, and its JSON."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def subscription(self) -> str: ...
+
+    @property
+    def resource_group(self) -> str: ...
 
     def to_json(self) -> dict[str, Any]: ...
 
 
-R = TypeVar("R", bound=Resource)
+P = TypeVar("P", bound=Placed)
 
 
-def named_resource(
-    call: Call,
-    find: Callable[[str], R | None],
-    id_of: Callable[[str, str, str], str],
-    resource_type: str,
-) -> R:
-    """The resource the call's path names (``subscription``, ``resource_group``, ``name``),
-    looked up by its id; raises 404 ``ResourceNotFound`` when there is none."""
-    p = call.params
-    found = find(id_of(p["subscription"], p["resource_group"], p["name"]))
-    if found is None:
-        raise not_found(resource_type, p["name"], p["resource_group"])
-    return found
+class ResourceIndex(Generic[P]):
+    """A provider's resources of ``resource_type`` by ARM id, matched as ARM matches ids
+    (case-insensitive, a trailing slash ignored). ``id_of(subscription, resource_group,
+    name)`` makes an id from a request path. Guarded by the provider's (re-entrant) ``lock``."""
 
+    def __init__(
+        self,
+        lock: threading.RLock,
+        resource_type: str,
+        id_of: Callable[[str, str, str], str],
+    ) -> None:
+        self._lock = lock
+        self._resource_type = resource_type
+        self._id_of = id_of
+        self._by_id: dict[str, P] = {}
 
-def get_handler(existing: Callable[[Call], Resource]) -> Handler:
-    """The ``GET`` of a resource: 200 with the JSON of ``existing(call)``."""
+    @staticmethod
+    def _key(resource_id: str) -> str:
+        return resource_id.rstrip("/").lower()
 
-    def get(call: Call) -> Response:
-        return Response.json(200, existing(call).to_json())
+    def put(self, resource: P) -> P:
+        """Add ``resource``, replacing any with the same id; return it."""
+        with self._lock:
+            self._by_id[self._key(resource.id)] = resource
+        return resource
 
-    return get
+    def get(self, resource_id: str) -> P | None:
+        """The resource with this id, or ``None``."""
+        with self._lock:
+            return self._by_id.get(self._key(resource_id))
+
+    def resource_groups(self) -> set[tuple[str, str]]:
+        """(subscription, resource group) pairs that hold a resource, lower-cased."""
+        with self._lock:
+            return {
+                (r.subscription.lower(), r.resource_group.lower()) for r in self._by_id.values()
+            }
+
+    def named(self, call: Call) -> P:
+        """The resource the call's path names (``subscription``, ``resource_group``,
+        ``name``); raises 404 ``ResourceNotFound`` when there is none."""
+        p = call.params
+        found = self.get(self._id_of(p["subscription"], p["resource_group"], p["name"]))
+        if found is None:
+            raise not_found(self._resource_type, p["name"], p["resource_group"])
+        return found
+
+    def get_response(self, call: Call) -> Response:
+        """The ``GET`` of the named resource: 200 with its JSON."""
+        return Response.json(200, self.named(call).to_json())
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from emulators.arm.routing import (
     RESOURCE_GROUP,
     SUBSCRIPTION,
     Call,
+    ResourceIndex,
     Route,
-    get_handler,
-    named_resource,
     resource_id,
 )
 from emulators.wire import Response
@@ -94,8 +93,8 @@ class SqlServers:
 
     def __init__(self, now: Callable[[], datetime], polls: int = 1, retry_after_ms: int = 20):
         self._now = now
-        self._servers: dict[str, SqlServer] = {}
         self._lock = threading.RLock()
+        self._servers = ResourceIndex[SqlServer](self._lock, RESOURCE_TYPE, server_id)
         self.operations = Operations(polls)
         #: Delay the status URLs ask clients to wait between polls.
         self.retry_after_ms = retry_after_ms
@@ -121,21 +120,15 @@ class SqlServers:
             admin_login,
             PasswordHash.of(admin_password),
         )
-        with self._lock:
-            self._servers[server.id.lower()] = server
-        return server
+        return self._servers.put(server)
 
     def find(self, resource_id: str) -> SqlServer | None:
         """The server with this resource id (case-insensitive), or ``None``."""
-        with self._lock:
-            return self._servers.get(resource_id.rstrip("/").lower())
+        return self._servers.get(resource_id)
 
     def resource_groups(self) -> set[tuple[str, str]]:
         """(subscription, resource group) pairs that hold a server, lower-cased."""
-        with self._lock:
-            return {
-                (s.subscription.lower(), s.resource_group.lower()) for s in self._servers.values()
-            }
+        return self._servers.resource_groups()
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -143,7 +136,7 @@ class SqlServers:
         """The ARM routes this provider serves."""
         versions = API_VERSIONS
         return [
-            Route("GET", SERVER_PATH, "sql_servers_get", get_handler(self._existing),
+            Route("GET", SERVER_PATH, "sql_servers_get", self._servers.get_response,
                   "Microsoft.Sql/servers/read", versions),
             Route("PATCH", SERVER_PATH, "sql_servers_update", self._update,
                   "Microsoft.Sql/servers/write", versions),
@@ -156,7 +149,7 @@ class SqlServers:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> SqlServer:
-        return named_resource(call, self.find, server_id, RESOURCE_TYPE)
+        return self._servers.named(call)
 
     def _update(self, call: Call) -> Response:
         server = self._existing(call)
@@ -217,7 +210,7 @@ class SqlServers:
 
         def complete() -> None:
             with self._lock:
-                self._servers[server.id.lower()] = server
+                self._servers.put(server)
 
         op = self.operations.start(server.id, call.principal_id, self._now(), complete)
         return Response.json(201, server.to_json(), self._status_headers(call, location, op))

@@ -20,14 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.arm.errors import ArmError
-from emulators.arm.routing import (
-    RESOURCE_GROUP,
-    Call,
-    Route,
-    get_handler,
-    named_resource,
-    resource_id,
-)
+from emulators.arm.routing import RESOURCE_GROUP, Call, ResourceIndex, Route, resource_id
 from emulators.wire import Response
 
 RESOURCE_TYPE = "Microsoft.Web/sites"
@@ -105,9 +98,9 @@ class WebApps:
     """The emulated ``Microsoft.Web`` provider (sites only). Thread-safe."""
 
     def __init__(self) -> None:
-        self._apps: dict[str, WebApp] = {}
-        self._restart_hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.RLock()
+        self._apps = ResourceIndex[WebApp](self._lock, RESOURCE_TYPE, site_id)
+        self._restart_hooks: dict[str, list[Callable[[], None]]] = {}
 
     # -- state, for the emulator's test helpers -------------------------------------------
 
@@ -123,14 +116,11 @@ class WebApps:
     ) -> WebApp:
         """Create (or replace) an app at once, outside ARM."""
         app = WebApp(subscription, resource_group, name, location, kind, dict(app_settings or {}))
-        with self._lock:
-            self._apps[app.id.lower()] = app
-        return app
+        return self._apps.put(app)
 
     def find(self, resource_id: str) -> WebApp | None:
         """The app with this resource id (case-insensitive), or ``None``."""
-        with self._lock:
-            return self._apps.get(resource_id.rstrip("/").lower())
+        return self._apps.get(resource_id)
 
     def _require(self, resource_id: str) -> WebApp:
         app = self.find(resource_id)
@@ -164,8 +154,7 @@ class WebApps:
 
     def resource_groups(self) -> set[tuple[str, str]]:
         """(subscription, resource group) pairs that hold an app, lower-cased."""
-        with self._lock:
-            return {(a.subscription.lower(), a.resource_group.lower()) for a in self._apps.values()}
+        return self._apps.resource_groups()
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -174,7 +163,7 @@ class WebApps:
         v = API_VERSIONS
         refs = SITE_PATH + "/config/configreferences/appsettings"
         return [
-            Route("GET", SITE_PATH, "web_apps_get", get_handler(self._existing),
+            Route("GET", SITE_PATH, "web_apps_get", self._apps.get_response,
                   "Microsoft.Web/sites/read", v),
             Route("POST", SITE_PATH + "/config/appsettings/list",
                   "web_apps_list_application_settings", self._list_settings,
@@ -189,7 +178,7 @@ class WebApps:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> WebApp:
-        return named_resource(call, self.find, site_id, RESOURCE_TYPE)
+        return self._apps.named(call)
 
     def _list_settings(self, call: Call) -> Response:
         app = self._existing(call)
