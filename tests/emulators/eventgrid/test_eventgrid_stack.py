@@ -32,6 +32,7 @@ from emulators.eventgrid import (
     EventGridEmulator,
 )
 from emulators.identity import ManagedIdentity
+from emulators.pytest_plugin import new_vault
 from emulators.stack import AzureStack
 from tests.support.functions_host import functions_event
 
@@ -50,11 +51,9 @@ def identity(stack: AzureStack) -> ManagedIdentity:
 
 @pytest.fixture
 def vault(stack: AzureStack, identity: ManagedIdentity) -> Iterator[SecretClient]:
-    name = f"kv-{secrets.token_hex(6)}"
-    url = stack.keyvault.create_vault(name)
-    stack.keyvault.assign_role(name, identity.principal_id, "Key Vault Secrets Officer")
+    handle = new_vault(stack, identity)
     credential = ManagedIdentityCredential(client_id=identity.client_id)
-    with SecretClient(url, credential) as client:
+    with SecretClient(handle.url, credential) as client:
         yield client
     credential.close()
 
