@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             env["AzureWebJobsStorage"] = storage.connection_string
         try:
             lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
-            print("\n".join(lines), flush=True)
-            if args.env_file:
+            if args.env_file:  # before printing: whoever reads the lines may read the file
                 args.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print("\n".join(lines), flush=True)
             print(f"# serving {', '.join(vault_urls)}; Ctrl-C to stop", file=sys.stderr, flush=True)
             stack.eventgrid.start()  # deliver events and watch expiry in the background
             try:

@@ -9,15 +9,15 @@ process group it was started in (its own; nothing else is in it).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO
+from typing import Self
+
+from emulators.lifecycle import Lifecycle, remove_tree
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
@@ -52,7 +52,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-class Azurite:
+class Azurite(Lifecycle):
     """One Azurite process with blob, queue and table services on free 127.0.0.1 ports."""
 
     def __init__(self) -> None:
@@ -61,9 +61,8 @@ class Azurite:
         self.table_port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: str | None = None
-        self._stderr: BinaryIO | None = None
 
-    def start(self) -> Azurite:
+    def start(self) -> Self:
         """Start Azurite and wait until every service accepts connections."""
         if not installed():
             raise AzuriteUnavailable(
@@ -72,31 +71,32 @@ class Azurite:
             )
         self.blob_port, self.queue_port, self.table_port = (_free_port() for _ in range(3))
         self._workdir = tempfile.mkdtemp(prefix="azurite-")
-        self._stderr = open(os.path.join(self._workdir, "stderr.log"), "wb")
-        self._process = subprocess.Popen(
-            [
-                str(AZURITE_BIN),
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--silent",
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(self.blob_port),
-                "--queueHost",
-                "127.0.0.1",
-                "--queuePort",
-                str(self.queue_port),
-                "--tableHost",
-                "127.0.0.1",
-                "--tablePort",
-                str(self.table_port),
-            ],
-            cwd=self._workdir,  # whatever Azurite writes lands here and is removed at stop
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the descriptor; the parent's closes at once.
+        with open(os.path.join(self._workdir, "stderr.log"), "wb") as stderr:
+            self._process = subprocess.Popen(
+                [
+                    str(AZURITE_BIN),
+                    "--skipApiVersionCheck",
+                    "--inMemoryPersistence",
+                    "--silent",
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    str(self.blob_port),
+                    "--queueHost",
+                    "127.0.0.1",
+                    "--queuePort",
+                    str(self.queue_port),
+                    "--tableHost",
+                    "127.0.0.1",
+                    "--tablePort",
+                    str(self.table_port),
+                ],
+                cwd=self._workdir,  # whatever Azurite writes lands here and is removed at stop
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         ports = (self.blob_port, self.queue_port, self.table_port)
         while not all(_answers(p) for p in ports):
@@ -120,23 +120,8 @@ class Azurite:
                     pass
             self._process.wait(timeout=10)
             self._process = None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> Azurite:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        remove_tree(self._workdir)
+        self._workdir = None
 
     @property
     def connection_string(self) -> str:

@@ -36,6 +36,14 @@ class VaultHandle:
     identity: ManagedIdentity
 
 
+def new_vault(stack: AzureStack, identity: ManagedIdentity) -> VaultHandle:
+    """Create a uniquely named vault on ``stack`` where ``identity`` is Secrets Officer."""
+    name = f"kv-{secrets.token_hex(8)}"
+    url = stack.keyvault.create_vault(name)
+    stack.keyvault.assign_role(name, identity.principal_id, OFFICER)
+    return VaultHandle(name=name, url=url, stack=stack, identity=identity)
+
+
 @pytest.fixture(scope="session")
 def azure_stack() -> Iterator[AzureStack]:
     """The started stack, its environment applied for the session."""
@@ -52,10 +60,7 @@ def azure_identity(azure_stack: AzureStack) -> ManagedIdentity:
 @pytest.fixture
 def key_vault(azure_stack: AzureStack, azure_identity: ManagedIdentity) -> Iterator[VaultHandle]:
     """A fresh vault where ``azure_identity`` is Secrets Officer; clears faults afterwards."""
-    name = f"kv-{secrets.token_hex(8)}"
-    url = azure_stack.keyvault.create_vault(name)
-    azure_stack.keyvault.assign_role(name, azure_identity.principal_id, OFFICER)
-    yield VaultHandle(name=name, url=url, stack=azure_stack, identity=azure_identity)
+    yield new_vault(azure_stack, azure_identity)
     azure_stack.faults.clear()
 
 

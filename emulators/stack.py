@@ -13,18 +13,18 @@ Other emulators plug in with :meth:`AzureStack.register_host`.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from emulators.ca import LocalCA
 from emulators.clock import Clock
 from emulators.faults import FaultInjector
 from emulators.identity import APP_SERVICE_PATH, IdentityService
 from emulators.keyvault.service import HOST_PATTERN, KeyVaultService
+from emulators.lifecycle import Lifecycle, remove_tree
 from emulators.proxy import HostRegistry, PlainListener, ProxyServer
 from emulators.wire import Service
 
@@ -33,7 +33,7 @@ IMDS_ENV = "AZURE_POD_IDENTITY_AUTHORITY_HOST"
 NO_PROXY = "127.0.0.1,localhost"
 
 
-class AzureStack:
+class AzureStack(Lifecycle):
     """Clock, CA, fault injector, proxy, identity endpoint, Key Vault, Event Grid, ARM and
     an emulated Datadog API, started together.
 
@@ -71,7 +71,7 @@ class AzureStack:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> AzureStack:
+    def start(self) -> Self:
         """Make the CA and start listening (idempotent)."""
         if self._proxy is not None:
             return self
@@ -91,21 +91,9 @@ class AzureStack:
         if self._identity_listener is not None:
             self._identity_listener.stop()
             self._identity_listener = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        remove_tree(self._workdir)
+        self._workdir = None
         self._ca = None
-
-    def __enter__(self) -> AzureStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- wiring -----------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from emulators.arm.errors import ArmError, authorization_failed
 from emulators.arm.rbac import RoleAssignment, RoleAssignments
@@ -35,6 +35,9 @@ from emulators.faults import Operation
 from emulators.wire import Request, Response, Service
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 HOST = "management.azure.com"
 #: Token audiences ARM accepts (``normalise_resource`` strips the trailing slash).
@@ -61,6 +64,37 @@ class StackLike(Protocol):
     def identity(self) -> TokenValidator: ...
 
     def register_host(self, host_or_pattern: str, service: Service) -> Any: ...
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def _forwarded(
+    part: str, method: Callable[Concatenate[Any, P], T]
+) -> Callable[Concatenate[ArmEmulator, P], T]:
+    """A test helper of :class:`ArmEmulator` that calls ``method`` of its provider ``part``
+    (``sql``, ``web``) with the same arguments."""
+
+    def helper(self: ArmEmulator, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return method(getattr(self, part), *args, **kwargs)
+
+    helper.__doc__ = method.__doc__
+    return helper
+
+
+def _returning_id(
+    part: str, create: Callable[Concatenate[Any, P], _Identified]
+) -> Callable[Concatenate[ArmEmulator, P], str]:
+    """A test helper of :class:`ArmEmulator` that calls ``create`` of its provider ``part``
+    (``sql``, ``web``) with the same arguments and returns the created resource's id."""
+
+    def helper(self: ArmEmulator, /, *args: P.args, **kwargs: P.kwargs) -> str:
+        return create(getattr(self, part), *args, **kwargs).id
+
+    helper.__doc__ = f"{create.__doc__} Returns the resource id."
+    return helper
 
 
 class ArmEmulator:
@@ -94,20 +128,9 @@ class ArmEmulator:
 
     # -- test helpers ---------------------------------------------------------------------
 
-    def create_sql_server(
-        self,
-        subscription: str,
-        resource_group: str,
-        name: str,
-        admin_login: str,
-        admin_password: str,
-        *,
-        location: str = "westeurope",
-    ) -> str:
-        """Create a logical server at once; returns its resource id."""
-        return self.sql.create(
-            subscription, resource_group, name, admin_login, admin_password, location=location
-        ).id
+    #: Create a logical server at once (arguments as :meth:`SqlServers.create`); returns its
+    #: resource id.
+    create_sql_server = _returning_id("sql", SqlServers.create)
 
     def sql_admin_password_matches(self, resource_id: str, password: str) -> bool:
         """Whether ``password`` is the server's admin password now (compared by hash)."""
@@ -145,48 +168,13 @@ class ArmEmulator:
         """Remove ``role`` from ``principal_id`` at exactly ``scope``."""
         self.roles.revoke(scope, principal_id, role)
 
-    def create_web_app(
-        self,
-        subscription: str,
-        resource_group: str,
-        name: str,
-        *,
-        location: str = "West Europe",
-        kind: str = "app",
-        app_settings: dict[str, str] | None = None,
-    ) -> str:
-        """Create a web (or, with ``kind="functionapp"``, function) app; returns its id."""
-        return self.web.create(
-            subscription,
-            resource_group,
-            name,
-            location=location,
-            kind=kind,
-            app_settings=app_settings,
-        ).id
+    #: Create a web (or, with ``kind="functionapp"``, function) app at once (arguments as
+    #: :meth:`WebApps.create`); returns its resource id.
+    create_web_app = _returning_id("web", WebApps.create)
 
-    def set_key_vault_reference(
-        self,
-        app: str,
-        setting: str,
-        vault: str,
-        secret: str,
-        resolved_version: str | None,
-        *,
-        pinned_version: str | None = None,
-        status: str = "Resolved",
-    ) -> None:
-        """Make ``setting`` of web app ``app`` (resource id) a reference to ``vault``/``secret``
-        that the app resolved to ``resolved_version`` (its ``activeVersion``)."""
-        self.web.set_key_vault_reference(
-            app,
-            setting,
-            vault,
-            secret,
-            resolved_version,
-            pinned_version=pinned_version,
-            status=status,
-        )
+    #: Make ``setting`` of web app ``app`` (resource id) a Key Vault reference (arguments
+    #: as :meth:`WebApps.set_key_vault_reference`).
+    set_key_vault_reference = _forwarded("web", WebApps.set_key_vault_reference)
 
     def on_restart(self, app: str, hook: Callable[[], None]) -> None:
         """Run ``hook`` whenever web app ``app`` is restarted through ARM."""

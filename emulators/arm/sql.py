@@ -12,16 +12,24 @@ PasswordNotComplex``; the administrator login cannot change after creation.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emulators.arm.errors import ArmError, not_found
+from emulators.arm.errors import ArmError
 from emulators.arm.lro import Operation, Operations, OperationStatus
 from emulators.arm.passwords import PasswordHash, sql_password_problem
-from emulators.arm.routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Route
+from emulators.arm.routing import (
+    RESOURCE_GROUP,
+    SUBSCRIPTION,
+    Call,
+    ResourceIndex,
+    Route,
+    resource_id,
+)
 from emulators.wire import Response
 
 PROVIDER = "Microsoft.Sql"
@@ -35,12 +43,8 @@ LOCATION_PATH = SUBSCRIPTION + r"/providers/Microsoft\.Sql/locations/(?P<locatio
 OPERATION_READ = "Microsoft.Sql/locations/serverAzureAsyncOperation/read"
 
 
-def server_id(subscription: str, resource_group: str, name: str) -> str:
-    """The ARM resource id of a logical server."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Sql/servers/{name}"
-    )
+#: The ARM resource id of a logical server: ``server_id(subscription, resource_group, name)``.
+server_id = functools.partial(resource_id, RESOURCE_TYPE)
 
 
 @dataclass
@@ -89,8 +93,8 @@ class SqlServers:
 
     def __init__(self, now: Callable[[], datetime], polls: int = 1, retry_after_ms: int = 20):
         self._now = now
-        self._servers: dict[str, SqlServer] = {}
         self._lock = threading.RLock()
+        self._servers = ResourceIndex[SqlServer](self._lock, RESOURCE_TYPE, server_id)
         self.operations = Operations(polls)
         #: Delay the status URLs ask clients to wait between polls.
         self.retry_after_ms = retry_after_ms
@@ -116,21 +120,15 @@ class SqlServers:
             admin_login,
             PasswordHash.of(admin_password),
         )
-        with self._lock:
-            self._servers[server.id.lower()] = server
-        return server
+        return self._servers.put(server)
 
     def find(self, resource_id: str) -> SqlServer | None:
         """The server with this resource id (case-insensitive), or ``None``."""
-        with self._lock:
-            return self._servers.get(resource_id.rstrip("/").lower())
+        return self._servers.get(resource_id)
 
     def resource_groups(self) -> set[tuple[str, str]]:
         """(subscription, resource group) pairs that hold a server, lower-cased."""
-        with self._lock:
-            return {
-                (s.subscription.lower(), s.resource_group.lower()) for s in self._servers.values()
-            }
+        return self._servers.resource_groups()
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -138,7 +136,7 @@ class SqlServers:
         """The ARM routes this provider serves."""
         versions = API_VERSIONS
         return [
-            Route("GET", SERVER_PATH, "sql_servers_get", self._get,
+            Route("GET", SERVER_PATH, "sql_servers_get", self._servers.get_response,
                   "Microsoft.Sql/servers/read", versions),
             Route("PATCH", SERVER_PATH, "sql_servers_update", self._update,
                   "Microsoft.Sql/servers/write", versions),
@@ -151,14 +149,7 @@ class SqlServers:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> SqlServer:
-        p = call.params
-        server = self.find(server_id(p["subscription"], p["resource_group"], p["name"]))
-        if server is None:
-            raise not_found(RESOURCE_TYPE, p["name"], p["resource_group"])
-        return server
-
-    def _get(self, call: Call) -> Response:
-        return Response.json(200, self._existing(call).to_json())
+        return self._servers.named(call)
 
     def _update(self, call: Call) -> Response:
         server = self._existing(call)
@@ -219,7 +210,7 @@ class SqlServers:
 
         def complete() -> None:
             with self._lock:
-                self._servers[server.id.lower()] = server
+                self._servers.put(server)
 
         op = self.operations.start(server.id, call.principal_id, self._now(), complete)
         return Response.json(201, server.to_json(), self._status_headers(call, location, op))

@@ -13,13 +13,14 @@ hooked (:meth:`WebApps.on_restart`) to do the same, as a real restart re-resolve
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulators.arm.errors import ArmError, not_found
-from emulators.arm.routing import RESOURCE_GROUP, Call, Route
+from emulators.arm.errors import ArmError
+from emulators.arm.routing import RESOURCE_GROUP, Call, ResourceIndex, Route, resource_id
 from emulators.wire import Response
 
 RESOURCE_TYPE = "Microsoft.Web/sites"
@@ -27,12 +28,8 @@ API_VERSIONS = frozenset({"2025-05-01", "2024-11-01", "2024-04-01", "2023-12-01"
 SITE_PATH = RESOURCE_GROUP + r"/providers/Microsoft\.Web/sites/(?P<name>[^/]+)"
 
 
-def site_id(subscription: str, resource_group: str, name: str) -> str:
-    """The ARM resource id of a web app."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Web/sites/{name}"
-    )
+#: The ARM resource id of a web app: ``site_id(subscription, resource_group, name)``.
+site_id = functools.partial(resource_id, RESOURCE_TYPE)
 
 
 @dataclass
@@ -101,9 +98,9 @@ class WebApps:
     """The emulated ``Microsoft.Web`` provider (sites only). Thread-safe."""
 
     def __init__(self) -> None:
-        self._apps: dict[str, WebApp] = {}
-        self._restart_hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.RLock()
+        self._apps = ResourceIndex[WebApp](self._lock, RESOURCE_TYPE, site_id)
+        self._restart_hooks: dict[str, list[Callable[[], None]]] = {}
 
     # -- state, for the emulator's test helpers -------------------------------------------
 
@@ -119,14 +116,11 @@ class WebApps:
     ) -> WebApp:
         """Create (or replace) an app at once, outside ARM."""
         app = WebApp(subscription, resource_group, name, location, kind, dict(app_settings or {}))
-        with self._lock:
-            self._apps[app.id.lower()] = app
-        return app
+        return self._apps.put(app)
 
     def find(self, resource_id: str) -> WebApp | None:
         """The app with this resource id (case-insensitive), or ``None``."""
-        with self._lock:
-            return self._apps.get(resource_id.rstrip("/").lower())
+        return self._apps.get(resource_id)
 
     def _require(self, resource_id: str) -> WebApp:
         app = self.find(resource_id)
@@ -160,8 +154,7 @@ class WebApps:
 
     def resource_groups(self) -> set[tuple[str, str]]:
         """(subscription, resource group) pairs that hold an app, lower-cased."""
-        with self._lock:
-            return {(a.subscription.lower(), a.resource_group.lower()) for a in self._apps.values()}
+        return self._apps.resource_groups()
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -170,7 +163,8 @@ class WebApps:
         v = API_VERSIONS
         refs = SITE_PATH + "/config/configreferences/appsettings"
         return [
-            Route("GET", SITE_PATH, "web_apps_get", self._get, "Microsoft.Web/sites/read", v),
+            Route("GET", SITE_PATH, "web_apps_get", self._apps.get_response,
+                  "Microsoft.Web/sites/read", v),
             Route("POST", SITE_PATH + "/config/appsettings/list",
                   "web_apps_list_application_settings", self._list_settings,
                   "Microsoft.Web/sites/config/list/action", v),
@@ -184,14 +178,7 @@ class WebApps:
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> WebApp:
-        p = call.params
-        app = self.find(site_id(p["subscription"], p["resource_group"], p["name"]))
-        if app is None:
-            raise not_found(RESOURCE_TYPE, p["name"], p["resource_group"])
-        return app
-
-    def _get(self, call: Call) -> Response:
-        return Response.json(200, self._existing(call).to_json())
+        return self._apps.named(call)
 
     def _list_settings(self, call: Call) -> Response:
         app = self._existing(call)

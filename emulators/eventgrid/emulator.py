@@ -92,12 +92,10 @@ class EventGridEmulator:
         retry_scale: float = DEFAULT_RETRY_SCALE,
         near_expiry_window: timedelta = NEAR_EXPIRY_WINDOW,
     ) -> None:
+        self._dispatcher = Dispatcher(clock, retry_schedule=retry_schedule, retry_scale=retry_scale)
         self.clock = clock
         self._versions_source = versions_source
-        self._subscription_id = subscription_id
-        self._resource_group = resource_group
         self._near_expiry_window = near_expiry_window
-        self._dispatcher = Dispatcher(clock, retry_schedule=retry_schedule, retry_scale=retry_scale)
         self.topics = TopicService(
             clock,
             token_validator=token_validator,
@@ -140,8 +138,8 @@ class EventGridEmulator:
             event_type,
             secret,
             now=self.clock.now(),
-            subscription_id=self._subscription_id,
-            resource_group=self._resource_group,
+            subscription_id=self.topics.subscription_id,
+            resource_group=self.topics.resource_group,
         )
         with self._lock:
             self._published.append(event)
@@ -188,7 +186,9 @@ class EventGridEmulator:
     def vault_topic(self, vault: str) -> str:
         """The system topic id (``topic``/``source``) of ``vault``'s events."""
         return vault_topic(
-            vault, subscription_id=self._subscription_id, resource_group=self._resource_group
+            vault,
+            subscription_id=self.topics.subscription_id,
+            resource_group=self.topics.resource_group,
         )
 
     # -- subscriptions -----------------------------------------------------------------------

@@ -117,8 +117,10 @@ class TopicService:
     ) -> None:
         self._clock = clock
         self._validate_token = token_validator
-        self._subscription_id = subscription_id
-        self._resource_group = resource_group
+        #: Where the topics live in ARM (their resource ids); the emulator's vault events use
+        #: the same scope.
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
         self._topics: dict[str, Topic] = {}
         self._lock = threading.Lock()
 
@@ -134,8 +136,8 @@ class TopicService:
             name=name.lower(),
             region=region.lower(),
             input_schema=input_schema,
-            subscription_id=self._subscription_id,
-            resource_group=self._resource_group,
+            subscription_id=self.subscription_id,
+            resource_group=self.resource_group,
         )
         with self._lock:
             if topic.name in self._topics:

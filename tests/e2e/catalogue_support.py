@@ -20,8 +20,6 @@ from urllib.parse import quote
 
 import pika
 import pika.exceptions
-import pymysql
-import pymysql.cursors
 import pytest
 import redis
 import requests
@@ -29,9 +27,18 @@ import requests
 from rotation import tags as T
 from rotation.config import DEFAULT_VALIDITY_DAYS
 from rotation.states import RotationState
+from rotation.testing import LeakWatch as ContractLeakWatch
 from tests.e2e.conftest import AppUnderTest
+from tests.support.local_targets import (
+    MYSQL_HOST,
+    MYSQL_PORT,
+    REDIS_HOST,
+    REDIS_PORT,
+    mysql_root,
+    redis_set_user,
+    run_sql,
+)
 
-NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
 JSON = "application/json"
 #: Slack allowed between the engine's "now" and the test's when checking a new expiry.
 EXPIRY_SLACK = timedelta(minutes=5)
@@ -84,15 +91,8 @@ def deliver_near_expiry(app: AppUnderTest) -> list[str]:
     ``SecretNearExpiry`` events through the emulated Event Grid to the function app's
     Event Grid trigger. Returns the ids of the delivered events; asserts none dead-lettered.
     """
-    subscription = app.event_grid.subscribe(
-        app.vault.name, event_types=[NEAR_EXPIRY], handler=app.deliver_to_function
-    )
-    try:
-        app.vault.stack.clock.advance(timedelta(days=15))
-        app.event_grid.check_expiry()
-        app.event_grid.flush()
-    finally:
-        app.event_grid.unsubscribe(subscription)
+    with app.near_expiry_subscription() as subscription:
+        app.reach_near_expiry()
     assert not subscription.dead_letters, "the function failed to handle an event"
     return subscription.delivered_ids()
 
@@ -127,79 +127,42 @@ def assert_rotated(
     return Committed(props.version, value, raw, tags, props.expires_on)
 
 
-class LeakWatch:
-    """Collects secret values during a test; :meth:`check` asserts that no log record of
-    the whole rotation (every logger, DEBUG and up) contains one of them."""
+class LeakWatch(ContractLeakWatch):
+    """The contract suite's leak watch (``rotation.testing.LeakWatch``) over a whole
+    rotation: every logger from DEBUG up, and checked from a fixture's teardown, so it reads
+    the records of the test's call phase and asserts that the engine logged at all."""
 
     def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
         caplog.set_level(logging.DEBUG)
-        self._caplog = caplog
-        self._values: set[str] = set()
+        super().__init__(caplog)
+        self._call_caplog = caplog
 
     def watch(self, *values: str) -> None:
         """Values that must never be logged (empty strings are ignored)."""
-        self._values.update(v for v in values if v)
+        self.secret(*values)
 
     def check(self) -> None:
-        records = self._caplog.get_records("call")
+        records = self._call_caplog.get_records("call")
         assert any(r.name.startswith("rotation") for r in records), "no engine log captured"
+        formatter = logging.Formatter()
         for record in records:
-            text = record.getMessage() + (record.exc_text or "")
-            for value in self._values:
-                assert value not in text, f"a secret value leaked into a log of {record.name}"
+            self.text(formatter.format(record))
+        super().check()
 
 
 # ---------------------------------------------------------------------------- MariaDB
 
-MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 MYSQL_TARGET = f"{MYSQL_HOST}:{MYSQL_PORT}"
-
-
-def mysql_root() -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
-    """A connection as MariaDB's ``root`` (no password on these machines)."""
-    return pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
-    )
 
 
 def mysql_sql(statement: str, args: tuple[str, ...] | None = None) -> list[tuple[Any, ...]]:
     """Run one statement as root, values bound by PyMySQL."""
-    conn = mysql_root()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement, args)
-            return list(cursor.fetchall())
-    finally:
-        conn.close()
+    return run_sql(mysql_root, statement, args)
 
 
 def mysql_accounts() -> set[tuple[str, str]]:
     """Every ``(user, host)`` account on the server."""
     return {(str(u), str(h)) for u, h in mysql_sql("SELECT User, Host FROM mysql.user")}
-
-
-def mysql_logs_in(username: str, password: str) -> bool:
-    """Whether MariaDB accepts this login as exactly that account (1045 -> False)."""
-    try:
-        conn = pymysql.connect(
-            host=MYSQL_HOST,
-            port=MYSQL_PORT,
-            user=username,
-            password=password,
-            connect_timeout=5,
-        )
-    except pymysql.err.OperationalError as error:
-        if error.args and error.args[0] == 1045:
-            return False
-        raise
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT CURRENT_USER()")
-            row = cursor.fetchone()
-    finally:
-        conn.close()
-    assert row is not None and str(row[0]).rpartition("@")[0] == username
-    return True
 
 
 @dataclass
@@ -225,7 +188,6 @@ class MySqlAccounts:
 
 # ---------------------------------------------------------------------------- Redis
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_TARGET = f"{REDIS_HOST}:{REDIS_PORT}"
 
 
@@ -239,20 +201,6 @@ def redis_root() -> Iterator[redis.Redis]:
         client.close()
 
 
-def redis_logs_in(username: str, password: str) -> bool:
-    """Whether Redis accepts ``AUTH username password`` on a fresh connection."""
-    connection = redis.Connection(  # type: ignore[no-untyped-call]
-        host=REDIS_HOST, port=REDIS_PORT, username=username, password=password, socket_timeout=5
-    )
-    try:
-        connection.connect()  # type: ignore[no-untyped-call]
-    except redis.AuthenticationError:
-        return False
-    finally:
-        connection.disconnect()  # type: ignore[no-untyped-call]
-    return True
-
-
 @dataclass
 class RedisUsers:
     """Creates enabled Redis ACL users and deletes them at the end."""
@@ -264,9 +212,7 @@ class RedisUsers:
         password = secrets.token_urlsafe(32)
         self.made.append(name)
         with redis_root() as root:
-            root.execute_command(  # type: ignore[no-untyped-call]
-                "ACL", "SETUSER", name, "reset", "on", f">{password}", *rules
-            )
+            redis_set_user(root, name, password, *rules)
         return password
 
     def password_count(self, name: str) -> int:

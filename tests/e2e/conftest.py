@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import psycopg
 import pytest
 from azure.identity import ManagedIdentityCredential
@@ -20,13 +22,18 @@ from psycopg import sql
 
 import function_app
 from emulators.azurite import Azurite
+from emulators.eventgrid import EVENT_GRID_SCHEMA
+from emulators.eventgrid.delivery import Subscription
 from emulators.eventgrid.emulator import EventGridEmulator
 from emulators.pytest_plugin import VaultHandle
 from emulators.stack import AzureStack
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE
 from tests.support.functions_host import event_grid_input, http_input, queue_input
+from tests.support.local_targets import create_pg_role
 from tests.support.pg_cluster import ScramCluster
+
+NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
 
 
 @functools.cache
@@ -71,6 +78,65 @@ class AppUnderTest:
             http_input(method, {"vault": self.vault.name, "name": name}, params)
         )
         return response.status_code, json.loads(response.get_body() or b"{}")
+
+    def put_login(
+        self,
+        name: str,
+        username: str,
+        password: str,
+        *,
+        tags: Mapping[str, str],
+        expires_in_days: float | None = None,
+    ) -> str:
+        """Store the JSON login ``{"username", "password"}`` as secret ``name`` with ``tags``
+        (and an expiry ``expires_in_days`` from now, if given); return the new version."""
+        options: dict[str, Any] = {}
+        if expires_in_days is not None:
+            options["expires_on"] = in_days(expires_in_days)
+        secret = self.client.set_secret(
+            name,
+            json.dumps({"username": username, "password": password}),
+            content_type="application/json",
+            tags=dict(tags),
+            **options,
+        )
+        return secret.properties.version or ""
+
+    def http_response(self, method: str, name: str, **params: str) -> func.HttpResponse:
+        """The HTTP trigger's response for ``name`` in this vault, called with a bare
+        ``func.HttpRequest`` for ``/api/rotations/{vault}/{name}`` (no headers, no body)."""
+        response: func.HttpResponse = self.function("rotation_api")(
+            func.HttpRequest(
+                method=method,
+                url=f"/api/rotations/{self.vault.name}/{name}",
+                route_params={"vault": self.vault.name, "name": name},
+                params=params,
+                body=b"",
+            )
+        )
+        return response
+
+    @contextmanager
+    def near_expiry_subscription(self, schema: str = EVENT_GRID_SCHEMA) -> Iterator[Subscription]:
+        """This vault's ``SecretNearExpiry`` events delivered to the Event Grid trigger,
+        for the duration of the ``with`` block."""
+        subscription = self.event_grid.subscribe(
+            self.vault.name,
+            event_types=[NEAR_EXPIRY],
+            schema=schema,
+            handler=self.deliver_to_function,
+        )
+        try:
+            yield subscription
+        finally:
+            self.event_grid.unsubscribe(subscription)
+
+    def reach_near_expiry(self) -> None:
+        """Let Key Vault's clock reach the near-expiry window (15 days on) and deliver the
+        resulting events to the current subscriptions."""
+        self.vault.stack.clock.advance(timedelta(days=15))
+        self.event_grid.check_expiry()
+        self.event_grid.flush()
 
     def queue(self) -> QueueClient:
         return QueueClient.from_connection_string(
@@ -128,11 +194,7 @@ def pg_login(scram_postgres: ScramCluster) -> Iterator[Callable[[], tuple[str, s
         name = f"app_{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(24)
         with scram_postgres.connect() as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
+            create_pg_role(conn, name, password)
         made.append(name)
         return name, password
 

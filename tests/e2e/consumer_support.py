@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import azure.functions as func
 import pytest
 import redis
 from azure.functions.timer import TimerRequest
@@ -20,10 +19,9 @@ from azure.functions.timer import TimerRequest
 from emulators.eventgrid import Topic
 from emulators.stack import AzureStack
 from rotation import tags as T
-from tests.e2e.conftest import AppUnderTest, in_days
+from tests.e2e.conftest import AppUnderTest
+from tests.support.local_targets import REDIS_HOST, REDIS_PORT, redis_set_user
 
-REDIS_HOST = "127.0.0.1"
-REDIS_PORT = 6379
 REDIS_TARGET = f"{REDIS_HOST}:{REDIS_PORT}"
 KEY_VAULT_SETTING = "CACHE_SECRET"
 
@@ -107,29 +105,13 @@ class RedisUsers:
         name = unique("consumer-user")
         password = secrets.token_urlsafe(24)
         self.made.append(name)
-        self.root.execute_command(  # type: ignore[no-untyped-call]
-            "ACL SETUSER", name, "reset", "on", f">{password}", *rules
-        )
+        redis_set_user(self.root, name, password, *rules)
         return name, password
 
     def cleanup(self) -> None:
         if self.made:
             self.root.execute_command("ACL DELUSER", *self.made)  # type: ignore[no-untyped-call]
         self.root.close()
-
-
-def redis_logs_in(username: str, password: str) -> bool:
-    """Whether Redis accepts this login on a fresh connection."""
-    connection = redis.Connection(  # type: ignore[no-untyped-call]
-        host=REDIS_HOST, port=REDIS_PORT, username=username, password=password, socket_timeout=5
-    )
-    try:
-        connection.connect()  # type: ignore[no-untyped-call]
-    except redis.AuthenticationError:
-        return False
-    finally:
-        connection.disconnect()  # type: ignore[no-untyped-call]
-    return True
 
 
 def put_redis_secret(
@@ -142,26 +124,15 @@ def put_redis_secret(
     admin_user, admin_password = users.make("+acl")
     user, password = users.make("+ping")
     admin_secret = f"{name}-admin"
-    app.client.set_secret(
-        admin_secret,
-        json.dumps({"username": admin_user, "password": admin_password}),
-        content_type="application/json",
-        tags={T.ADMIN_FOR: name},
-    )
-    secret = app.client.set_secret(
-        name,
-        json.dumps({"username": user, "password": password}),
-        content_type="application/json",
-        expires_on=in_days(200),
-        tags={
-            T.ROTATOR: "redis-acl",
-            T.TARGET: REDIS_TARGET,
-            T.STRATEGY: "multiple",
-            T.ADMIN_SECRET: admin_secret,
-            T.CONSUMERS: consumers,
-        },
-    )
-    return secret.properties.version or "", user, password
+    app.put_login(admin_secret, admin_user, admin_password, tags={T.ADMIN_FOR: name})
+    tags = {
+        T.ROTATOR: "redis-acl",
+        T.TARGET: REDIS_TARGET,
+        T.STRATEGY: "multiple",
+        T.ADMIN_SECRET: admin_secret,
+        T.CONSUMERS: consumers,
+    }
+    return app.put_login(name, user, password, tags=tags, expires_in_days=200), user, password
 
 
 # ---------------------------------------------------------------------- triggers
@@ -171,15 +142,7 @@ def call_api(
     app: AppUnderTest, method: str, name: str, **params: str
 ) -> tuple[int, dict[str, Any]]:
     """The HTTP trigger, as the Functions host would call it."""
-    response = app.function("rotation_api")(
-        func.HttpRequest(
-            method=method,
-            url=f"/api/rotations/{app.vault.name}/{name}",
-            route_params={"vault": app.vault.name, "name": name},
-            params=params,
-            body=b"",
-        )
-    )
+    response = app.http_response(method, name, **params)
     return response.status_code, json.loads(response.get_body())
 
 

@@ -22,7 +22,7 @@ import pytest
 from emulators.faults import FaultRule
 from emulators.stack import AzureStack
 from rotation import tags as T
-from tests.e2e.conftest import AppUnderTest, in_days, pg_logs_in
+from tests.e2e.conftest import AppUnderTest, pg_logs_in
 from tests.e2e.consumer_support import (
     RedisUsers,
     call_api,
@@ -31,11 +31,11 @@ from tests.e2e.consumer_support import (
     event_types,
     events_topic,
     put_redis_secret,
-    redis_logs_in,
     sweep,
     unique,
     web_app_consumer,
 )
+from tests.support.local_targets import redis_logs_in
 from tests.support.pg_cluster import ScramCluster
 
 STARTED = "KeyVault.Rotation.Started"
@@ -224,25 +224,20 @@ def test_postgres_sessions_of_the_old_login_hold_the_rotation_until_they_end(
     user, password = pg_login()
     name = unique("orders-db")
     admin = f"{name}-admin"
-    app.client.set_secret(
+    app.put_login(
         admin,
-        json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
-        content_type="application/json",
+        scram_postgres.superuser,
+        scram_postgres.password,
         tags={T.ADMIN_FOR: name, T.TARGET: scram_postgres.target},
     )
-    app.client.set_secret(
-        name,
-        json.dumps({"username": user, "password": password}),
-        content_type="application/json",
-        expires_on=in_days(200),
-        tags={
-            T.ROTATOR: "postgres",
-            T.TARGET: scram_postgres.target,
-            T.STRATEGY: "alternating",
-            T.ADMIN_SECRET: admin,
-            T.CONSUMERS: "orders-db-sessions",
-        },
-    )
+    tags = {
+        T.ROTATOR: "postgres",
+        T.TARGET: scram_postgres.target,
+        T.STRATEGY: "alternating",
+        T.ADMIN_SECRET: admin,
+        T.CONSUMERS: "orders-db-sessions",
+    }
+    app.put_login(name, user, password, tags=tags, expires_in_days=200)
     client = scram_postgres.connect(user, password)  # a consumer on the old login
     try:
         status, body = call_api(app, "POST", name)

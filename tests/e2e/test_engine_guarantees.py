@@ -56,16 +56,7 @@ def near_expiry_event(app: AppUnderTest, name: str, version: str) -> dict[str, A
 
 
 def http(app: AppUnderTest, method: str, name: str, **params: str) -> func.HttpResponse:
-    response: func.HttpResponse = app.function("rotation_api")(
-        func.HttpRequest(
-            method=method,
-            url=f"/api/rotations/{app.vault.name}/{name}",
-            route_params={"vault": app.vault.name, "name": name},
-            params=params,
-            body=b"",
-        )
-    )
-    return response
+    return app.http_response(method, name, **params)
 
 
 def test_twenty_concurrent_triggers_make_exactly_one_version(
@@ -116,27 +107,19 @@ def test_no_secret_value_in_logs_or_http_answers(
 ) -> None:
     user, old_password = pg_login()
     admin_password = scram_postgres.password
-    app.client.set_secret(
+    app.put_login(
         "hygiene-admin",
-        json.dumps({"username": scram_postgres.superuser, "password": admin_password}),
-        content_type="application/json",
+        scram_postgres.superuser,
+        admin_password,
         tags={T.ADMIN_FOR: "hygiene-db", T.TARGET: scram_postgres.target},
     )
-    first = (
-        app.client.set_secret(
-            "hygiene-db",
-            json.dumps({"username": user, "password": old_password}),
-            content_type="application/json",
-            expires_on=in_days(10),
-            tags={
-                T.ROTATOR: "postgres",
-                T.TARGET: scram_postgres.target,
-                T.STRATEGY: "alternating",
-                T.ADMIN_SECRET: "hygiene-admin",
-            },
-        ).properties.version
-        or ""
-    )
+    tags = {
+        T.ROTATOR: "postgres",
+        T.TARGET: scram_postgres.target,
+        T.STRATEGY: "alternating",
+        T.ADMIN_SECRET: "hygiene-admin",
+    }
+    first = app.put_login("hygiene-db", user, old_password, tags=tags, expires_in_days=10)
     caplog.set_level(logging.DEBUG)
     bodies: list[bytes] = []
     bodies.append(http(app, "POST", "hygiene-db", dry_run="true").get_body())

@@ -11,10 +11,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from rotation import tags as T
-from tests.e2e.conftest import AppUnderTest, in_days, indexed_functions, pg_logs_in
+from tests.e2e.conftest import NEAR_EXPIRY, AppUnderTest, in_days, indexed_functions, pg_logs_in
 from tests.support.pg_cluster import ScramCluster
-
-NEAR_EXPIRY = "Microsoft.KeyVault.SecretNearExpiry"
 
 
 def put_managed_secret(
@@ -27,14 +25,8 @@ def put_managed_secret(
     expires_in_days: float = 40,
     tags: dict[str, str] | None = None,
 ) -> str:
-    secret = app.client.set_secret(
-        name,
-        json.dumps({"username": username, "password": password}),
-        content_type="application/json",
-        expires_on=in_days(expires_in_days),
-        tags={T.ROTATOR: "postgres", T.TARGET: cluster.target, **(tags or {})},
-    )
-    return secret.properties.version or ""
+    all_tags = {T.ROTATOR: "postgres", T.TARGET: cluster.target, **(tags or {})}
+    return app.put_login(name, username, password, tags=all_tags, expires_in_days=expires_in_days)
 
 
 def current(app: AppUnderTest, name: str) -> tuple[dict[str, Any], Any]:
@@ -53,13 +45,8 @@ def test_near_expiry_event_rotates_single_strategy(
 ) -> None:
     user, old_password = pg_login()
     first = put_managed_secret(app, "orders-db", user, old_password, scram_postgres)
-    subscription = app.event_grid.subscribe(
-        app.vault.name, event_types=[NEAR_EXPIRY], handler=app.deliver_to_function
-    )
-    try:
-        app.vault.stack.clock.advance(timedelta(days=15))
-        app.event_grid.check_expiry()
-        app.event_grid.flush()
+    with app.near_expiry_subscription() as subscription:
+        app.reach_near_expiry()
         value, props = current(app, "orders-db")
         assert props.version != first
         assert value["username"] == user
@@ -76,8 +63,6 @@ def test_near_expiry_event_rotates_single_strategy(
         assert app.event_grid.deliver_duplicate(event_id) == 1
         app.event_grid.flush()
         assert len(app.versions("orders-db")) == 2
-    finally:
-        app.event_grid.unsubscribe(subscription)
 
 
 def test_cloudevents_schema_event_rotates_alternating_strategy(
@@ -98,18 +83,8 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
         scram_postgres,
         tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
     )
-    subscription = app.event_grid.subscribe(
-        app.vault.name,
-        event_types=[NEAR_EXPIRY],
-        schema="CloudEventSchemaV1_0",
-        handler=app.deliver_to_function,
-    )
-    try:
-        app.vault.stack.clock.advance(timedelta(days=15))
-        app.event_grid.check_expiry()
-        app.event_grid.flush()
-    finally:
-        app.event_grid.unsubscribe(subscription)
+    with app.near_expiry_subscription(schema="CloudEventSchemaV1_0"):
+        app.reach_near_expiry()
     value, _ = current(app, "billing-db")
     assert value["username"] == f"{user}_clone"
     assert pg_logs_in(scram_postgres, value["username"], value["password"])

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import pytest
 from psycopg import sql
@@ -40,38 +40,36 @@ from tests.e2e.catalogue_support import (
     datadog_revoke,
     deliver_near_expiry,
     mysql_accounts,
-    mysql_logs_in,
     mysql_sql,
     put_secret,
     rabbit_logs_in,
-    redis_logs_in,
     unique,
 )
 from tests.e2e.conftest import AppUnderTest, pg_logs_in
+from tests.support.local_targets import create_pg_role, mysql_logs_in, redis_logs_in
 from tests.support.pg_cluster import ScramCluster
 
 # ---------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def mysql_accounts_made() -> Iterator[MySqlAccounts]:
-    accounts = MySqlAccounts()
-    yield accounts
-    accounts.drop_all()
+class _Made(Protocol):
+    def drop_all(self) -> None: ...
 
 
-@pytest.fixture
-def redis_users() -> Iterator[RedisUsers]:
-    users = RedisUsers()
-    yield users
-    users.drop_all()
+def _dropped_after_test(name: str, factory: Callable[[], _Made]) -> Any:
+    """A fixture ``name`` that yields ``factory()`` and drops what it made afterwards."""
+
+    def made() -> Iterator[_Made]:
+        accounts = factory()
+        yield accounts
+        accounts.drop_all()
+
+    return pytest.fixture(name=name)(made)
 
 
-@pytest.fixture
-def rabbit_users() -> Iterator[RabbitUsers]:
-    users = RabbitUsers()
-    yield users
-    users.drop_all()
+mysql_accounts_made = _dropped_after_test("mysql_accounts_made", MySqlAccounts)
+redis_users = _dropped_after_test("redis_users", RedisUsers)
+rabbit_users = _dropped_after_test("rabbit_users", RabbitUsers)
 
 
 @pytest.fixture
@@ -96,11 +94,8 @@ def test_mysql_single_rotates_through_event_grid(
 ) -> None:
     user = unique("app")
     old = mysql_accounts_made.create(user)
-    first = put_secret(
-        app,
-        "orders-mysql",
-        {"username": user, "password": old},
-        tags={T.ROTATOR: "mysql", T.TARGET: MYSQL_TARGET},
+    first = _put_login(
+        app, "orders-mysql", user, old, tags={T.ROTATOR: "mysql", T.TARGET: MYSQL_TARGET}
     )
 
     assert len(deliver_near_expiry(app)) == 1
@@ -143,10 +138,11 @@ def _redis_secrets(
     admin_password = redis_users.create(admin, "+acl")
     user = unique("cache")
     old = redis_users.create(user, "+ping")
-    put_secret(
+    _put_login(
         app,
         "redis-admin",
-        {"username": admin, "password": admin_password},
+        admin,
+        admin_password,
         tags=admin_tags(REDIS_TARGET),
         expires_in_days=None,
     )
@@ -191,12 +187,8 @@ def _rabbit_admin(app: AppUnderTest, rabbit_users: RabbitUsers) -> None:
     """A management user with the administrator tag, stored as ``rabbit-admin``."""
     admin = unique("qadmin")
     password = rabbit_users.create(admin, tags="administrator")
-    put_secret(
-        app,
-        "rabbit-admin",
-        {"username": admin, "password": password},
-        tags=admin_tags(RABBIT_TARGET),
-        expires_in_days=None,
+    _put_login(
+        app, "rabbit-admin", admin, password, tags=admin_tags(RABBIT_TARGET), expires_in_days=None
     )
 
 
@@ -206,10 +198,11 @@ def test_rabbitmq_single_rotates_through_event_grid(
     _rabbit_admin(app, rabbit_users)
     user = unique("svc")
     old = rabbit_users.create(user, tags="monitoring")
-    first = put_secret(
+    first = _put_login(
         app,
         "events-rabbit",
-        {"username": user, "password": old},
+        user,
+        old,
         tags={T.ROTATOR: "rabbitmq", T.TARGET: RABBIT_TARGET, T.ADMIN_SECRET: "rabbit-admin"},
     )
 
@@ -230,10 +223,11 @@ def test_rabbitmq_alternating_rotates_to_the_clone(
     _rabbit_admin(app, rabbit_users)
     user = unique("svc")
     old = rabbit_users.create(user)
-    first = put_secret(
+    first = _put_login(
         app,
         "jobs-rabbit",
-        {"username": user, "password": old},
+        user,
+        old,
         tags={
             T.ROTATOR: "rabbitmq",
             T.TARGET: RABBIT_TARGET,
@@ -300,11 +294,8 @@ def test_azure_sql_admin_resets_the_server_password(
 ) -> None:
     server, old = _sql_server(arm)
     arm.assign_role(server, app.vault.identity.principal_id, REQUIRED_ROLE)
-    first = put_secret(
-        app,
-        "sql-admin",
-        {"username": LOGIN, "password": old},
-        tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server},
+    first = _put_login(
+        app, "sql-admin", LOGIN, old, tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server}
     )
 
     deliver_near_expiry(app)
@@ -321,11 +312,8 @@ def test_azure_sql_admin_without_the_role_changes_nothing(
     app: AppUnderTest, arm: ArmEmulator
 ) -> None:
     server, old = _sql_server(arm)  # no role assignment for the app's identity
-    first = put_secret(
-        app,
-        "sql-admin",
-        {"username": LOGIN, "password": old},
-        tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server},
+    first = _put_login(
+        app, "sql-admin", LOGIN, old, tags={T.ROTATOR: "azure-sql-admin", T.TARGET: server}
     )
 
     assert len(deliver_near_expiry(app)) == 1  # acknowledged: retrying cannot help
@@ -388,19 +376,27 @@ def _pg_roles(cluster: ScramCluster) -> set[str]:
         return {str(r[0]) for r in conn.execute("SELECT rolname FROM pg_catalog.pg_roles")}
 
 
+def _new_pg_login(cluster: ScramCluster, name: str) -> str:
+    """Create login role ``name`` with a fresh password (returned)."""
+    password = secrets.token_urlsafe(24)
+    with cluster.connect() as conn:
+        create_pg_role(conn, name, password)
+    return password
+
+
+def _drop_pg_roles(cluster: ScramCluster, *names: str) -> None:
+    with cluster.connect() as conn:
+        for role in names:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
 def test_postgres_hostile_role_name_rotates_without_injection(
     app: AppUnderTest, scram_postgres: ScramCluster, leaks: LeakWatch
 ) -> None:
     """Alternating through the app with a role name built to break naive quoting."""
     name = f"""o'hara"; DROP ROLE {scram_postgres.superuser}; --  {secrets.token_hex(3)}"""
     clone = f"{name}_clone"
-    old = secrets.token_urlsafe(24)
-    with scram_postgres.connect() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(old)
-            )
-        )
+    old = _new_pg_login(scram_postgres, name)
     before = _pg_roles(scram_postgres)
     try:
         first = _store_alternating_pg(app, scram_postgres, "hostile-pg", name, old)
@@ -419,9 +415,7 @@ def test_postgres_hostile_role_name_rotates_without_injection(
             member = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [clone, name]).fetchone()
         assert member == (True,), "the clone must be a member of the original role"
     finally:
-        with scram_postgres.connect() as conn:
-            for role in (clone, name):
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        _drop_pg_roles(scram_postgres, clone, name)
 
 
 #: Names that test code generates (``unique``/``unique_name``: a word, ``_``, hex digits).
@@ -481,13 +475,7 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
     """A name PostgreSQL would truncate (the clone's, 64+ bytes) is a ConfigurationError:
     the event is acknowledged, no version is written and no role is created."""
     name = ("x'; DROP TABLE t; --" + secrets.token_hex(20))[:60]
-    old = secrets.token_urlsafe(24)
-    with scram_postgres.connect() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(old)
-            )
-        )
+    old = _new_pg_login(scram_postgres, name)
     before = _pg_roles(scram_postgres)
     try:
         first = _store_alternating_pg(app, scram_postgres, "long-pg", name, old)
@@ -498,8 +486,22 @@ def test_postgres_name_too_long_is_refused_and_nothing_changes(
         assert _pg_roles(scram_postgres) == before
         assert pg_logs_in(scram_postgres, name, old)
     finally:
-        with scram_postgres.connect() as conn:
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        _drop_pg_roles(scram_postgres, name)
+
+
+def _put_login(
+    app: AppUnderTest,
+    secret: str,
+    username: str,
+    password: str,
+    *,
+    tags: dict[str, str],
+    expires_in_days: float | None = 40,
+) -> str:
+    """Store the JSON login of ``username`` as ``secret`` with ``tags`` (as
+    :func:`put_secret`); return the version."""
+    login = {"username": username, "password": password}
+    return put_secret(app, secret, login, tags=tags, expires_in_days=expires_in_days)
 
 
 def _store_alternating(

@@ -17,8 +17,8 @@ from azure.functions.timer import TimerRequest
 import composition
 from rotation import tags as T
 from rotation import telemetry as TM
-from tests.e2e.conftest import AppUnderTest, in_days
-from tests.e2e.test_postgres_rotation import NEAR_EXPIRY, put_managed_secret
+from tests.e2e.conftest import NEAR_EXPIRY, AppUnderTest, in_days
+from tests.e2e.test_postgres_rotation import put_managed_secret
 from tests.infra.templates import INFRA_DIR
 from tests.support.pg_cluster import ScramCluster
 from tests.support.telemetry import Captured, captured

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -17,21 +16,11 @@ from emulators.arm import ArmEmulator
 from emulators.faults import FaultRule
 from emulators.identity import ManagedIdentity
 from emulators.stack import AzureStack
+from tests.support.own_stack import FAST_SDK
 
 PASSWORD = "Initial-Passw0rd!42"
 NEW_PASSWORD = "Second-Passw0rd!43"
-FAST: dict[str, Any] = {"retry_backoff_factor": 0.01, "polling_interval": 0.01}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[AzureStack]:
-    with AzureStack() as started, started.applied_env():
-        yield started
-
-
-@pytest.fixture(scope="module")
-def arm(stack: AzureStack) -> ArmEmulator:
-    return stack.arm
+FAST = FAST_SDK
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +45,19 @@ def server(arm: ArmEmulator, subscription: str) -> str:
     return arm.create_sql_server(subscription, "rg-sdk", "srv-sdk", "sqladmin", PASSWORD)
 
 
+def grant_on_group(arm: ArmEmulator, server: str, identity: ManagedIdentity, role: str) -> str:
+    """Give ``identity`` ``role`` on the resource group of ``server``; return the group's id."""
+    group = server.split("/providers/")[0]
+    arm.assign_role(group, identity.principal_id, role)
+    return group
+
+
+@pytest.fixture
+def contributor(arm: ArmEmulator, server: str, identity: ManagedIdentity) -> None:
+    """The identity is SQL Server Contributor on ``server``."""
+    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
+
+
 @pytest.fixture
 def sql(identity: ManagedIdentity, subscription: str) -> Iterator[SqlManagementClient]:
     credential = ManagedIdentityCredential(client_id=identity.client_id)
@@ -76,13 +78,8 @@ def update(sql: SqlManagementClient, password: str) -> object:
 
 
 def test_update_password_is_a_polled_lro(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     arm.set_lro_polls(3)
     polls = stack.faults.add(
         FaultRule(operation="sql_server_azure_async_operation_get", times=None)
@@ -102,8 +99,7 @@ def test_update_password_is_a_polled_lro(
 def test_create_or_update_creates_a_server(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "Contributor")
+    group = grant_on_group(arm, server, identity, "Contributor")
     body = {
         "location": "westeurope",
         "properties": {"administratorLogin": "boss", "administratorLoginPassword": PASSWORD},
@@ -132,8 +128,7 @@ def test_without_role_is_403_and_nothing_changes(
 def test_website_contributor_cannot_touch_sql(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "Website Contributor")
+    grant_on_group(arm, server, identity, "Website Contributor")
     with pytest.raises(HttpResponseError) as raised:
         sql.servers.get("rg-sdk", "srv-sdk")
     assert raised.value.status_code == 403
@@ -142,21 +137,15 @@ def test_website_contributor_cannot_touch_sql(
 def test_missing_server_is_404(
     arm: ArmEmulator, sql: SqlManagementClient, server: str, identity: ManagedIdentity
 ) -> None:
-    group = server.split("/providers/")[0]
-    arm.assign_role(group, identity.principal_id, "SQL Server Contributor")
+    grant_on_group(arm, server, identity, "SQL Server Contributor")
     with pytest.raises(ResourceNotFoundError) as raised:
         sql.servers.get("rg-sdk", "srv-nope")
     assert raised.value.error is not None and raised.value.error.code == "ResourceNotFound"
 
 
 def test_throttling_is_retried_by_the_sdk(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     rule = stack.faults.add(FaultRule(operation="sql_servers_update", status=429, retry_after=1))
     started = time.monotonic()
     update(sql, NEW_PASSWORD)
@@ -166,13 +155,8 @@ def test_throttling_is_retried_by_the_sdk(
 
 
 def test_persistent_5xx_surfaces_after_retries(
-    stack: AzureStack,
-    arm: ArmEmulator,
-    sql: SqlManagementClient,
-    server: str,
-    identity: ManagedIdentity,
+    stack: AzureStack, arm: ArmEmulator, sql: SqlManagementClient, server: str, contributor: None
 ) -> None:
-    arm.assign_role(server, identity.principal_id, "SQL Server Contributor")
     rule = stack.faults.add(FaultRule(operation="sql_servers_update", status=503, times=None))
     with pytest.raises(HttpResponseError) as raised:
         update(sql, NEW_PASSWORD)

@@ -17,12 +17,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from azure.keyvault.secrets import SecretClient
 
-from emulators.clock import Clock
 from emulators.keyvault import service as kv_service
 from emulators.keyvault import wire_format
 from emulators.keyvault.errors import KeyVaultError
-from emulators.keyvault.store import VaultStore
 from emulators.pytest_plugin import VaultHandle
+from tests.support.aging_vault import store_with_deleted_secret
 
 
 def _fill(key_vault: VaultHandle, count: int, prefix: str = "s") -> list[str]:
@@ -144,11 +143,7 @@ def test_malformed_skiptokens_are_refused(key_vault: VaultHandle, token: str) ->
 
 
 def test_purge_schedule_survives_recover_and_delete_again() -> None:
-    clock = Clock()
-    store = VaultStore(clock)
-    store.create_vault("aging")
-    store.set("aging", "old", "v")
-    store.delete("aging", "old")
+    clock, store = store_with_deleted_secret()
     clock.advance(timedelta(days=50))
     store.recover("aging", "old")
     store.delete("aging", "old")  # a new 90 days from here

@@ -11,6 +11,7 @@ from azure.keyvault.secrets import SecretClient
 
 from emulators.events import SecretChange
 from emulators.pytest_plugin import VaultHandle
+from tests.support.aging_vault import store_with_deleted_secret
 
 
 def test_set_and_get_latest_and_by_version(
@@ -175,14 +176,7 @@ def test_restore_raises_an_event_and_recover_does_not(
 
 def test_soft_deleted_secret_is_purged_after_90_days(key_vault: VaultHandle) -> None:
     # A private clock: advancing the session stack's clock would age every other test's data.
-    from emulators.clock import Clock
-    from emulators.keyvault.store import VaultStore
-
-    clock = Clock()
-    store = VaultStore(clock)
-    store.create_vault("aging")
-    store.set("aging", "old", "v")
-    store.delete("aging", "old")
+    clock, store = store_with_deleted_secret()
     clock.advance(timedelta(days=89))
     assert [d.latest.name for d in store.list_deleted("aging")] == ["old"]
     clock.advance(timedelta(days=1))

@@ -26,6 +26,10 @@ class _Version:
     enabled: bool = True
 
 
+def _listing(name: str, v: _Version) -> SecretListing:
+    return SecretListing(name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type)
+
+
 class MemoryStore:
     """A SecretStore in memory, counting value reads per secret name."""
 
@@ -105,50 +109,32 @@ class MemoryStore:
             raise SecretNotFound(f"{name}/{version} not found")
 
     def list(self) -> Iterator[SecretListing]:
-        with self._lock:
-            items = [(n, vs[-1]) for n, vs in self.secrets.items() if vs]
-        for name, v in items:
-            yield SecretListing(
-                name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type
-            )
+        return self._latest(self.secrets)
 
     def properties(self, name: str) -> SecretListing | None:
         with self._lock:
             versions = self.secrets.get(self._canonical(name))
             if not versions:
                 return None
-            v = versions[-1]
-            return SecretListing(
-                self._canonical(name),
-                v.version,
-                dict(v.tags),
-                v.enabled,
-                v.expires_on,
-                v.content_type,
-            )
+            return _listing(self._canonical(name), versions[-1])
 
     def deleted(self, name: str) -> SecretListing | None:
         with self._lock:
             for existing, versions in self.recycle_bin.items():
                 if existing.lower() == name.lower() and versions:
-                    v = versions[-1]
-                    return SecretListing(
-                        existing,
-                        v.version,
-                        dict(v.tags),
-                        v.enabled,
-                        v.expires_on,
-                        v.content_type,
-                    )
+                    return _listing(existing, versions[-1])
         return None
 
     def list_deleted(self) -> Iterator[SecretListing]:
+        return self._latest(self.recycle_bin)
+
+    def _latest(self, secrets: dict[str, builtins.list[_Version]]) -> Iterator[SecretListing]:
+        """The latest version of each secret in ``secrets`` (read under the lock, listed
+        after it, as a paged listing would)."""
         with self._lock:
-            items = [(n, vs[-1]) for n, vs in self.recycle_bin.items() if vs]
+            items = [(n, vs[-1]) for n, vs in secrets.items() if vs]
         for name, v in items:
-            yield SecretListing(
-                name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type
-            )
+            yield _listing(name, v)
 
     def soft_delete(self, name: str) -> None:
         """Move ``name`` to the recycle bin, as Key Vault's soft delete does."""

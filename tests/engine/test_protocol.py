@@ -65,14 +65,23 @@ def make_store(
     return store
 
 
-def make_engine(store: Any, **kwargs: Any) -> RotationEngine:
-    registry = RotatorRegistry()
-    registry.register(FakeRotator)
+def make_engine(
+    store: Any,
+    *,
+    registry: RotatorRegistry | None = None,
+    verify_attempts: int = 2,
+    **kwargs: Any,
+) -> RotationEngine:
+    """An engine on ``store`` with the test clock, no sleeping, and ``registry`` (default:
+    one with :class:`FakeRotator`)."""
+    if registry is None:
+        registry = RotatorRegistry()
+        registry.register(FakeRotator)
     return RotationEngine(
         lambda url: store,
         registry,
         InProcessLocks(),
-        settings=EngineSettings(verify_attempts=2, verify_backoff_seconds=0),
+        settings=EngineSettings(verify_attempts=verify_attempts, verify_backoff_seconds=0),
         clock=lambda: NOW,
         sleep=lambda s: None,
         **kwargs,
@@ -370,14 +379,7 @@ def crash_run(
     registry.register(crashing_rotator(counter))
 
     def engine() -> RotationEngine:
-        return RotationEngine(
-            lambda url: crashing,
-            registry,
-            InProcessLocks(),
-            settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
-            clock=lambda: NOW,
-            sleep=lambda s: None,
-        )
+        return make_engine(crashing, registry=registry, verify_attempts=1)
 
     return store, target, counter, engine
 

@@ -11,18 +11,20 @@ started on a spare port with certificates from one local CA and removed at the e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.support.https_proxy import HttpsReverseProxy
-from tests.support.mariadb_tls import MariaDbServer, start_mariadb, stop_mariadb
-from tests.support.pg_tls import TlsCluster, start_tls_cluster, stop_tls_cluster
-from tests.support.redis_tls import TlsRedis, start_redis, stop_redis
+from tests.support.mariadb_tls import start_mariadb, stop_mariadb
+from tests.support.pg_tls import start_tls_cluster, stop_tls_cluster
+from tests.support.redis_tls import start_redis, stop_redis
 from tests.support.tls import ServerCA
 
 RABBIT_MANAGEMENT = ("127.0.0.1", 15672)
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -37,34 +39,40 @@ def wrong_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ServerCA(tmp_path_factory.mktemp("wrong-ca")).ca_path
 
 
-@pytest.fixture(scope="session")
-def tls_postgres(server_ca: ServerCA) -> Iterator[TlsCluster]:
-    """A PostgreSQL cluster with ssl=on (see tests/support/pg_tls.py)."""
-    cluster = start_tls_cluster(server_ca)
-    try:
-        yield cluster
-    finally:
-        stop_tls_cluster(cluster)
+def _session_server(
+    name: str, start: Callable[[ServerCA], T], stop: Callable[[T], None], doc: str
+) -> Any:
+    """A session fixture ``name``: ``start(server_ca)``, then ``stop`` it at the end."""
+
+    def server(server_ca: ServerCA) -> Iterator[T]:
+        started = start(server_ca)
+        try:
+            yield started
+        finally:
+            stop(started)
+
+    server.__doc__ = doc
+    return pytest.fixture(scope="session", name=name)(server)
 
 
-@pytest.fixture(scope="session")
-def tls_mariadb(server_ca: ServerCA) -> Iterator[MariaDbServer]:
-    """A MariaDB server with TLS (see tests/support/mariadb_tls.py)."""
-    server = start_mariadb(server_ca)
-    try:
-        yield server
-    finally:
-        stop_mariadb(server)
-
-
-@pytest.fixture(scope="session")
-def tls_redis_server(server_ca: ServerCA) -> Iterator[TlsRedis]:
-    """A TLS-only redis-server (see tests/support/redis_tls.py)."""
-    server = start_redis(server_ca)
-    try:
-        yield server
-    finally:
-        stop_redis(server)
+tls_postgres = _session_server(
+    "tls_postgres",
+    start_tls_cluster,
+    stop_tls_cluster,
+    "A PostgreSQL cluster with ssl=on (see tests/support/pg_tls.py).",
+)
+tls_mariadb = _session_server(
+    "tls_mariadb",
+    start_mariadb,
+    stop_mariadb,
+    "A MariaDB server with TLS (see tests/support/mariadb_tls.py).",
+)
+tls_redis_server = _session_server(
+    "tls_redis_server",
+    start_redis,
+    stop_redis,
+    "A TLS-only redis-server (see tests/support/redis_tls.py).",
+)
 
 
 @pytest.fixture(scope="session")

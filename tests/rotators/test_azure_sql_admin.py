@@ -31,23 +31,12 @@ from rotators.azure_sql_admin import (
     parse_target,
     tds_driver_available,
 )
+from tests.support.own_stack import FAST_SDK
 
 SUBSCRIPTION = str(uuid.uuid4())
 GROUP = "rg-rotation"
 LOGIN = "sqladmin"
-#: Quick SDK retries and LRO polling, so fault tests stay fast.
-FAST: dict[str, Any] = {"retry_backoff_factor": 0.01, "polling_interval": 0.01}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[AzureStack]:
-    with AzureStack() as started, started.applied_env():
-        yield started
-
-
-@pytest.fixture(scope="module")
-def arm(stack: AzureStack) -> ArmEmulator:
-    return stack.arm
+FAST = FAST_SDK
 
 
 @pytest.fixture(scope="module")

@@ -21,22 +21,17 @@ from psycopg import sql
 from rotation.credential import Credential
 from rotation.errors import RotationError, TargetUnavailable
 from rotation.policy import PasswordPolicy
-from rotation.rotator import RotatorContext, Strategy
+from rotation.rotator import RotatorContext
 from rotation.testing import unique_name
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator
 from tests.support.mariadb_tls import MariaDbServer
 from tests.support.pg_cluster import ScramCluster
+from tests.support.rotator_tests import rotator_context
 
 
 def _pg_context(target: str, admin: Credential | None = None) -> RotatorContext:
-    return RotatorContext(
-        secret_name="dropped",
-        target=target,
-        strategy=Strategy.SINGLE,
-        policy=PostgresRotator.default_policy,
-        admin=admin,
-    )
+    return rotator_context(PostgresRotator, "dropped", target, admin=admin)
 
 
 @pytest.fixture
@@ -121,13 +116,7 @@ def test_postgres_dropped_session_is_a_rotation_error(
 
 
 def _my_context(target: str) -> RotatorContext:
-    return RotatorContext(
-        secret_name="dropped",
-        target=target,
-        strategy=Strategy.SINGLE,
-        policy=MySQLRotator.default_policy,
-        options={"tls": "disable"},
-    )
+    return rotator_context(MySQLRotator, "dropped", target, options={"tls": "disable"})
 
 
 def test_mysql_dropped_session_is_a_rotation_error(

@@ -10,8 +10,10 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.rotator import RotatorContext, Strategy, alternate_username
-from rotation.testing import RotatorContract, free_port, unique_name
+from rotation.testing import RotatorContract, unique_name
 from rotators.mysql import MySQLRotator, quote_identifier, rendered_account
+from tests.support.local_targets import mysql_logs_in, run_sql
+from tests.support.rotator_tests import LocalContract, rotator_context
 
 HOST = "127.0.0.1"
 PORT = 3306
@@ -26,13 +28,7 @@ def _root() -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
 
 
 def _sql(statement: str, args: tuple[str, ...] | None = None) -> list[tuple[object, ...]]:
-    conn = _root()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement, args)
-            return list(cursor.fetchall())
-    finally:
-        conn.close()
+    return run_sql(_root, statement, args)
 
 
 def _drop_user(name: str) -> None:
@@ -40,27 +36,8 @@ def _drop_user(name: str) -> None:
 
 
 def _logs_in(credential: Credential, database: str | None = None) -> bool:
-    try:
-        conn = pymysql.connect(
-            host=HOST,
-            port=PORT,
-            user=credential.username or "",
-            password=credential.password,
-            database=database,
-            connect_timeout=5,
-        )
-    except pymysql.err.OperationalError as error:
-        if error.args[0] == 1045:
-            return False
-        raise
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT CURRENT_USER()")
-            row = cursor.fetchone()
-        assert row is not None and str(row[0]).rpartition("@")[0] == credential.username
-        return True
-    finally:
-        conn.close()
+    username = credential.username or ""
+    return mysql_logs_in(username, credential.password, database=database, host=HOST, port=PORT)
 
 
 @pytest.fixture(scope="module")
@@ -85,25 +62,11 @@ def admin_account() -> Iterator[Credential]:
     _drop_user(name)
 
 
-class TestMySQLContract(RotatorContract):
+class TestMySQLContract(LocalContract, RotatorContract):
     rotator = MySQLRotator
     hostile_usernames_rotate = True
-
-    @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
-    def admin_credential(self, admin_account: Credential) -> Credential:
-        return admin_account
-
-    @pytest.fixture
-    def bad_admin_credential(self, admin_account: Credential) -> Credential:
-        return admin_account.with_password(MySQLRotator.default_policy.generate())
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}"
+    local_target = TARGET
+    admin_fixture = "admin_account"
 
     @pytest.fixture
     def login_factory(self, database: str) -> Iterator[Callable[[str], Credential]]:
@@ -137,13 +100,8 @@ def _context(
     admin: Credential | None = None,
     options: dict[str, str] | None = None,
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="db-secret",
-        target=target,
-        strategy=strategy,
-        policy=MySQLRotator.default_policy,
-        admin=admin,
-        options=options or {},
+    return rotator_context(
+        MySQLRotator, "db-secret", target, strategy=strategy, admin=admin, options=options
     )
 
 

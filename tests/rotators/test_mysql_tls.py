@@ -17,25 +17,19 @@ import pytest
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
-from rotation.rotator import RotatorContext, Strategy
+from rotation.rotator import RotatorContext
 from rotation.testing import free_port, unique_name
 from rotators.mysql import MySQLRotator
 from tests.support.mariadb_tls import MariaDbServer
 from tests.support.mysql_cleartext import CleartextAskingServer
+from tests.support.rotator_tests import rotator_context
 from tests.support.tls import WRONG_HOST, ServerCA
 
 
 def _context(
     target: str, options: dict[str, str] | None = None, *, admin: Credential | None = None
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="my-tls",
-        target=target,
-        strategy=Strategy.SINGLE,
-        policy=MySQLRotator.default_policy,
-        admin=admin,
-        options=options or {},
-    )
+    return rotator_context(MySQLRotator, "my-tls", target, admin=admin, options=options)
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username
-from rotation.testing import RotatorContract, free_port, unique_name
+from rotation.testing import RotatorContract, unique_name
 from rotators.postgres import PostgresRotator
+from tests.support.local_targets import create_pg_role, pg_login_role
 from tests.support.pg_cluster import ScramCluster
+from tests.support.rotator_tests import LocalContract
 
 
 def _drop_role(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
@@ -29,9 +31,11 @@ def _exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:
     return row is not None
 
 
-class TestPostgresContract(RotatorContract):
+class TestPostgresContract(LocalContract, RotatorContract):
     rotator = PostgresRotator
     hostile_usernames_rotate = True
+    admin_fixture = "admin_role"
+    down_target_format = "127.0.0.1:{port}/postgres"
 
     @pytest.fixture
     def cluster(self, scram_postgres: ScramCluster) -> ScramCluster:
@@ -49,26 +53,10 @@ class TestPostgresContract(RotatorContract):
         name = unique_name("admin")
         password = PostgresRotator.default_policy.generate()
         with scram_postgres.connect() as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN CREATEROLE PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
+            create_pg_role(conn, name, password, options="LOGIN CREATEROLE")
         yield Credential(password=password, username=name)
         with scram_postgres.connect() as conn:
             _drop_role(conn, name)
-
-    @pytest.fixture
-    def admin_credential(self, admin_role: Credential) -> Credential:
-        return admin_role
-
-    @pytest.fixture
-    def bad_admin_credential(self, admin_role: Credential) -> Credential:
-        return admin_role.with_password(PostgresRotator.default_policy.generate())
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}/postgres"
 
     @pytest.fixture
     def login_factory(
@@ -79,11 +67,7 @@ class TestPostgresContract(RotatorContract):
         def make(name: str) -> Credential:
             password = PostgresRotator.default_policy.generate()
             with cluster.connect() as conn:
-                conn.execute(
-                    sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                        sql.Identifier(name), sql.Literal(password)
-                    )
-                )
+                create_pg_role(conn, name, password)
                 # The admin manages this role (PostgreSQL 16+ needs ADMIN OPTION for that).
                 conn.execute(
                     sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(
@@ -192,17 +176,7 @@ def test_overlong_user_name_is_refused(scram_postgres: ScramCluster) -> None:
 
 @pytest.fixture
 def plain_role(scram_postgres: ScramCluster) -> Iterator[Credential]:
-    name = unique_name("self")
-    password = PasswordPolicy().generate()
-    with scram_postgres.connect() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(password)
-            )
-        )
-    yield Credential(password=password, username=name)
-    with scram_postgres.connect() as conn:
-        _drop_role(conn, name)
+    yield from pg_login_role(scram_postgres.connect, "self", _drop_role)
 
 
 def _logs_in(cluster: ScramCluster, credential: Credential) -> bool:

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
-from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
-from rotation.testing import unique_name
 from rotators.postgres import PostgresRotator
+from tests.support.local_targets import pg_login_role
 from tests.support.pg_tls import CLEARTEXT_ROLE, MD5_ROLE, TlsCluster
+from tests.support.rotator_tests import rotator_context
 from tests.support.tls import WRONG_HOST, ServerCA
 
 
@@ -32,29 +31,14 @@ def _context(
     admin: Credential | None = None,
     strategy: Strategy = Strategy.SINGLE,
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="pg-tls",
-        target=target,
-        strategy=strategy,
-        policy=PostgresRotator.default_policy,
-        admin=admin,
-        options=options or {},
+    return rotator_context(
+        PostgresRotator, "pg-tls", target, strategy=strategy, admin=admin, options=options
     )
 
 
 @pytest.fixture
 def role(tls_postgres: TlsCluster) -> Iterator[Credential]:
-    name = unique_name("tls")
-    password = PasswordPolicy().generate()
-    with tls_postgres.connect() as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(name), sql.Literal(password)
-            )
-        )
-    yield Credential(password=password, username=name)
-    with tls_postgres.connect() as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    yield from pg_login_role(tls_postgres.connect, "tls")
 
 
 def _logs_in(cluster: TlsCluster, credential: Credential) -> bool:

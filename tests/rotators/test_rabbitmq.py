@@ -24,6 +24,12 @@ from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.rabbitmq import RabbitMqRotator, RabbitTarget, parse_target
+from tests.support.rotator_tests import (
+    LocalContract,
+    apply_and_verify,
+    assert_target_refused,
+    rotator_context,
+)
 
 HOST = "127.0.0.1"
 MANAGEMENT = f"http://{HOST}:15672"
@@ -141,35 +147,18 @@ def admin(broker: Broker) -> Credential:
 def context_for(
     strategy: Strategy = Strategy.SINGLE, *, admin: Credential | None, target: str = TARGET
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="rabbit-secret",
-        target=target,
-        strategy=strategy,
-        policy=RabbitMqRotator.default_policy,
-        admin=admin,
-    )
+    return rotator_context(RabbitMqRotator, "rabbit-secret", target, strategy=strategy, admin=admin)
 
 
-class TestRabbitMqContract(RotatorContract):
+class TestRabbitMqContract(LocalContract, RotatorContract):
     rotator = RabbitMqRotator
+    local_target = TARGET
     # RabbitMQ takes any name; these also exercise URL quoting of the API paths.
     hostile_usernames = ("o'brien; drop", 'q"x"/../%2F?a=b#', "b`t` x\\y")
 
     @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
     def login_factory(self, broker: Broker) -> Callable[[str], Credential]:
         return broker.make_user
-
-    @pytest.fixture
-    def admin_credential(self, admin: Credential) -> Credential:
-        return admin
-
-    @pytest.fixture
-    def bad_admin_credential(self, admin: Credential) -> Credential:
-        return admin.with_password(RabbitMqRotator.default_policy.generate())
 
     @pytest.fixture
     def down_target(self) -> str:
@@ -220,9 +209,7 @@ def test_parse_target_accepts(text: str, expected: RabbitTarget) -> None:
     ],
 )
 def test_parse_target_refuses(text: str | None) -> None:
-    with pytest.raises(ConfigurationError) as raised:
-        parse_target(text, secret="s")
-    assert raised.value.tag == "rotation-target"
+    assert_target_refused(parse_target, text)
 
 
 def test_multiple_strategy_is_refused() -> None:
@@ -243,11 +230,7 @@ def test_single_keeps_tags_and_permissions(broker: Broker, admin: Credential) ->
     login = broker.make_user(unique_name(), tags="monitoring,custom-tag")
     before = broker.user(login.username or "")
     rotator = RabbitMqRotator(context_for(admin=admin))
-    try:
-        applied = rotator.apply(login, rotator.generate(login))
-        rotator.verify(applied)
-    finally:
-        rotator.close()
+    apply_and_verify(rotator, login)
     after = broker.user(login.username or "")
     assert before is not None and after is not None
     assert sorted(after["tags"]) == sorted(before["tags"]) == ["custom-tag", "monitoring"]
@@ -272,11 +255,7 @@ def test_alternating_clone_mirrors_base(broker: Broker, admin: Credential) -> No
     broker.grant(clone, stale)
 
     rotator = RabbitMqRotator(context_for(Strategy.ALTERNATING, admin=admin))
-    try:
-        applied = rotator.apply(login, rotator.generate(login))
-        rotator.verify(applied)
-    finally:
-        rotator.close()
+    applied = apply_and_verify(rotator, login)
     assert applied.username == clone
     clone_info = broker.user(clone)
     assert clone_info is not None and clone_info["tags"] == ["monitoring"]
@@ -383,11 +362,7 @@ def test_no_proxy_keeps_management_calls_local(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     rotator = RabbitMqRotator(context_for(admin=admin))
-    try:
-        applied = rotator.apply(login, rotator.generate(login))
-        rotator.verify(applied)
-    finally:
-        rotator.close()
+    applied = apply_and_verify(rotator, login)
     assert amqp_login(applied) and not amqp_login(login)
 
 
@@ -408,10 +383,6 @@ def test_hostile_name_round_trips_through_url_quoting(broker: Broker, admin: Cre
     login = broker.make_user(name)
     guest_before = broker.user("guest")
     rotator = RabbitMqRotator(context_for(admin=admin))
-    try:
-        applied = rotator.apply(login, rotator.generate(login))
-        rotator.verify(applied)
-    finally:
-        rotator.close()
+    applied = apply_and_verify(rotator, login)
     assert amqp_login(applied) and not amqp_login(login)
     assert broker.user("guest") == guest_before

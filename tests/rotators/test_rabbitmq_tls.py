@@ -21,20 +21,15 @@ from rotation.testing import unique_name
 from rotators.rabbitmq import RabbitMqRotator
 from tests.rotators.test_rabbitmq import Broker, amqp_login
 from tests.support.https_proxy import HttpsReverseProxy
+from tests.support.rotator_tests import rotator_context
 from tests.support.tls import WRONG_HOST, ServerCA
 
 ADMIN = Credential(password="guest", username="guest")
 
 
 def _context(management: str, options: dict[str, str] | None = None) -> RotatorContext:
-    return RotatorContext(
-        secret_name="rabbit-tls",
-        target=f"amqp://127.0.0.1:5672/%2F?management={management}",
-        strategy=Strategy.SINGLE,
-        policy=RabbitMqRotator.default_policy,
-        admin=ADMIN,
-        options=options or {},
-    )
+    target = f"amqp://127.0.0.1:5672/%2F?management={management}"
+    return rotator_context(RabbitMqRotator, "rabbit-tls", target, admin=ADMIN, options=options)
 
 
 @pytest.fixture

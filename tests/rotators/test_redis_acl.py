@@ -29,6 +29,12 @@ from rotators.redis_acl import (
     parse_target,
     password_hash,
 )
+from tests.support.local_targets import redis_logs_in, redis_set_user
+from tests.support.rotator_tests import (
+    LocalContract,
+    assert_target_refused,
+    rotator_context,
+)
 
 HOST, PORT = "127.0.0.1", 6379
 TARGET = f"{HOST}:{PORT}"
@@ -64,22 +70,13 @@ def make_user(root: redis.Redis, users: list[str], name: str, *rules: str) -> Cr
     """Create an enabled ACL user with a fresh password and ``rules``; return its login."""
     password = RedisAclRotator.default_policy.generate()
     users.append(name)
-    cmd(root, "ACL SETUSER", name, "reset", "on", f">{password}", *rules)
+    redis_set_user(root, name, password, *rules)
     return Credential(password=password, username=name)
 
 
 def redis_login(username: str | None, password: str) -> bool:
     """Whether Redis accepts this login on a fresh connection (independent of the rotator)."""
-    connection = redis.Connection(  # type: ignore[no-untyped-call]
-        host=HOST, port=PORT, username=username, password=password, socket_timeout=5
-    )
-    try:
-        connection.connect()  # type: ignore[no-untyped-call]
-    except redis.AuthenticationError:
-        return False
-    finally:
-        connection.disconnect()  # type: ignore[no-untyped-call]
-    return True
+    return redis_logs_in(username, password, host=HOST, port=PORT)
 
 
 def context_for(
@@ -88,13 +85,7 @@ def context_for(
     admin: Credential | None,
     target: str | None = TARGET,
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="redis-secret",
-        target=target,
-        strategy=strategy,
-        policy=RedisAclRotator.default_policy,
-        admin=admin,
-    )
+    return rotator_context(RedisAclRotator, "redis-secret", target, strategy=strategy, admin=admin)
 
 
 @pytest.fixture
@@ -103,30 +94,15 @@ def admin(root: redis.Redis, users: list[str]) -> Credential:
     return make_user(root, users, unique_name("radmin"), "+acl")
 
 
-class TestRedisAclContract(RotatorContract):
+class TestRedisAclContract(LocalContract, RotatorContract):
     rotator = RedisAclRotator
+    local_target = TARGET
     # Redis refuses names with spaces (checked separately below); these rotate correctly.
     hostile_usernames = ("o'brien;drop", 'q"x";--', "b`t`\\y$(id)")
 
     @pytest.fixture
-    def target(self) -> str:
-        return TARGET
-
-    @pytest.fixture
     def login_factory(self, root: redis.Redis, users: list[str]) -> Callable[[str], Credential]:
         return lambda name: make_user(root, users, name, "+ping")
-
-    @pytest.fixture
-    def admin_credential(self, admin: Credential) -> Credential:
-        return admin
-
-    @pytest.fixture
-    def bad_admin_credential(self, admin: Credential) -> Credential:
-        return admin.with_password(RedisAclRotator.default_policy.generate())
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}"
 
     def can_login(self, credential: Credential) -> bool:
         return redis_login(credential.username, credential.password)
@@ -171,9 +147,7 @@ def test_parse_target_accepts(text: str, expected: RedisTarget) -> None:
     ],
 )
 def test_parse_target_refuses(text: str | None) -> None:
-    with pytest.raises(ConfigurationError) as raised:
-        parse_target(text, secret="s")
-    assert raised.value.tag == "rotation-target"
+    assert_target_refused(parse_target, text)
 
 
 def test_target_with_credentials_does_not_echo_them() -> None:

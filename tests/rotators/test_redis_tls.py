@@ -13,20 +13,22 @@ from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.rotator import RotatorContext, Strategy
 from rotation.testing import unique_name
 from rotators.redis_acl import RedisAclRotator, password_hash
+from tests.support.local_targets import redis_set_user
 from tests.support.redis_tls import TlsRedis
+from tests.support.rotator_tests import rotator_context
 from tests.support.tls import WRONG_HOST, ServerCA
 
 
 def _context(
     target: str, options: dict[str, str] | None = None, *, admin: Credential | None = None
 ) -> RotatorContext:
-    return RotatorContext(
-        secret_name="redis-tls",
-        target=target,
+    return rotator_context(
+        RedisAclRotator,
+        "redis-tls",
+        target,
         strategy=Strategy.MULTIPLE,
-        policy=RedisAclRotator.default_policy,
         admin=admin,
-        options=options or {},
+        options=options,
     )
 
 
@@ -41,7 +43,7 @@ def _user(root: redis.Redis, made: list[str], prefix: str, *rules: str) -> Crede
     name = unique_name(prefix)
     password = RedisAclRotator.default_policy.generate()
     made.append(name)
-    root.execute_command("ACL SETUSER", name, "reset", "on", f">{password}", *rules)  # type: ignore[no-untyped-call]
+    redis_set_user(root, name, password, *rules)
     return Credential(password=password, username=name)
 
 

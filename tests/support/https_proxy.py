@@ -13,14 +13,15 @@ from __future__ import annotations
 import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from typing import Self
 
 from emulators.ca import LocalCA
+from emulators.lifecycle import Lifecycle
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
 
-class HttpsReverseProxy:
+class HttpsReverseProxy(Lifecycle):
     """Serves ``https://127.0.0.1:<port>`` (certificate for ``cert_host``) in a thread."""
 
     def __init__(
@@ -71,16 +72,12 @@ class HttpsReverseProxy:
         """The management URL to give the rotator, naming the proxy by ``host``."""
         return f"https://{host}:{self.port}"
 
-    def __enter__(self) -> HttpsReverseProxy:
+    def start(self) -> Self:
+        """Serve on a background thread (``with`` calls this)."""
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pymysql
 
 from emulators.postgres_cluster import _free_port
+from tests.support.local_targets import run_sql
 from tests.support.tls import CERT_HOST, ServerCA
 
 OS_USER = "mysql"
@@ -56,13 +57,7 @@ class MariaDbServer:
         )
 
     def sql(self, statement: str, args: tuple[str, ...] | None = None) -> list[tuple[object, ...]]:
-        conn = self.admin()
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(statement, args)
-                return list(cursor.fetchall())
-        finally:
-            conn.close()
+        return run_sql(self.admin, statement, args)
 
 
 def _owned(path: Path) -> None:

@@ -12,7 +12,9 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
+from typing import Self
+
+from emulators.lifecycle import Lifecycle
 
 #: CLIENT_LONG_PASSWORD | CONNECT_WITH_DB | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION |
 #: PLUGIN_AUTH; no CLIENT_SSL: this server offers no TLS.
@@ -42,7 +44,7 @@ def _handshake() -> bytes:
     )
 
 
-class CleartextAskingServer:
+class CleartextAskingServer(Lifecycle):
     """Listens on 127.0.0.1:<port>; :attr:`received` holds each connection's bytes."""
 
     def __init__(self) -> None:
@@ -86,16 +88,12 @@ class CleartextAskingServer:
             time.sleep(0.02)
         return list(self.received)
 
-    def __enter__(self) -> CleartextAskingServer:
+    def start(self) -> Self:
+        """Serve on a background thread (``with`` calls this)."""
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self._listener.close()

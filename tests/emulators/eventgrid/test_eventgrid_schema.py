@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
@@ -19,6 +18,7 @@ from emulators.eventgrid.schema import (
     utc_time,
 )
 from emulators.events import SecretVersionInfo
+from tests.support.functions_host import functions_event
 
 NOW = datetime(2026, 11, 23, 17, 0, 5, 123456, tzinfo=UTC)
 SECRET = SecretVersionInfo(
@@ -88,15 +88,7 @@ def test_unknown_event_type_and_naive_times_are_refused() -> None:
 
 def test_functions_event_grid_event_builds_from_a_delivered_event() -> None:
     event = secret_event(SECRET_NEAR_EXPIRY, SECRET, now=NOW)
-    trigger_input = func.EventGridEvent(
-        id=event["id"],
-        data=event["data"],
-        topic=event["topic"],
-        subject=event["subject"],
-        event_type=event["eventType"],
-        event_time=datetime.fromisoformat(event["eventTime"]),
-        data_version=event["dataVersion"],
-    )
+    trigger_input = functions_event(event)
     assert trigger_input.get_json()["ObjectName"] == "db-password"
     assert trigger_input.event_type == SECRET_NEAR_EXPIRY
     assert trigger_input.event_time == NOW

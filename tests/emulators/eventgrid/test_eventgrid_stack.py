@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.core.credentials import AzureKeyCredential, AzureSasCredential
 from azure.core.exceptions import (
@@ -33,15 +32,11 @@ from emulators.eventgrid import (
     EventGridEmulator,
 )
 from emulators.identity import ManagedIdentity
+from emulators.pytest_plugin import new_vault
 from emulators.stack import AzureStack
+from tests.support.functions_host import functions_event
 
 from .conftest import WebhookServer
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[AzureStack]:
-    with AzureStack() as own, own.applied_env():
-        yield own
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +51,9 @@ def identity(stack: AzureStack) -> ManagedIdentity:
 
 @pytest.fixture
 def vault(stack: AzureStack, identity: ManagedIdentity) -> Iterator[SecretClient]:
-    name = f"kv-{secrets.token_hex(6)}"
-    url = stack.keyvault.create_vault(name)
-    stack.keyvault.assign_role(name, identity.principal_id, "Key Vault Secrets Officer")
+    handle = new_vault(stack, identity)
     credential = ManagedIdentityCredential(client_id=identity.client_id)
-    with SecretClient(url, credential) as client:
+    with SecretClient(handle.url, credential) as client:
         yield client
     credential.close()
 
@@ -99,15 +92,7 @@ def test_set_secret_raises_new_version_in_both_schemas(
         assert "s3cr3t-value-never-in-events" not in repr(delivered)
 
     # The Functions Event Grid trigger type is built from what was delivered.
-    trigger = func.EventGridEvent(
-        id=event["id"],
-        data=event["data"],
-        topic=event["topic"],
-        subject=event["subject"],
-        event_type=event["eventType"],
-        event_time=datetime.fromisoformat(event["eventTime"]),
-        data_version=event["dataVersion"],
-    )
+    trigger = functions_event(event)
     assert trigger.get_json()["Version"] == secret.properties.version
 
 

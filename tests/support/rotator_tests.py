@@ -1,0 +1,91 @@
+"""Helpers shared by the rotator tests (tests/rotators/): the context a test hands a rotator,
+the contract suite's wrong-password admin, and one apply-and-verify round.
+
+They only build inputs and drive the rotator's public steps; every check of the target stays
+in the test, with its own connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+import pytest
+
+from rotation.credential import Credential
+from rotation.errors import ConfigurationError
+from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.testing import free_port
+
+
+def rotator_context(
+    rotator: type[Rotator],
+    secret_name: str,
+    target: str | None,
+    *,
+    strategy: Strategy = Strategy.SINGLE,
+    admin: Credential | None = None,
+    options: Mapping[str, str] | None = None,
+) -> RotatorContext:
+    """The context for ``rotator`` on ``target``, with its default password policy."""
+    return RotatorContext(
+        secret_name=secret_name,
+        target=target,
+        strategy=strategy,
+        policy=rotator.default_policy,
+        admin=admin,
+        options=dict(options or {}),
+    )
+
+
+class WrongAdminPassword:
+    """Mixin for a ``RotatorContract`` subclass: ``bad_admin_credential`` is the class's
+    ``admin_credential`` with a fresh password from the rotator's default policy."""
+
+    rotator: ClassVar[type[Rotator]]
+
+    @pytest.fixture
+    def bad_admin_credential(self, admin_credential: Credential) -> Credential:
+        return admin_credential.with_password(self.rotator.default_policy.generate())
+
+
+class LocalContract(WrongAdminPassword):
+    """Mixin for a ``RotatorContract`` subclass against a server on this machine: the admin
+    login is the fixture named :attr:`admin_fixture`, ``down_target`` is
+    :attr:`down_target_format` with a port nothing listens on, and ``target`` is
+    :attr:`local_target` (a subclass whose target comes from a fixture defines ``target``)."""
+
+    admin_fixture: ClassVar[str] = "admin"
+    down_target_format: ClassVar[str] = "127.0.0.1:{port}"
+    local_target: ClassVar[str]
+
+    @pytest.fixture
+    def target(self) -> str:
+        return self.local_target
+
+    @pytest.fixture
+    def admin_credential(self, request: pytest.FixtureRequest) -> Credential:
+        credential = request.getfixturevalue(self.admin_fixture)
+        assert isinstance(credential, Credential)
+        return credential
+
+    @pytest.fixture
+    def down_target(self) -> str:
+        return self.down_target_format.format(port=free_port())
+
+
+def apply_and_verify(rotator: Rotator, current: Credential) -> Credential:
+    """Generate a candidate, apply and verify it, close the rotator; return what was applied."""
+    try:
+        applied = rotator.apply(current, rotator.generate(current))
+        rotator.verify(applied)
+    finally:
+        rotator.close()
+    return applied
+
+
+def assert_target_refused(parse_target: Callable[..., object], text: str | None) -> None:
+    """``parse_target(text, secret=...)`` raises a ConfigurationError naming the target tag."""
+    with pytest.raises(ConfigurationError) as raised:
+        parse_target(text, secret="s")
+    assert raised.value.tag == "rotation-target"
