@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-import typing
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from tests.infra.templates import Template
-from tests.infra.test_web_schema import BICEP_KEYS, WEB_MODELS, unwrap
+from tests.infra.test_web_schema import BICEP_KEYS, WEB_MODELS
+from tests.infra.test_web_schema import unknown_properties as sdk_unknown
 
 #: Resource type -> (models module, model class, the API version those models describe).
 MODELS: dict[str, tuple[str, str, str]] = {
@@ -176,48 +176,11 @@ def msrest_unknown(value: Any, spec: Any, path: str) -> list[str]:
 # ---------------------------------------------------------------------- newer models
 
 
-def rest_fields(model: type[Any]) -> dict[str, Any]:
-    model()  # the generated models fill their field table on first instantiation
-    package = importlib.import_module(model.__module__.rsplit(".", 1)[0])
-    hints = typing.get_type_hints(model, localns={"_models": package})
-    table: Mapping[str, Any] = model._attr_to_rest_field
-    return {f._rest_name_input: hints[attr] for attr, f in table.items()}
-
-
-def _typed_model(hint: Any) -> bool:
-    return isinstance(hint, type) and any(
-        base.__name__ == "Model" and base.__module__.endswith("model_base") for base in hint.__mro__
-    )
-
-
-def typed_unknown(value: Any, hint: Any, path: str) -> list[str]:
-    hint = unwrap(hint)
-    origin = typing.get_origin(hint)
-    if _typed_model(hint):
-        if not isinstance(value, Mapping):
-            return []
-        fields = rest_fields(hint)
-        problems = []
-        for key, child in value.items():
-            if key not in fields:
-                problems.append(f"{path}.{key}")
-            else:
-                problems += typed_unknown(child, fields[key], f"{path}.{key}")
-        return problems
-    if origin is list and isinstance(value, list):
-        (item,) = typing.get_args(hint)
-        return [p for i, v in enumerate(value) for p in typed_unknown(v, item, f"{path}[{i}]")]
-    if origin is dict and isinstance(value, Mapping):
-        _, item = typing.get_args(hint)
-        return [p for k, v in value.items() for p in typed_unknown(v, item, f"{path}.{k}")]
-    return []
-
-
 def unknown_properties(body: Mapping[str, Any], model: type[Any], path: str) -> list[str]:
     arm_body = {k: v for k, v in body.items() if k not in BICEP_KEYS}
     if hasattr(model, "_attribute_map"):
         return msrest_unknown(arm_body, msrest_tree(_subtype(model, arm_body)), path)
-    return typed_unknown(arm_body, model, path)
+    return sdk_unknown(arm_body, model, path)
 
 
 # ---------------------------------------------------------------------- tests

@@ -8,6 +8,7 @@ resource accepts; the tests walk each template body through them.
 
 from __future__ import annotations
 
+import importlib
 import types
 import typing
 from collections.abc import Mapping
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 from azure.mgmt.web import models as web_models
-from azure.mgmt.web._utils.model_base import Model
 
 from tests.infra.templates import Template
 
@@ -33,11 +33,20 @@ BICEP_KEYS = frozenset({"name", "parent", "scope", "dependsOn"})
 
 
 def rest_fields(model: type[Any]) -> dict[str, Any]:
-    """REST property name -> the annotated Python type, for one SDK model class."""
+    """REST property name -> the annotated Python type, for one SDK model class (of any
+    azure-mgmt package: its own models module resolves the annotations)."""
     model()  # the generated models fill their field table on first instantiation
-    hints = typing.get_type_hints(model, localns={"_models": web_models})
+    package = importlib.import_module(model.__module__.rsplit(".", 1)[0])
+    hints = typing.get_type_hints(model, localns={"_models": package})
     table: Mapping[str, Any] = model._attr_to_rest_field
     return {field._rest_name_input: hints[attr] for attr, field in table.items()}
+
+
+def is_sdk_model(hint: Any) -> bool:
+    """Whether ``hint`` is a generated azure-mgmt model class (whatever package it is of)."""
+    return isinstance(hint, type) and any(
+        base.__name__ == "Model" and base.__module__.endswith("model_base") for base in hint.__mro__
+    )
 
 
 def unwrap(hint: Any) -> Any:
@@ -53,7 +62,7 @@ def unknown_properties(value: Any, hint: Any, path: str) -> list[str]:
     """Paths in ``value`` that ``hint`` (an SDK type) does not define."""
     hint = unwrap(hint)
     origin = typing.get_origin(hint)
-    if isinstance(hint, type) and issubclass(hint, Model):
+    if is_sdk_model(hint):
         if not isinstance(value, Mapping):
             return []  # an expression; its shape is ARM's to check
         fields = rest_fields(hint)
