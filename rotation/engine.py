@@ -292,11 +292,7 @@ class _Run:
         pending: StagedCandidate | None,
     ) -> RotationOutcome:
         if self.request.dry_run:
-            current_credential = Credential.from_value(
-                current.value, json_format=_is_json(current), secret=self.name
-            )
-            known = [current_credential] + ([pending.credential] if pending is not None else [])
-            rotator = self.make_rotator(config, rotator_class, *known)
+            rotator, current_credential = self.rotator_for(config, rotator_class, current, pending)
             try:
                 return self.dry_run(rotator, current_credential, pending)
             finally:
@@ -325,11 +321,7 @@ class _Run:
         pending: StagedCandidate | None,
     ) -> SecretSnapshot:
         """Stage (or resume), apply, verify and commit; return the committed version."""
-        current_credential = Credential.from_value(
-            current.value, json_format=_is_json(current), secret=self.name
-        )
-        known = [current_credential] + ([pending.credential] if pending is not None else [])
-        rotator = self.make_rotator(config, rotator_class, *known)
+        rotator, current_credential = self.rotator_for(config, rotator_class, current, pending)
         try:
             if pending is None:
                 with self.telemetry.step("stage"):
@@ -715,6 +707,20 @@ class _Run:
             )
 
     # ------------------------------------------------------------------ rotator set-up
+
+    def rotator_for(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        pending: StagedCandidate | None,
+    ) -> tuple[GuardedRotator, Credential]:
+        """The current credential and the rotator that knows it (and a pending candidate)."""
+        current_credential = Credential.from_value(
+            current.value, json_format=_is_json(current), secret=self.name
+        )
+        known = [current_credential] + ([pending.credential] if pending is not None else [])
+        return self.make_rotator(config, rotator_class, *known), current_credential
 
     def make_rotator(
         self, config: SecretConfig, rotator_class: type[Rotator], *known: Credential
