@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 stamp=".venv/.requirements.sha256"
-wanted="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
+wanted="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv"
@@ -19,6 +19,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
     echo "bootstrap: installing Python packages"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+    # The project itself, editable: rotation.testing etc. import without path tricks.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+        --no-build-isolation -e .
     echo "$wanted" > "$stamp"
 fi
 
