@@ -30,6 +30,10 @@ SSLMODE = "rotation-sslmode"
 PROFILE = "rotation-profile"
 SQL_VERIFY = "rotation-sql-verify"
 ACCOUNT_HOST = "rotation-account-host"
+#: ldap: ``openldap`` (RFC 3062 password modify) or ``active-directory`` (``unicodePwd``).
+LDAP_DIALECT = "rotation-ldap-dialect"
+#: ldap: the attribute of an account's RDN (``uid``; ``cn`` for Active Directory).
+LDAP_RDN = "rotation-ldap-rdn"
 
 
 def option(tag: str) -> str:

@@ -13,6 +13,7 @@ from rotation.registry import RotatorRegistry, build_registry
 BUILTIN: dict[str, str] = {
     "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
     "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
+    "ldap": "rotators.ldap:LdapRotator",
     "mysql": "rotators.mysql:MySQLRotator",
     "postgres": "rotators.postgres:PostgresRotator",
     "rabbitmq": "rotators.rabbitmq:RabbitMqRotator",

@@ -1,0 +1,318 @@
+"""The ``ldap`` rotator: the password of a service account in an LDAP directory (OpenLDAP,
+Active Directory), through ``ldap3``. See docs/rotators.md for the operator's view.
+
+Tags
+    ``rotation-target``  ``ldaps://host[:port]/<base DN>`` or ``ldap://host[:port]/<base DN>``
+    (the base DN percent-encoded where a URL needs it): the entry under which the accounts live
+    ``rotation-strategy``  ``single`` (default) or ``alternating``
+    ``rotation-admin-secret``  optional for ``single``, required for ``alternating``: JSON
+    ``username`` (the admin's bind DN) and ``password``; the admin needs write access to the
+    accounts' ``userPassword`` (AD: the "Reset Password" right)
+    ``rotation-ldap-dialect``  ``openldap`` (default) or ``active-directory``
+    ``rotation-ldap-rdn``  the RDN attribute of the accounts (default ``uid``; AD ``cn``)
+    ``rotation-tls``  for ``ldap://``: ``starttls`` or ``disable``; default ``starttls``
+    except for a loopback host with no CA configured (``disable``)
+    ``rotation-tls-ca``  CA file (absolute path, or ``system``) for LDAPS and StartTLS;
+    default the ``ROTATION_TLS_CA_FILE`` app setting, else the system trust store
+
+Accounts
+    The managed secret's ``username`` is the account's RDN value: its DN is
+    ``<rdn>=<username>,<base DN>`` with the value escaped (RFC 4514), so the alternating
+    pair is ``uid=app`` / ``uid=app_clone`` under one base. Both entries must exist: the
+    rotator changes passwords, it never creates entries (their object classes and required
+    attributes are the directory's business). No search filter is built from any input.
+
+Strategies
+    single
+        Without an admin: bind as the account with the current password and change it
+        (OpenLDAP: RFC 3062 password modify with the old password; AD: delete the old
+        ``unicodePwd`` value, add the new one). A retry after the change finds the current
+        password refused and the candidate accepted, and succeeds. With an admin: a reset.
+    alternating
+        Bind as the admin and reset the other account's password (OpenLDAP: password modify
+        with ``userIdentity``, hashed by the server; AD: replace ``unicodePwd``). Repeating a
+        reset is harmless, so a retry simply resets again.
+
+Verify is a simple bind with the new password on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+import ldap3
+from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPStartTLSError
+
+from rotation import tags as T
+from rotation.credential import Credential
+from rotation.errors import (
+    ConfigurationError,
+    RotationConflict,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from rotation.policy import PasswordPolicy
+from rotation.rotator import RotatorContext, Strategy
+from rotation.sanitize import sanitize_error
+from rotation.targets import is_loopback
+from rotation.tls import CA_OPTION, CA_SETTING, TrustAnchor, client_context, trust_anchor
+from rotators._base import ServerRotator, refuse_ca
+from rotators._ldap import (
+    TRANSIENT_RESULTS,
+    Dialect,
+    LdapEndpoint,
+    LdapRefused,
+    LoginRefused,
+    TlsMode,
+    account_dn,
+    change_own_password,
+    check_dn,
+    check_rdn_attribute,
+    connect,
+    parse_ldap_url,
+    reset_password,
+)
+
+log = logging.getLogger(__name__)
+
+DIALECT_OPTION = T.option(T.LDAP_DIALECT)
+RDN_OPTION = T.option(T.LDAP_RDN)
+TLS_OPTION = T.option(T.TLS)
+#: ``rotation-tls`` values for an ``ldap://`` target.
+TLS_CHOICES = {"starttls": TlsMode.STARTTLS, "disable": TlsMode.PLAIN}
+#: LDAP result code insufficientAccessRights.
+INSUFFICIENT_ACCESS = 50
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """The ``ldap`` rotator's target and options, parsed once."""
+
+    endpoint: LdapEndpoint
+    mode: TlsMode
+    anchor: TrustAnchor | None
+    dialect: Dialect
+    rdn: str
+
+
+def _ca_configured(context: RotatorContext) -> bool:
+    """Whether a CA was chosen by the secret's tag or the app setting."""
+    return CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
+
+
+def _tls_mode(context: RotatorContext, endpoint: LdapEndpoint, dialect: Dialect) -> TlsMode:
+    """LDAPS for ``ldaps://``; for ``ldap://`` the ``rotation-tls`` tag, else StartTLS unless
+    the host is loopback with no CA configured. AD never gets a plain connection."""
+    secret, explicit = context.secret_name, context.options.get(TLS_OPTION)
+    if endpoint.scheme == "ldaps":
+        if explicit is not None:
+            raise ConfigurationError("ldaps:// always uses TLS", secret=secret, tag=T.TLS)
+        return TlsMode.LDAPS
+    if explicit is not None:
+        if explicit.strip().lower() not in TLS_CHOICES:
+            raise ConfigurationError("must be starttls or disable", secret=secret, tag=T.TLS)
+        mode = TLS_CHOICES[explicit.strip().lower()]
+    elif is_loopback(endpoint.host) and not _ca_configured(context):
+        mode = TlsMode.PLAIN
+    else:
+        mode = TlsMode.STARTTLS
+    if mode is TlsMode.PLAIN:
+        refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=T.TLS)
+        if dialect is Dialect.ACTIVE_DIRECTORY:
+            raise ConfigurationError(
+                "Active Directory changes unicodePwd only over TLS: use ldaps:// or starttls",
+                secret=secret,
+                tag=T.TLS,
+            )
+    return mode
+
+
+class LdapRotator(ServerRotator):
+    """Rotates an LDAP account's password (see the module docstring for the tags).
+
+    Passwords: at most 256 characters (Active Directory's limit for ``unicodePwd``); no
+    character is unsafe beyond the engine's refusals (binds and password modify carry the
+    password as an octet string; AD's quotes delimit the value, inner quotes are kept).
+    """
+
+    kind = "ldap"
+    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
+    default_policy = PasswordPolicy(length=32, symbols=2)
+    max_password_length = 256
+
+    def __init__(self, context: RotatorContext) -> None:
+        super().__init__(context)
+        self.settings = self.parse_settings(context)
+        self.endpoint = self.settings.endpoint
+        self.anchor = self.settings.anchor
+
+    def __repr__(self) -> str:
+        return f"LdapRotator(target='{self.endpoint}', strategy={self.context.strategy})"
+
+    @classmethod
+    def parse_settings(cls, context: RotatorContext) -> LdapSettings:
+        """Target, dialect, RDN attribute, TLS mode and trust anchor; the admin's bind DN
+        checked. ``ConfigurationError`` naming the tag; no network I/O."""
+        super().parse_settings(context)
+        secret = context.secret_name
+        endpoint = parse_ldap_url(context.target, secret=secret)
+        chosen = context.options.get(DIALECT_OPTION, Dialect.OPENLDAP.value).strip().lower()
+        if chosen not in set(Dialect):
+            raise ConfigurationError(
+                f"must be one of {', '.join(Dialect)}", secret=secret, tag=T.LDAP_DIALECT
+            )
+        dialect = Dialect(chosen)
+        default_rdn = "cn" if dialect is Dialect.ACTIVE_DIRECTORY else "uid"
+        rdn = check_rdn_attribute(
+            context.options.get(RDN_OPTION, default_rdn), secret=secret, tag=T.LDAP_RDN
+        )
+        if context.strategy is Strategy.ALTERNATING and context.admin is None:
+            raise ConfigurationError(
+                "the alternating strategy resets the other account as an admin",
+                secret=secret,
+                tag=T.ADMIN_SECRET,
+            )
+        if context.admin is not None:
+            check_dn(
+                context.admin.username or "",
+                what="the admin's username (its bind DN)",
+                secret=secret,
+                tag=T.ADMIN_SECRET,
+            )
+        mode = _tls_mode(context, endpoint, dialect)
+        anchor = None if mode is TlsMode.PLAIN else trust_anchor(context)
+        return LdapSettings(endpoint, mode, anchor, dialect, rdn)
+
+    # -- engine steps -----------------------------------------------------------------------
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        """Set the candidate's password on its account (see the strategies). Idempotent."""
+        dn = self._dn(candidate)
+        if self.context.strategy is Strategy.SINGLE and self.context.admin is None:
+            self._apply_as_self(current, candidate, dn)
+        else:
+            admin = self._admin_credential("an admin credential with a bind DN is required")
+            with self._errors(current, candidate, admin=True):
+                conn = self._bind_admin(admin)
+                try:
+                    reset_password(conn, self.settings.dialect, dn, candidate.password)
+                finally:
+                    _close(conn)
+        log.info("ldap %s: new password applied to '%s'", self.endpoint, dn)
+        return candidate
+
+    def verify(self, credential: Credential) -> None:
+        """A simple bind as the account on a fresh connection; refused -> VerificationFailed."""
+        dn = self._dn(credential)
+        with self._errors(credential):
+            try:
+                _close(self._bind(dn, credential.password))
+            except LoginRefused:
+                raise VerificationFailed(
+                    f"ldap {self.endpoint} refused the bind of '{dn}'"
+                ) from None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _apply_as_self(self, current: Credential, candidate: Credential, dn: str) -> None:
+        if current.username != candidate.username:
+            raise ConfigurationError(
+                "single strategy: the candidate must keep the current user name",
+                secret=self.context.secret_name,
+            )
+        with self._errors(current, candidate):
+            try:
+                conn = self._bind(dn, current.password)
+            except LoginRefused:
+                if self._binds(dn, candidate.password):
+                    log.info("ldap %s: '%s' already uses the candidate", self.endpoint, dn)
+                    return
+                raise RotationConflict(
+                    f"neither the current nor the candidate password of '{dn}' binds to "
+                    f"{self.endpoint}"
+                ) from None
+            try:
+                change_own_password(
+                    conn, self.settings.dialect, dn, current.password, candidate.password
+                )
+            finally:
+                _close(conn)
+
+    def _dn(self, credential: Credential) -> str:
+        return account_dn(
+            credential.username,
+            rdn=self.settings.rdn,
+            base=self.endpoint.base_dn,
+            secret=self.context.secret_name,
+        )
+
+    def _bind(self, dn: str, password: str) -> ldap3.Connection:
+        tls = None
+        if self.anchor is not None:
+            tls = client_context(self.anchor, secret=self.context.secret_name)
+        return connect(
+            self.endpoint, tls, dn, password, starttls=self.settings.mode is TlsMode.STARTTLS
+        )
+
+    def _binds(self, dn: str, password: str) -> bool:
+        try:
+            _close(self._bind(dn, password))
+        except LoginRefused:
+            return False
+        return True
+
+    def _bind_admin(self, admin: Credential) -> ldap3.Connection:
+        try:
+            return self._bind(admin.username or "", admin.password)
+        except LoginRefused:
+            raise ConfigurationError(
+                f"ldap {self.endpoint} refused the admin bind",
+                secret=self.context.secret_name,
+                tag=T.ADMIN_SECRET,
+            ) from None
+
+    @contextmanager
+    def _errors(self, *credentials: Credential, admin: bool = False) -> Iterator[None]:
+        """Translate ``LdapRefused`` and ldap3 exceptions into rotation errors (redacted)."""
+        try:
+            yield
+        except LdapRefused as refused:
+            detail = sanitize_error(refused, self._secrets(*credentials))
+            if refused.code in TRANSIENT_RESULTS:
+                raise TargetUnavailable(f"ldap {self.endpoint} is unavailable: {detail}") from None
+            lacks = admin and refused.code == INSUFFICIENT_ACCESS
+            raise ConfigurationError(
+                f"ldap {self.endpoint} refused the operation: {detail}"
+                + (" (the admin needs write access to the password)" if lacks else ""),
+                secret=self.context.secret_name,
+                tag=T.ADMIN_SECRET if lacks else None,
+            ) from None
+        except LDAPException as error:
+            detail = sanitize_error(error, self._secrets(*credentials))
+            self._refuse_unverified(error, f"ldap {self.endpoint}", detail)
+            if isinstance(error, LDAPStartTLSError):
+                raise ConfigurationError(
+                    f"ldap {self.endpoint} refused StartTLS: {detail}",
+                    secret=self.context.secret_name,
+                    tag=T.TLS,
+                ) from None
+            if isinstance(error, LDAPCommunicationError):
+                raise TargetUnavailable(
+                    f"ldap {self.endpoint} cannot be reached: {detail}"
+                ) from None
+            raise ConfigurationError(
+                f"ldap {self.endpoint}: {detail}", secret=self.context.secret_name
+            ) from None
+
+
+def _close(conn: ldap3.Connection) -> None:
+    """Unbind; never raises (nothing is pending on a connection we close)."""
+    try:
+        conn.unbind()
+    except LDAPException:
+        pass
