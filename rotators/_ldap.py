@@ -4,7 +4,8 @@ and the two password-change dialects. No Key Vault, no engine state.
 * :func:`parse_ldap_url` reads ``ldap[s]://host[:port]/<base DN>`` (RFC 4516's host and DN
   parts only) and validates the DN with ldap3's parser.
 * :func:`account_dn` builds an account's DN from its RDN value, escaped as RFC 4514 says
-  (ldap3's ``escape_rdn``): no search filter is ever built from a user name.
+  (:func:`escape_value`) and checked with ldap3's DN parser: no search filter is ever built
+  from a user name.
 * :func:`connect` opens a connection (LDAPS or StartTLS verified against one
   :class:`ssl.SSLContext`, or plain) and binds; a refused bind is :class:`LoginRefused`.
 * :func:`change_own_password` and :func:`reset_password` speak the dialects:
@@ -35,8 +36,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import ldap3
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import escape_rdn, parse_dn
+from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
 
 from rotation.errors import ConfigurationError
 from rotators._base import refuse_target, split_url_target
@@ -51,6 +52,8 @@ INVALID_CREDENTIALS = 49
 TRANSIENT_RESULTS = frozenset({3, 51, 52, 80})
 #: RDN attribute names: a plain attribute descriptor (RFC 4512 ``keystring``).
 _DESCRIPTOR = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+#: Characters RFC 4514 lets a DN escape with a backslash (section 2.4's ``special``).
+_SPECIAL = frozenset('\\,+"<>;=#')
 #: The longest RDN value (user name) accepted, in characters.
 MAX_NAME_CHARS = 256
 
@@ -154,7 +157,20 @@ def account_dn(username: str | None, *, rdn: str, base: str, secret: str | None)
             f"the user name is longer than {MAX_NAME_CHARS} characters or has control characters",
             secret=secret,
         )
-    return f"{rdn}={escape_rdn(username)},{base}"
+    dn = f"{rdn}={escape_value(username)},{base}"
+    return check_dn(dn, what="the account's DN", secret=secret, tag=None)
+
+
+def escape_value(value: str) -> str:
+    """An RDN value escaped as RFC 4514 says: every special character (``#`` too, which
+    ldap3's ``escape_rdn`` leaves alone past the first position and its DN parser refuses)
+    and a leading or trailing space get a backslash."""
+    chars = ["\\" + c if c in _SPECIAL else c for c in value]
+    if value.startswith(" "):
+        chars[0] = "\\ "
+    if value.endswith(" "):
+        chars[-1] = "\\ "
+    return "".join(chars)
 
 
 class VerifiedTls(ldap3.Tls):  # type: ignore[misc]  # ldap3 is untyped
@@ -198,9 +214,18 @@ def connect(
                 raise LoginRefused(conn.result["description"])
             raise LdapRefused(code, conn.result["description"])
     except BaseException:
-        conn.unbind()
+        close(conn)
         raise
     return conn
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Unbind and close; never raises (a half-open connection's error must not mask the
+    one that made us close it, and nothing is pending on a connection we close)."""
+    try:
+        conn.unbind()
+    except LDAPException:
+        pass
 
 
 def unicode_pwd(password: str) -> bytes:

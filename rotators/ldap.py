@@ -73,6 +73,7 @@ from rotators._ldap import (
     change_own_password,
     check_dn,
     check_rdn_attribute,
+    close,
     connect,
     parse_ldap_url,
     reset_password,
@@ -202,7 +203,7 @@ class LdapRotator(ServerRotator):
                 try:
                     reset_password(conn, self.settings.dialect, dn, candidate.password)
                 finally:
-                    _close(conn)
+                    close(conn)
         log.info("ldap %s: new password applied to '%s'", self.endpoint, dn)
         return candidate
 
@@ -211,7 +212,7 @@ class LdapRotator(ServerRotator):
         dn = self._dn(credential)
         with self._errors(credential):
             try:
-                _close(self._bind(dn, credential.password))
+                close(self._bind(dn, credential.password))
             except LoginRefused:
                 raise VerificationFailed(
                     f"ldap {self.endpoint} refused the bind of '{dn}'"
@@ -241,7 +242,7 @@ class LdapRotator(ServerRotator):
                     conn, self.settings.dialect, dn, current.password, candidate.password
                 )
             finally:
-                _close(conn)
+                close(conn)
 
     def _dn(self, credential: Credential) -> str:
         return account_dn(
@@ -261,7 +262,7 @@ class LdapRotator(ServerRotator):
 
     def _binds(self, dn: str, password: str) -> bool:
         try:
-            _close(self._bind(dn, password))
+            close(self._bind(dn, password))
         except LoginRefused:
             return False
         return True
@@ -308,11 +309,3 @@ class LdapRotator(ServerRotator):
             raise ConfigurationError(
                 f"ldap {self.endpoint}: {detail}", secret=self.context.secret_name
             ) from None
-
-
-def _close(conn: ldap3.Connection) -> None:
-    """Unbind; never raises (nothing is pending on a connection we close)."""
-    try:
-        conn.unbind()
-    except LDAPException:
-        pass
