@@ -10,8 +10,9 @@ Tags
     accounts' ``userPassword`` (AD: the "Reset Password" right)
     ``rotation-ldap-dialect``  ``openldap`` (default) or ``active-directory``
     ``rotation-ldap-rdn``  the RDN attribute of the accounts (default ``uid``; AD ``cn``)
-    ``rotation-tls``  for ``ldap://``: ``starttls`` or ``disable``; default ``starttls``
-    except for a loopback host with no CA configured (``disable``)
+    ``rotation-tls``  for ``ldap://``: ``starttls`` or ``disable`` (loopback hosts only: a
+    simple bind sends the password itself); default ``starttls`` except for a loopback host
+    with no CA configured (``disable``)
     ``rotation-tls-ca``  CA file (absolute path, or ``system``) for LDAPS and StartTLS;
     default the ``ROTATION_TLS_CA_FILE`` app setting, else the system trust store
 
@@ -39,10 +40,8 @@ Verify is a simple bind with the new password on a fresh connection.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import ClassVar
 
 import ldap3
@@ -59,81 +58,29 @@ from rotation.errors import (
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
-from rotation.targets import is_loopback
-from rotation.tls import CA_OPTION, CA_SETTING, TrustAnchor, client_context, trust_anchor
-from rotators._base import ServerRotator, refuse_ca
+from rotation.tls import client_context
+from rotators._base import ServerSettings, TargetRotator
 from rotators._ldap import (
     TRANSIENT_RESULTS,
-    Dialect,
     LdapEndpoint,
     LdapRefused,
     LoginRefused,
     TlsMode,
     account_dn,
     change_own_password,
-    check_dn,
-    check_rdn_attribute,
     close,
     connect,
-    parse_ldap_url,
     reset_password,
 )
+from rotators._ldap_settings import LdapTarget, parse_ldap_settings
 
 log = logging.getLogger(__name__)
 
-DIALECT_OPTION = T.option(T.LDAP_DIALECT)
-RDN_OPTION = T.option(T.LDAP_RDN)
-TLS_OPTION = T.option(T.TLS)
-#: ``rotation-tls`` values for an ``ldap://`` target.
-TLS_CHOICES = {"starttls": TlsMode.STARTTLS, "disable": TlsMode.PLAIN}
 #: LDAP result code insufficientAccessRights.
 INSUFFICIENT_ACCESS = 50
 
 
-@dataclass(frozen=True)
-class LdapSettings:
-    """The ``ldap`` rotator's target and options, parsed once."""
-
-    endpoint: LdapEndpoint
-    mode: TlsMode
-    anchor: TrustAnchor | None
-    dialect: Dialect
-    rdn: str
-
-
-def _ca_configured(context: RotatorContext) -> bool:
-    """Whether a CA was chosen by the secret's tag or the app setting."""
-    return CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
-
-
-def _tls_mode(context: RotatorContext, endpoint: LdapEndpoint, dialect: Dialect) -> TlsMode:
-    """LDAPS for ``ldaps://``; for ``ldap://`` the ``rotation-tls`` tag, else StartTLS unless
-    the host is loopback with no CA configured. AD never gets a plain connection."""
-    secret, explicit = context.secret_name, context.options.get(TLS_OPTION)
-    if endpoint.scheme == "ldaps":
-        if explicit is not None:
-            raise ConfigurationError("ldaps:// always uses TLS", secret=secret, tag=T.TLS)
-        return TlsMode.LDAPS
-    if explicit is not None:
-        if explicit.strip().lower() not in TLS_CHOICES:
-            raise ConfigurationError("must be starttls or disable", secret=secret, tag=T.TLS)
-        mode = TLS_CHOICES[explicit.strip().lower()]
-    elif is_loopback(endpoint.host) and not _ca_configured(context):
-        mode = TlsMode.PLAIN
-    else:
-        mode = TlsMode.STARTTLS
-    if mode is TlsMode.PLAIN:
-        refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=T.TLS)
-        if dialect is Dialect.ACTIVE_DIRECTORY:
-            raise ConfigurationError(
-                "Active Directory changes unicodePwd only over TLS: use ldaps:// or starttls",
-                secret=secret,
-                tag=T.TLS,
-            )
-    return mode
-
-
-class LdapRotator(ServerRotator):
+class LdapRotator(TargetRotator[LdapTarget]):
     """Rotates an LDAP account's password (see the module docstring for the tags).
 
     Passwords: at most 256 characters (Active Directory's limit for ``unicodePwd``); no
@@ -145,49 +92,20 @@ class LdapRotator(ServerRotator):
     strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.SINGLE, Strategy.ALTERNATING)
     default_policy = PasswordPolicy(length=32, symbols=2)
     max_password_length = 256
-
-    def __init__(self, context: RotatorContext) -> None:
-        super().__init__(context)
-        self.settings = self.parse_settings(context)
-        self.endpoint = self.settings.endpoint
-        self.anchor = self.settings.anchor
-
-    def __repr__(self) -> str:
-        return f"LdapRotator(target='{self.endpoint}', strategy={self.context.strategy})"
+    requires_admin: ClassVar[bool] = False
 
     @classmethod
-    def parse_settings(cls, context: RotatorContext) -> LdapSettings:
-        """Target, dialect, RDN attribute, TLS mode and trust anchor; the admin's bind DN
-        checked. ``ConfigurationError`` naming the tag; no network I/O."""
-        super().parse_settings(context)
-        secret = context.secret_name
-        endpoint = parse_ldap_url(context.target, secret=secret)
-        chosen = context.options.get(DIALECT_OPTION, Dialect.OPENLDAP.value).strip().lower()
-        if chosen not in set(Dialect):
-            raise ConfigurationError(
-                f"must be one of {', '.join(Dialect)}", secret=secret, tag=T.LDAP_DIALECT
-            )
-        dialect = Dialect(chosen)
-        default_rdn = "cn" if dialect is Dialect.ACTIVE_DIRECTORY else "uid"
-        rdn = check_rdn_attribute(
-            context.options.get(RDN_OPTION, default_rdn), secret=secret, tag=T.LDAP_RDN
-        )
-        if context.strategy is Strategy.ALTERNATING and context.admin is None:
-            raise ConfigurationError(
-                "the alternating strategy resets the other account as an admin",
-                secret=secret,
-                tag=T.ADMIN_SECRET,
-            )
-        if context.admin is not None:
-            check_dn(
-                context.admin.username or "",
-                what="the admin's username (its bind DN)",
-                secret=secret,
-                tag=T.ADMIN_SECRET,
-            )
-        mode = _tls_mode(context, endpoint, dialect)
-        anchor = None if mode is TlsMode.PLAIN else trust_anchor(context)
-        return LdapSettings(endpoint, mode, anchor, dialect, rdn)
+    def parse_server(cls, context: RotatorContext) -> ServerSettings[LdapTarget]:
+        """See :func:`rotators._ldap_settings.parse_ldap_settings`."""
+        return parse_ldap_settings(context)
+
+    @property
+    def endpoint(self) -> LdapEndpoint:
+        """The directory's URL (host, port, base DN)."""
+        return self.target.endpoint
+
+    def __repr__(self) -> str:
+        return f"LdapRotator({self.endpoint}, {self.context.strategy})"
 
     # -- engine steps -----------------------------------------------------------------------
 
@@ -201,7 +119,7 @@ class LdapRotator(ServerRotator):
             with self._errors(current, candidate, admin=True):
                 conn = self._bind_admin(admin)
                 try:
-                    reset_password(conn, self.settings.dialect, dn, candidate.password)
+                    reset_password(conn, self.target.dialect, dn, candidate.password)
                 finally:
                     close(conn)
         log.info("ldap %s: new password applied to '%s'", self.endpoint, dn)
@@ -239,7 +157,7 @@ class LdapRotator(ServerRotator):
                 ) from None
             try:
                 change_own_password(
-                    conn, self.settings.dialect, dn, current.password, candidate.password
+                    conn, self.target.dialect, dn, current.password, candidate.password
                 )
             finally:
                 close(conn)
@@ -247,7 +165,7 @@ class LdapRotator(ServerRotator):
     def _dn(self, credential: Credential) -> str:
         return account_dn(
             credential.username,
-            rdn=self.settings.rdn,
+            rdn=self.target.rdn,
             base=self.endpoint.base_dn,
             secret=self.context.secret_name,
         )
@@ -257,7 +175,7 @@ class LdapRotator(ServerRotator):
         if self.anchor is not None:
             tls = client_context(self.anchor, secret=self.context.secret_name)
         return connect(
-            self.endpoint, tls, dn, password, starttls=self.settings.mode is TlsMode.STARTTLS
+            self.endpoint, tls, dn, password, starttls=self.target.mode is TlsMode.STARTTLS
         )
 
     def _binds(self, dn: str, password: str) -> bool:

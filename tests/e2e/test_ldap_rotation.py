@@ -29,7 +29,7 @@ from tests.e2e.consumer_support import (
     events_topic,
     web_app_consumer,
 )
-from tests.support.slapd import ADMIN_DN, Slapd, person_dn, running_slapd
+from tests.support.slapd import ADMIN_DN, Slapd, person_dn, start_slapd, stop_slapd
 from tests.support.tls import CERT_HOST, ServerCA
 
 COMMITTED_THEN_RETIRED = [
@@ -42,19 +42,19 @@ COMMITTED_THEN_RETIRED = [
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    with running_slapd(ServerCA(tmp_path_factory.mktemp("ldap-ca"))) as server:
-        yield server
+    """The module's own server (the rotator tests' session one lives in their conftest)."""
+    server = start_slapd(ServerCA(tmp_path_factory.mktemp("ldap-ca")))
+    yield server
+    stop_slapd(server)
 
 
 @pytest.fixture
 def account(slapd: Slapd) -> Iterator[tuple[str, str]]:
     """A fresh account and its clone (unknown password); deleted after the test."""
     name = unique_name("svc")
-    password = "Aa1-" + unique_name("pw")
-    slapd.add_person(name, password)
-    slapd.add_person(name + "_clone", "Aa1-" + unique_name("pw"))
-    yield name, password
-    slapd.delete_people(name, name + "_clone")
+    login = slapd.add_pair(name, "Aa1-" + unique_name("pw"))
+    yield name, login.password
+    slapd.delete_pairs(name)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ The password-demanding PostgreSQL cluster (``scram_postgres``) comes from
 ``tests/support/pg_cluster.py``, loaded as a plugin by ``tests/conftest.py``; it is not
 re-exported here, which would start a second cluster in the same session.
 
-The TLS tests' servers (a PostgreSQL cluster with ssl=on, MariaDB, Redis, and an HTTPS
-proxy in front of the RabbitMQ management API) are session fixtures defined here, each
+The TLS tests' servers (a PostgreSQL cluster with ssl=on, MariaDB, Redis, an OpenLDAP slapd,
+and an HTTPS proxy in front of the RabbitMQ management API) are session fixtures defined here, each
 started on a spare port with certificates from one local CA and removed at the end.
 """
 
@@ -21,6 +21,7 @@ from tests.support.https_proxy import HttpsReverseProxy
 from tests.support.mariadb_tls import start_mariadb, stop_mariadb
 from tests.support.pg_tls import start_tls_cluster, stop_tls_cluster
 from tests.support.redis_tls import start_redis, stop_redis
+from tests.support.slapd import start_slapd, stop_slapd
 from tests.support.tls import ServerCA
 
 RABBIT_MANAGEMENT = ("127.0.0.1", 15672)
@@ -72,6 +73,12 @@ tls_redis_server = _session_server(
     start_redis,
     stop_redis,
     "A TLS-only redis-server (see tests/support/redis_tls.py).",
+)
+slapd = _session_server(
+    "slapd",
+    start_slapd,
+    stop_slapd,
+    "A throwaway OpenLDAP slapd, ldap:// and ldaps:// (see tests/support/slapd.py).",
 )
 
 

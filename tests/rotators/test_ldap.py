@@ -8,26 +8,22 @@ server's ACLs let write ``userPassword`` under ``ou=people`` and nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict
+from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
 from rotation.testing import RotatorContract, free_port, unique_name
 from rotators.ldap import LdapRotator
+from tests.rotators.test_password_limits import HOSTILE_SYMBOLS
 from tests.support.rotator_tests import WrongAdminPassword, rotator_context
-from tests.support.slapd import ADMIN_DN, PEOPLE, Slapd, person_dn, running_slapd
-from tests.support.tls import ServerCA
+from tests.support.slapd import ADMIN_DN, PEOPLE, Slapd, person_dn
 
 #: Names full of what DNs and filters treat specially; each must rotate (escaped, not parsed).
 HOSTILE = ("o'brien,cn=x+sn=y", 'q"x";=<>#', " b\\t* (x)")
-
-
-@pytest.fixture(scope="module")
-def slapd(server_ca: ServerCA) -> Iterator[Slapd]:
-    with running_slapd(server_ca) as server:
-        yield server
 
 
 @pytest.fixture
@@ -36,24 +32,20 @@ def accounts(slapd: Slapd) -> Iterator[Callable[[str], Credential]]:
     made: list[str] = []
 
     def make(name: str) -> Credential:
-        password = LdapRotator.default_policy.generate()
-        made.extend((name, name + "_clone"))
-        slapd.add_person(name, password)
-        slapd.add_person(name + "_clone", LdapRotator.default_policy.generate())
-        return Credential(password=password, username=name)
+        made.append(name)
+        return slapd.add_pair(name, LdapRotator.default_policy.generate())
 
     yield make
-    slapd.delete_people(*made)
+    slapd.delete_pairs(*made)
 
 
 def logs_in(slapd: Slapd, credential: Credential) -> bool:
     return slapd.bind(person_dn(credential.username or ""), credential.password)
 
 
-class TestLdapContract(WrongAdminPassword, RotatorContract):
-    """Both strategies with the rotator's admin (single then resets as the admin)."""
+class _SlapdContract(RotatorContract):
+    """The contract's fixtures for the test slapd (subclassed per admin setting)."""
 
-    rotator = LdapRotator
     hostile_usernames = HOSTILE
     hostile_usernames_rotate = True
 
@@ -70,10 +62,6 @@ class TestLdapContract(WrongAdminPassword, RotatorContract):
         return accounts
 
     @pytest.fixture
-    def admin_credential(self, slapd: Slapd) -> Credential:
-        return Credential(password=slapd.admin_password, username=ADMIN_DN)
-
-    @pytest.fixture
     def down_target(self) -> str:
         return f"ldap://127.0.0.1:{free_port()}/{PEOPLE}"
 
@@ -84,24 +72,26 @@ class TestLdapContract(WrongAdminPassword, RotatorContract):
         return self.slapd.uids()
 
 
+class TestLdapContract(WrongAdminPassword, _SlapdContract):
+    """Both strategies with the rotator's admin (single then resets as the admin)."""
+
+    rotator = LdapRotator
+
+    @pytest.fixture
+    def admin_credential(self, slapd: Slapd) -> Credential:
+        return Credential(password=slapd.admin_password, username=ADMIN_DN)
+
+
 class SelfServiceLdap(LdapRotator):
     """The rotator restricted to the single strategy, so the contract runs it admin-less."""
 
     strategies = (Strategy.SINGLE,)
 
 
-class TestLdapSelfServiceContract(TestLdapContract):
+class TestLdapSelfServiceContract(_SlapdContract):
     """Single without an admin: the account changes its own password (RFC 3062)."""
 
     rotator = SelfServiceLdap
-
-    @pytest.fixture
-    def admin_credential(self) -> None:
-        return None
-
-    @pytest.fixture
-    def bad_admin_credential(self) -> None:
-        return None
 
 
 # ---------------------------------------------------------------------------- behaviour
@@ -185,3 +175,22 @@ def test_missing_clone_is_a_configuration_error(slapd: Slapd) -> None:
             rotator.apply(current, rotator.generate(current))
     finally:
         slapd.delete_people(name)
+
+
+@pytest.mark.parametrize("with_admin", [False, True], ids=["self-service", "admin"])
+def test_longest_password_of_every_symbol_binds(
+    slapd: Slapd, accounts: Callable[[str], Credential], with_admin: bool
+) -> None:
+    """``max_password_length`` characters, half of them every ASCII symbol, the space and
+    non-ASCII letters (tests/rotators/test_password_limits.py's set): applied by the rotator,
+    then accepted by the test's own bind."""
+    length = LdapRotator.max_password_length
+    policy = PasswordPolicy(length=length, symbols=length // 2, symbol_set=HOSTILE_SYMBOLS)
+    admin = Credential(password=slapd.admin_password, username=ADMIN_DN) if with_admin else None
+    context = replace(_context(slapd.target(), admin=admin), policy=policy)
+    current = accounts(unique_name("ldaplong"))
+    rotator = LdapRotator(context)
+    applied = rotator.apply(current, rotator.generate(current))
+    rotator.verify(applied)
+    assert len(applied.password) == length and " " in applied.password
+    assert logs_in(slapd, applied) and not logs_in(slapd, current)

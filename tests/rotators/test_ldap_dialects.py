@@ -285,7 +285,7 @@ def test_bad_options_are_refused(
 
 
 def test_rdn_defaults_follow_the_dialect() -> None:
-    assert LdapRotator.parse_settings(_context(options={"tls-ca": "system"})).rdn == "uid"
-    assert LdapRotator.parse_settings(_context(options=AD)).rdn == "cn"
+    assert LdapRotator.parse_settings(_context(options={"tls-ca": "system"})).target.rdn == "uid"
+    assert LdapRotator.parse_settings(_context(options=AD)).target.rdn == "cn"
     custom = {**AD, "ldap-rdn": "sAMAccountName"}
-    assert LdapRotator.parse_settings(_context(options=custom)).rdn == "sAMAccountName"
+    assert LdapRotator.parse_settings(_context(options=custom)).target.rdn == "sAMAccountName"

@@ -25,14 +25,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ldap3
 
 from emulators.postgres_cluster import _free_port
+from rotation.credential import Credential
 from tests.support.tls import ServerCA
 
 SLAPD = Path("/usr/sbin/slapd")
@@ -115,6 +114,17 @@ class Slapd:
                 {"cn": uid, "sn": uid, "uid": uid, "userPassword": password},
             )
         return dn
+
+    def add_pair(self, uid: str, password: str) -> Credential:
+        """Create ``uid`` with ``password`` and its clone ``uid_clone`` with a password
+        nobody knows (an alternating pair); return the login of ``uid``."""
+        self.add_person(uid, password)
+        self.add_person(uid + "_clone", secrets.token_urlsafe(24))
+        return Credential(password=password, username=uid)
+
+    def delete_pairs(self, *uids: str) -> None:
+        """Delete these accounts and their clones where they exist."""
+        self.delete_people(*uids, *(uid + "_clone" for uid in uids))
 
     def delete_people(self, *uids: str) -> None:
         """Delete these accounts where they exist."""
@@ -231,13 +241,3 @@ def stop_slapd(server: Slapd) -> None:
         server.process.kill()
         server.process.wait(timeout=10)
     shutil.rmtree(server.root, ignore_errors=True)
-
-
-@contextmanager
-def running_slapd(ca: ServerCA) -> Iterator[Slapd]:
-    """A started server for the ``with`` block (a module fixture's body); stopped after."""
-    server = start_slapd(ca)
-    try:
-        yield server
-    finally:
-        stop_slapd(server)
