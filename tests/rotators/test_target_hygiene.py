@@ -13,6 +13,7 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.targets import MAX_TARGET_LENGTH, without_userinfo
 from rotators.http_api_key.rotator import HttpApiKeyRotator
+from rotators.ldap import LdapRotator
 from rotators.mysql import MySQLRotator
 from rotators.postgres import PostgresRotator
 from rotators.rabbitmq import RabbitMqRotator
@@ -50,6 +51,15 @@ CASES: list[tuple[type[Rotator], str, list[str]]] = [
         HttpApiKeyRotator,
         "https://api.datadoghq.eu",
         [f"https://app:{SECRET}@api.example.com", f"https://app:{SECRET}@[bad"],
+    ),
+    (
+        LdapRotator,
+        "ldaps://dir.example.com/ou=people,dc=example,dc=com",
+        [
+            f"ldaps://app:{SECRET}@dir/dc=x",
+            f"ldap://cn=a:{SECRET}@dir/dc=x",
+            f"ldaps://:{SECRET}@[bad",
+        ],
     ),
 ]
 
