@@ -92,12 +92,15 @@ class LoginRefused(Exception):
 
 
 class LdapRefused(Exception):
-    """The directory refused an operation: ``code`` and ``description`` from its result."""
+    """The directory refused an operation: its result ``code``, ``description`` and
+    diagnostic ``message`` (AD's says why: ``0000052D: ... Constraint violation``)."""
 
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(f"{description} ({code})")
-        self.code = code
-        self.description = description
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.code: int = result["result"]
+        message = str(result.get("message") or "")
+        super().__init__(
+            f"{result['description']} ({self.code})" + (f": {message}" if message else "")
+        )
 
 
 def check_dn(text: str, *, what: str, secret: str | None, tag: str | None) -> str:
@@ -209,10 +212,9 @@ def connect(
         if starttls:
             conn.start_tls()
         if not conn.bind():
-            code = conn.result["result"]
-            if code == INVALID_CREDENTIALS:
+            if conn.result["result"] == INVALID_CREDENTIALS:
                 raise LoginRefused(conn.result["description"])
-            raise LdapRefused(code, conn.result["description"])
+            raise LdapRefused(conn.result)
     except BaseException:
         close(conn)
         raise
@@ -235,7 +237,7 @@ def unicode_pwd(password: str) -> bytes:
 
 def _check(conn: ldap3.Connection, ok: object) -> None:
     if not ok:
-        raise LdapRefused(conn.result["result"], conn.result["description"])
+        raise LdapRefused(conn.result)
 
 
 def change_own_password(

@@ -33,6 +33,11 @@ TARGET = f"ldaps://dc1.corp.example/{BASE}"
 ADMIN_DN = "cn=rotator,ou=admins,dc=corp,dc=example"
 AD = {"ldap-dialect": "active-directory", "tls-ca": "system"}
 CONSTRAINT_VIOLATION = 19
+#: What a domain controller says when the password policy refuses a new password.
+POLICY_DIAGNOSTIC = (
+    "0000052D: Constraint violation - check_password_restrictions: the password does not "
+    "meet the complexity requirements"
+)
 
 
 def _decode(value: bytes) -> str:
@@ -81,12 +86,12 @@ class FakeConnection:
         else:
             return self._refuse(53, "unwillingToPerform")
         if new in self.directory.too_weak:
-            return self._refuse(CONSTRAINT_VIOLATION, "constraintViolation")
+            return self._refuse(CONSTRAINT_VIOLATION, "constraintViolation", POLICY_DIAGNOSTIC)
         self.directory.passwords[dn] = new
         return True
 
-    def _refuse(self, code: int, description: str) -> bool:
-        self.result = {"result": code, "description": description}
+    def _refuse(self, code: int, description: str, message: str = "") -> bool:
+        self.result = {"result": code, "description": description, "message": message}
         return False
 
     def unbind(self) -> None:
@@ -174,6 +179,7 @@ def test_ad_policy_refusal_is_a_configuration_error(ad: FakeAd) -> None:
     ad.too_weak.add(candidate.password)
     with pytest.raises(ConfigurationError, match="constraintViolation") as raised:
         rotator.apply(current, candidate)
+    assert "0000052D" in str(raised.value), "the directory's diagnostic says why"
     assert candidate.password not in str(raised.value)
     assert ad.passwords[f"cn=svc-app,{BASE}"] == current.password
 
