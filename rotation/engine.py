@@ -5,8 +5,10 @@ the staged candidate is reused until it is committed, a candidate is applied onl
 durable in the vault, and the value in Key Vault is replaced only by one that logged in.
 See DESIGN.md ("The rotation protocol") for the reasoning; the state lives in tags:
 
-- on the staging secret: ``rotation-stage`` pending / applied / committed / discarded, and the
-  version it replaces (``rotation-staged-from-version``);
+- on the staging secret: ``rotation-stage`` pending / applied / discarded, the version it
+  replaces (``rotation-staged-from-version``) and its ``rotation-id``; a candidate is
+  committed when the current version carries its rotation id and names its staged-from
+  version as the previous one (:func:`rotation.staging.committed`: derived, not written);
 - on the committed version: ``rotation-state`` committed / awaiting-consumers / completed /
   overdue, ``rotation-previous-version``, ``rotation-rotated-at``, ``rotation-id``.
 """
@@ -14,6 +16,7 @@ See DESIGN.md ("The rotation protocol") for the reasoning; the state lives in ta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -60,7 +63,7 @@ from rotation.revoke import refusal as revoke_refusal
 from rotation.revoke import rounds as revoke_rounds
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import StagedCandidate, Staging
-from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState, Stage
+from rotation.states import UNFINISHED_STATES, RotationState, Stage
 from rotation.telemetry import RotationRun, RotationTelemetry, step_span
 from rotation.vault import SecretSnapshot, SecretStore
 from rotation.windows import decide as window_decision
@@ -166,6 +169,18 @@ class RotationEngine:
             self._on_outcome(event, outcome)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What a run decided to work on: the secret's configuration and rotator, the current
+    version as read at the start, its companion, and the candidate it resumes (if any)."""
+
+    config: SecretConfig
+    rotator_class: type[Rotator]
+    current: SecretSnapshot
+    staging: Staging
+    pending: StagedCandidate | None
+
+
 class _Run:
     """One request against one secret, under its lock (a helper of :class:`RotationEngine`)."""
 
@@ -192,11 +207,23 @@ class _Run:
         )
         self.telemetry = telemetry
         telemetry.track(self.outcome)
+        #: Versions of the secret this run read or wrote, by version id (see read_version).
+        self.versions: dict[str, SecretSnapshot] = {}
 
     def guard(self) -> None:
         """Stop before a change if the lock lapsed (``LockLost``, retried later)."""
         if self.held is not None:
             self.held.ensure()
+
+    def read_version(self, version: str) -> SecretSnapshot:
+        """One version of the secret (``SecretNotFound`` if gone). A version's value never
+        changes, so a version this run already read or wrote (the one a rotation replaced,
+        above all) is not read again; its tags are as they were then, so only the value and
+        content type are for callers to use."""
+        known = self.versions.get(version)
+        if known is None:
+            known = self.versions[version] = self.store.read(self.name, version)
+        return known
 
     def step(self, text: str) -> None:
         self.outcome.steps.append(text)
@@ -214,6 +241,7 @@ class _Run:
 
     def execute(self) -> RotationOutcome:
         current = self.store.read(self.name)
+        self.versions[current.version] = current
         # Key Vault names are case-insensitive: work with the vault's spelling, so that the
         # staging secret and its tags are the same whatever spelling a trigger used.
         self.name = self.outcome.secret_name = current.name or self.name
@@ -236,25 +264,40 @@ class _Run:
             self.store, self.name, json_format=json_format, content_type=current.content_type
         )
         try:
-            staged = staging.read(current.version)
+            return self.decide(config, rotator_class, current, staging)
         except CompanionDeleted as error:
             self.outcome.detail = str(error)
             self.engine._report("failed", self.outcome)
             raise
+
+    def decide(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        staging: Staging,
+    ) -> RotationOutcome:
+        """Resume, advance, rotate or nothing. The recycle bin is read (``check_deleted``)
+        before every path that does not write the companion; the path that writes it learns
+        of a soft-deleted companion from the write's 409 (see :class:`Staging`)."""
+        staged = staging.read()
         pending = staged if staged is not None and staged.continues(current.version) else None
-        if staged is not None and pending is None and staged.stage in OPEN_STAGES:
+        if staged is not None and pending is None and not staged.is_finished(current.tags):
             self.step(f"found a stale staged candidate from version {staged.from_version}")
             if not self.request.dry_run:
                 self.guard()
-                staging.finish(staged, Stage.DISCARDED)
+                staging.discard(staged)
                 self.step("discarded the stale staged candidate")
+        job = _Job(config, rotator_class, current, staging, pending)
 
         state = current.tags.get(T.STATE)
         if self.request.revoke:
-            return self.revoke(config, rotator_class, current, staging, pending)
+            staging.check_deleted(current.version)
+            return self.revoke(job)
         if pending is not None:
-            return self.rotate(config, rotator_class, current, staging, pending)
+            return self.rotate(job)
         if state in UNFINISHED_STATES:
+            staging.check_deleted(current.version)
             outcome = self.advance(config, rotator_class, current)
             if self.request.force and outcome.state != RotationState.COMPLETED:
                 raise RotationConflict(
@@ -271,34 +314,34 @@ class _Run:
                 # Windows defer only new rotations of sweeps and events (rotation/windows.py).
                 decision = window_decision(config.windows, self.engine._now(), current.expires_on)
                 if not decision.run_now:
+                    staging.check_deleted(current.version)
                     return self.finish(Status.DEFERRED, detail=decision.reason)
                 note = decision.reason
                 if note:
                     self.step(note)
-            outcome = self.rotate(config, rotator_class, current, staging, None)
+            if self.request.dry_run:
+                staging.check_deleted(current.version)
+            outcome = self.rotate(job)
             if note and not outcome.detail:
                 outcome.detail = note
             return outcome
+        staging.check_deleted(current.version)
         return self.finish(Status.NOT_DUE, detail=f"expires {current.expires_on:%Y-%m-%d}")
 
     # ------------------------------------------------------------------ rotate
 
-    def rotate(
-        self,
-        config: SecretConfig,
-        rotator_class: type[Rotator],
-        current: SecretSnapshot,
-        staging: Staging,
-        pending: StagedCandidate | None,
-    ) -> RotationOutcome:
+    def rotate(self, job: _Job) -> RotationOutcome:
+        config, rotator_class, current = job.config, job.rotator_class, job.current
         if self.request.dry_run:
-            rotator, current_credential = self.rotator_for(config, rotator_class, current, pending)
+            rotator, current_credential = self.rotator_for(
+                config, rotator_class, current, job.pending
+            )
             try:
-                return self.dry_run(rotator, current_credential, pending)
+                return self.dry_run(rotator, current_credential, job.pending)
             finally:
                 rotator.close()
         with self.target_slot(config):
-            committed = self.rotate_and_commit(config, rotator_class, current, staging, pending)
+            committed = self.rotate_and_commit(job)
         if committed.tags.get(T.STATE) == RotationState.COMPLETED:
             # Single strategy, no consumers: the old password died at apply and nobody is
             # waited for, so the commit wrote the final state and nothing is left to do.
@@ -312,15 +355,13 @@ class _Run:
         self.outcome.status = Status.ROTATED
         return self.outcome
 
-    def rotate_and_commit(
-        self,
-        config: SecretConfig,
-        rotator_class: type[Rotator],
-        current: SecretSnapshot,
-        staging: Staging,
-        pending: StagedCandidate | None,
-    ) -> SecretSnapshot:
-        """Stage (or resume), apply, verify and commit; return the committed version."""
+    def rotate_and_commit(self, job: _Job) -> SecretSnapshot:
+        """Stage (or resume), apply, verify and commit; return the committed version.
+
+        Nothing is written to the companion after the commit: the committed version's tags
+        (rotation id, previous version) are what mark the candidate committed."""
+        config, rotator_class, current = job.config, job.rotator_class, job.current
+        staging, pending = job.staging, job.pending
         rotator, current_credential = self.rotator_for(config, rotator_class, current, pending)
         try:
             if pending is None:
@@ -352,8 +393,6 @@ class _Run:
             )
             self.verify(rotator, staging, staged, current_credential)
             committed = self.commit(config, current, staged, staging)
-            self.guard()
-            staging.finish(staged, Stage.COMMITTED)
         finally:
             rotator.close()
         self.engine._report("committed", self.outcome)
@@ -375,15 +414,9 @@ class _Run:
 
     # ------------------------------------------------------------------ revoke
 
-    def revoke(
-        self,
-        config: SecretConfig,
-        rotator_class: type[Rotator],
-        current: SecretSnapshot,
-        staging: Staging,
-        pending: StagedCandidate | None,
-    ) -> RotationOutcome:
+    def revoke(self, job: _Job) -> RotationOutcome:
         """Rotate and make every old credential stop working now (see rotation/revoke.py)."""
+        config, rotator_class, current = job.config, job.rotator_class, job.current
         problem = revoke_refusal(config, rotator_class)
         if problem is not None:
             raise RevokeRefused(f"secret '{self.name}': cannot revoke: {problem}")
@@ -393,11 +426,11 @@ class _Run:
                 f"would rotate {rounds} time(s) without waiting for consumers and make the "
                 "old credential stop working"
             )
-            return self.rotate(config, rotator_class, current, staging, pending)
+            return self.rotate(job)
         with self.target_slot(config):
-            if pending is not None:
+            if job.pending is not None:
                 self.step("commits the staged candidate of the unfinished rotation first")
-                committed = self.rotate_and_commit(config, rotator_class, current, staging, pending)
+                committed = self.rotate_and_commit(job)
                 self.advance(config, rotator_class, committed, wait=False)
                 current = self.store.read(self.name)
             elif current.tags.get(T.STATE) in UNFINISHED_STATES:
@@ -405,7 +438,8 @@ class _Run:
                 self.advance(config, rotator_class, current, wait=False)
                 current = self.store.read(self.name)
             for _ in range(rounds):
-                committed = self.rotate_and_commit(config, rotator_class, current, staging, None)
+                fresh = dataclasses.replace(job, current=current, pending=None)
+                committed = self.rotate_and_commit(fresh)
                 self.advance(config, rotator_class, committed, wait=False)
                 current = self.store.read(self.name)
         if config.strategy is Strategy.ALTERNATING:
@@ -487,7 +521,7 @@ class _Run:
             self.guard()
             rotator.discard(staged.credential, current)
             self.guard()
-            staging.finish(staged, Stage.DISCARDED)
+            staging.discard(staged)
             self.step("candidate refused; current credential still works; candidate discarded")
             self.engine._report("failed", self.outcome)
             raise VerificationFailed(
@@ -627,22 +661,14 @@ class _Run:
                 # Overdue stays under watch (the sweep re-checks it and retires once the
                 # consumers move); the alert goes out only on the transition.
                 newly_overdue = current.tags.get(T.STATE) != RotationState.OVERDUE
-                tags[T.STATE] = RotationState.OVERDUE
-                if tags != dict(current.tags):
-                    self.guard()
-                    self.store.update(self.name, current.version, tags=tags)
-                self.outcome.state = RotationState.OVERDUE
+                self.settle(current, tags, RotationState.OVERDUE)
                 self.step("consumers did not move by the deadline; old credential kept")
                 return self.finish(
                     Status.ADVANCED,
                     "overdue" if newly_overdue else None,
                     detail=_describe_report(report.seen, report.errors),
                 )
-            tags[T.STATE] = RotationState.AWAITING_CONSUMERS
-            if tags != dict(current.tags):
-                self.guard()
-                self.store.update(self.name, current.version, tags=tags)
-            self.outcome.state = RotationState.AWAITING_CONSUMERS
+            self.settle(current, tags, RotationState.AWAITING_CONSUMERS)
             self.step("waiting for consumers to pick up the new version")
             return self.finish(
                 Status.AWAITING_CONSUMERS, detail=_describe_report(report.seen, report.errors)
@@ -657,6 +683,15 @@ class _Run:
         self.outcome.state = RotationState.COMPLETED
         return self.finish(Status.ADVANCED, "retired")
 
+    def settle(self, current: SecretSnapshot, tags: dict[str, str], state: RotationState) -> None:
+        """Put ``state`` into ``tags`` and write them to ``current`` if anything changed (a
+        re-check that learnt nothing new costs no call)."""
+        tags[T.STATE] = state
+        if tags != dict(current.tags):
+            self.guard()
+            self.store.update(self.name, current.version, tags=tags)
+        self.outcome.state = state
+
     @step_span("retire")
     def retire(
         self, config: SecretConfig, rotator_class: type[Rotator], current: SecretSnapshot
@@ -670,7 +705,7 @@ class _Run:
             self.step_single_replaced(config, previous)
             return
         try:
-            old = self.store.read(self.name, previous)
+            old = self.read_version(previous)
         except SecretNotFound:
             self.step(f"previous version {previous} is gone; nothing to retire")
             return
@@ -777,7 +812,7 @@ class _TargetAccess:
             previous_version = self._current.tags.get(T.PREVIOUS_VERSION)
             if previous_version:
                 try:
-                    old = self._run.store.read(self._run.name, previous_version)
+                    old = self._run.read_version(previous_version)
                 except SecretNotFound:
                     old = None
                 if old is not None:

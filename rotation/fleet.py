@@ -50,6 +50,7 @@ from rotation.engine import _check_admin_opt_in
 from rotation.errors import ConfigurationError, InvalidName, RotationError
 from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext
+from rotation.staging import needs_work
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES, RotationState
 from rotation.status import consumers_status
 from rotation.vault import KeyVaultStore, SecretListing, SecretSnapshot, SecretStore
@@ -184,6 +185,8 @@ def vault_status(
     counts: dict[str, int] = {}
     for entry in secrets:
         counts[entry["health"]] = counts.get(entry["health"], 0) + 1
+    # A companion whose secret is on this page (unmanaged, say) is judged by that secret's
+    # tags; one whose secret is on another page cannot be, and is listed as it stands.
     orphan = [
         {
             "secret_name": owner,
@@ -193,6 +196,7 @@ def vault_status(
         }
         for owner, c in sorted(companions.items())
         if c.tags.get(T.STAGE) in OPEN_STAGES
+        and (owner not in by_name or needs_work(c.tags, by_name[owner].tags))
     ]
     return {
         "vault_url": store.vault_url,
@@ -249,11 +253,11 @@ def describe(
     if state in UNFINISHED_STATES:
         entry["consumers_pending"] = sorted(n for n, c in consumers.items() if not c.get("moved"))
     # Key Vault's list answers carry no version ids, so whether the candidate continues the
-    # current version is for the single-secret status to say; open is open either way.
-    open_stage = (
-        companion is not None and companion.enabled and companion.tags.get(T.STAGE) in OPEN_STAGES
-    )
-    if companion is not None and companion.tags.get(T.STAGE) in OPEN_STAGES:
+    # current version is for the single-secret status to say; open is open either way. A
+    # committed candidate keeps its open stage tag: the secret's commit tags finish it.
+    unfinished = companion is not None and needs_work(companion.tags, tags)
+    open_stage = unfinished and companion is not None and companion.enabled
+    if unfinished and companion is not None:
         entry["staged"] = {
             "stage": companion.tags.get(T.STAGE),
             "from_version": companion.tags.get(T.STAGED_FROM_VERSION),

@@ -11,8 +11,7 @@ from rotation.config import is_managed, parse_config
 from rotation.consumers import SEEN_NEW, SEEN_OLD, SEEN_UNKNOWN, Sighting, decode_sightings
 from rotation.errors import ConfigurationError
 from rotation.registry import RotatorRegistry
-from rotation.staging import owned_by
-from rotation.states import OPEN_STAGES
+from rotation.staging import needs_work, owned_by
 from rotation.vault import SecretStore, staging_name
 
 
@@ -58,7 +57,9 @@ def secret_status(store: SecretStore, name: str, registry: RotatorRegistry) -> d
     deleted = None if snapshot is not None else store.deleted(companion)
     if deleted is not None and owned_by(deleted.tags, name):
         staged = deleted.tags
-    if staged is not None and staged.get(T.STAGE) in OPEN_STAGES:
+    # A committed candidate keeps its open stage tag (nothing is written after a commit):
+    # the current version's tags say it is finished.
+    if staged is not None and needs_work(staged, current.tags):
         status["staged"] = {
             "stage": staged.get(T.STAGE),
             "from_version": staged.get(T.STAGED_FROM_VERSION),

@@ -11,7 +11,13 @@ from datetime import datetime
 from typing import ClassVar
 
 from rotation.credential import Credential
-from rotation.errors import SecretDisabled, SecretNotFound, TargetUnavailable, VerificationFailed
+from rotation.errors import (
+    ConfigurationError,
+    SecretDisabled,
+    SecretNotFound,
+    TargetUnavailable,
+    VerificationFailed,
+)
 from rotation.rotator import Rotator, Strategy
 from rotation.vault import SecretListing, SecretSnapshot
 
@@ -91,6 +97,12 @@ class MemoryStore:
         with self._lock:
             version = uuid.uuid4().hex
             name = self._canonical(name)
+            if name in self.recycle_bin:
+                # Key Vault's 409 ObjectIsDeletedButRecoverable, as rotation.vault maps it.
+                raise ConfigurationError(
+                    f"Key Vault {self.vault_url} (set {name}): conflict (Conflict); a "
+                    "soft-deleted secret of that name must be recovered or purged first"
+                )
             self.secrets.setdefault(name, []).append(
                 _Version(version, value, dict(tags), content_type, expires_on)
             )

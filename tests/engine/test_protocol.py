@@ -19,6 +19,7 @@ from rotation import tags as T
 from rotation.credential import Credential
 from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import (
+    CompanionDeleted,
     ConfigurationError,
     LockBusy,
     LockLost,
@@ -27,10 +28,12 @@ from rotation.errors import (
     VerificationFailed,
     VerificationPending,
 )
+from rotation.fleet import FleetContext, vault_status
 from rotation.lock import HeldLock, InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.registry import RotatorRegistry
-from rotation.states import OPEN_STAGES
+from rotation.staging import committed, needs_work
+from rotation.status import secret_status
 from rotation.vault import staging_name
 from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
 
@@ -114,8 +117,13 @@ def test_single_rotation_commits_a_working_version_and_kills_the_old(target: Fak
     assert new.tags[T.ROTATION_ID] == outcome.rotation_id
     assert new.tags[T.STATE] == "completed"
     assert new.content_type == "application/json"
+    # Nothing is written to the companion after the commit: the committed version's tags
+    # say that its only candidate is committed (and that candidate is the current value).
     staged = store.versions(staging_name(NAME))
-    assert len(staged) == 1 and not staged[0].enabled and staged[0].tags[T.STAGE] == "committed"
+    assert len(staged) == 1
+    assert committed(staged[0].tags, new.tags) and not needs_work(staged[0].tags, new.tags)
+    same = staged[0].value == store.current_value(NAME)
+    assert same, "the companion's candidate is not the committed value"
 
 
 def test_alternating_switches_login_and_keeps_the_old_one_alive(target: FakeTarget) -> None:
@@ -420,10 +428,11 @@ def test_a_crash_at_any_step_converges_after_a_retry(strategy: str, when: str) -
             committed = [v for v in store.versions(NAME) if v.tags.get(T.PREVIOUS_VERSION)]
             assert len(committed) == 1, f"{len(committed)} new versions after crash at {label}"
             assert store.versions(NAME)[-1].tags[T.STATE] == "completed", label
+            latest_tags = store.versions(NAME)[-1].tags
             open_staged = [
-                v
+                v.version
                 for v in store.versions(staging_name(NAME))
-                if v.enabled and v.tags.get(T.STAGE) in OPEN_STAGES
+                if v.enabled and needs_work(v.tags, latest_tags)
             ]
             assert not open_staged, f"staged candidate left open after crash at {label}"
             crash_at += 1
@@ -513,3 +522,149 @@ def test_a_commit_that_raced_another_instance_is_restaged_and_finished(
     outcome = engine.run(request(store, force=True))
     assert outcome.status is Status.ROTATED
     assert target.works(current_credential(store))  # ...which the next run repairs
+
+
+# ------------------------------------------------------------ issue 14: fewer calls, same guards
+
+
+def _rotate_once(store: MemoryStore) -> str:
+    """One completed rotation; returns the companion's name."""
+    outcome = make_engine(store).run(request(store, force=True))
+    assert outcome.status is Status.ROTATED
+    return staging_name(NAME)
+
+
+def test_a_committed_candidate_is_left_alone_and_a_stale_one_discarded(target: FakeTarget) -> None:
+    """The next rotation finds the previous one's candidate enabled with an open stage: the
+    current version's tags say it is committed, so it is neither resumed nor rewritten. A
+    candidate that is open and not committed by the current version (a crashed run's, from
+    a version an operator replaced since) is discarded and disabled, as before."""
+    store = make_store()
+    companion = _rotate_once(store)
+    finished = store.versions(companion)[-1]
+    outcome = make_engine(store).run(request(store, force=True))
+    assert outcome.status is Status.ROTATED
+    assert not any("stale" in step or "resumed" in step for step in outcome.steps)
+    first, second = store.versions(companion)
+    assert first.version == finished.version and first.tags == finished.tags and first.enabled
+    assert committed(second.tags, store.versions(NAME)[-1].tags)
+    assert target.works(current_credential(store))
+
+    # A crashed run's candidate, then an operator's own new version.
+    store.write(
+        companion,
+        json.dumps({"username": "app", "password": "crashed-candidate"}),
+        tags={
+            T.STAGED_FOR: NAME,
+            T.STAGE: "applied",
+            T.ROTATION_ID: "crashed",
+            T.STAGED_FROM_VERSION: store.versions(NAME)[-1].version,
+        },
+        content_type="application/json",
+    )
+    latest = store.versions(NAME)[-1]
+    store.write(
+        NAME, latest.value, tags=latest.tags, content_type=latest.content_type, expires_on=None
+    )
+    outcome = make_engine(store).run(request(store, force=True))
+    assert any("discarded the stale staged candidate" in step for step in outcome.steps)
+    stale = store.versions(companion)[2]
+    assert stale.tags[T.STAGE] == "discarded" and not stale.enabled
+
+
+@pytest.mark.parametrize("force", [True, False], ids=["rotation", "not-due"])
+def test_a_soft_deleted_companion_with_an_open_candidate_stops_every_run(
+    target: FakeTarget, force: bool
+) -> None:
+    """The recycle bin is read only after a 404 and only where it matters: a run that stages
+    learns of it from the staging write's 409, any other run reads it before returning."""
+    store = make_store(expires_in_days=10 if force else 200)
+    current = store.versions(NAME)[-1].version
+    store.write(
+        staging_name(NAME),
+        json.dumps({"username": "app", "password": "applied-candidate"}),
+        tags={
+            T.STAGED_FOR: NAME,
+            T.STAGE: "applied",
+            T.ROTATION_ID: "r-open",
+            T.STAGED_FROM_VERSION: current,
+        },
+        content_type="application/json",
+    )
+    store.soft_delete(staging_name(NAME))
+    events: list[str] = []
+    engine = make_engine(store, on_outcome=lambda event, outcome: events.append(event))
+    with pytest.raises(CompanionDeleted, match="recover"):
+        engine.run(request(store, force=force))
+    assert events == ["failed"]
+    assert len(store.versions(NAME)) == 1 and staging_name(NAME) not in store.secrets
+    assert target.logins == {"app": {"initial-password"}}, "the target was touched"
+
+
+def test_a_soft_deleted_finished_companion_names_the_recover_and_purge_commands(
+    target: FakeTarget,
+) -> None:
+    store = make_store()
+    companion = _rotate_once(store)
+    store.soft_delete(companion)
+    before = dict(target.logins)
+    with pytest.raises(ConfigurationError) as raised:
+        make_engine(store).run(request(store, force=True))
+    assert not isinstance(raised.value, CompanionDeleted)
+    message = str(raised.value)
+    assert "az keyvault secret recover" in message and "az keyvault secret purge" in message
+    assert len(store.versions(NAME)) == 2 and target.logins == before
+
+
+def test_retire_uses_the_value_read_at_the_start(target: FakeTarget) -> None:
+    """Alternating: the version a rotation replaced is the one it read first, and a version's
+    value never changes, so retire does not read it again."""
+    store = make_store("alternating")
+    reads: list[tuple[str, str | None]] = []
+    original = store.read
+
+    def counting(name: str, version: str | None = None) -> Any:
+        reads.append((name, version))
+        return original(name, version)
+
+    store.read = counting  # type: ignore[method-assign]
+    outcome = make_engine(store).run(request(store))
+    assert outcome.status is Status.ROTATED
+    assert [r for r in reads if r[0] == NAME and r[1] is not None] == []
+    assert target.works(current_credential(store))
+
+
+def test_status_readers_take_a_committed_candidate_as_finished(target: FakeTarget) -> None:
+    """The single-secret status and the fleet page see the companion the last rotation left
+    (enabled, stage still open) as finished; a candidate that needs work still shows."""
+    store = make_store()
+    _rotate_once(store)
+    registry = RotatorRegistry()
+    registry.register(FakeRotator)
+    context = FleetContext(registry=registry, now=NOW)
+
+    def fleet_row() -> dict[str, Any]:
+        page = vault_status(store, context)
+        assert page["orphan_staged"] == []
+        return next(e for e in page["secrets"] if e["secret_name"] == NAME)
+
+    assert "staged" not in secret_status(store, NAME, registry)
+    row = fleet_row()
+    assert row["staged"] is None and row["health"] != "failing"
+
+    current = store.versions(NAME)[-1]
+    store.write(
+        staging_name(NAME),
+        json.dumps({"username": "app", "password": "unfinished"}),
+        tags={
+            T.STAGED_FOR: NAME,
+            T.STAGE: "applied",
+            T.ROTATION_ID: "r-next",
+            T.STAGED_FROM_VERSION: current.version,
+        },
+        content_type="application/json",
+    )
+    staged = secret_status(store, NAME, registry)["staged"]
+    assert staged["rotation_id"] == "r-next" and staged["current"] is True
+    row = fleet_row()
+    assert row["staged"]["rotation_id"] == "r-next" and row["health"] == "failing"

@@ -13,8 +13,16 @@ import pytest
 from rotation import tags as T
 from rotation.config import is_managed
 from rotation.errors import TargetUnavailable
+from rotation.staging import needs_work
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES
-from rotation.sweep import _Scan, find_due, sweep
+from rotation.sweep import (
+    DELETED_COMPANION,
+    UNFINISHED_ROTATION,
+    _Scan,
+    deleted_companions,
+    find_due,
+    sweep,
+)
 from rotation.vault import SecretListing, staging_name
 from tests.engine.fakes import MemoryStore
 
@@ -30,8 +38,10 @@ def is_due(expires_on: datetime | None) -> bool:
 def reference_find_due(
     vault_url: str, listings: Iterable[SecretListing]
 ) -> tuple[list[tuple[str, str | None, str]], int, int]:
-    """The sweep's rules as first written: everything managed kept in memory, then sorted."""
-    unfinished: set[str] = set()
+    """The sweep's rules as first written: everything kept in memory, then sorted. A
+    companion schedules its secret while its candidate is open and not committed by the
+    secret's current version (rotation id and previous version)."""
+    companions: dict[str, SecretListing] = {}
     managed: dict[str, SecretListing] = {}
     listed = 0
     for item in listings:
@@ -39,13 +49,14 @@ def reference_find_due(
         staged_for = item.tags.get(T.STAGED_FOR)
         if staged_for:
             if item.enabled and item.tags.get(T.STAGE) in OPEN_STAGES:
-                unfinished.add(staged_for.lower())
+                companions[staged_for.lower()] = item
             continue
         if item.enabled and is_managed(item.tags):
             managed[item.name] = item
     due: list[tuple[str, str | None, str]] = []
     for name, item in sorted(managed.items()):
-        if name.lower() in unfinished:
+        companion = companions.get(name.lower())
+        if companion is not None and needs_work(companion.tags, item.tags):
             reason = "unfinished rotation"
         elif item.tags.get(T.STATE) in UNFINISHED_STATES:
             reason = f"rotation {item.tags[T.STATE]}"
@@ -59,7 +70,8 @@ def reference_find_due(
 
 def random_vault(rng: random.Random, count: int) -> list[SecretListing]:
     """Managed and unmanaged secrets, some disabled, some with staged companions (open or
-    closed, some listed without their secret), names that prefix each other, long names."""
+    closed, committed by the current version or not, some listed without their secret),
+    names that prefix each other, long names."""
     stems = ["app", "app-1", "app-10", "api", "db", "db-rotation", "x" * 100, "y" * 120]
     names: set[str] = set()
     while len(names) < count:
@@ -73,13 +85,18 @@ def random_vault(rng: random.Random, count: int) -> list[SecretListing]:
         state = rng.choice(STATES)
         if state is not None and rng.random() < 0.3:
             tags[T.STATE] = state
+        if rng.random() < 0.6:  # rotated before: its commit tags
+            tags[T.ROTATION_ID] = f"r{rng.randrange(3)}"
+            tags[T.PREVIOUS_VERSION] = f"p{rng.randrange(3)}"
         expires = rng.choice([None, NOW + timedelta(days=5), NOW + timedelta(days=200)])
         items.append(
             SecretListing(name, f"v-{name}", tags, rng.random() < 0.9, expires, content_type=None)
         )
-        if rng.random() < 0.3:
+        if rng.random() < 0.5:
             staged = {T.STAGED_FOR: name.upper() if rng.random() < 0.2 else name}
             staged[T.STAGE] = rng.choice(STAGES)
+            staged[T.ROTATION_ID] = f"r{rng.randrange(3)}"
+            staged[T.STAGED_FROM_VERSION] = f"p{rng.randrange(3)}"
             items.append(
                 SecretListing(staging_name(name), "v-s", staged, rng.random() < 0.9, None, None)
             )
@@ -152,6 +169,84 @@ def test_the_scan_keeps_only_what_is_due() -> None:
     assert len(scan.path) <= 1 and not scan.remembered and not scan.open_candidates
     due, listed, managed = scan.result()
     assert [d.secret_name for d in due] == ["z-due"] and (listed, managed) == (20_001, 20_001)
+
+
+def _rotated(i: int, *, days: int = 99) -> list[SecretListing]:
+    """A managed secret rotated once, and its companion holding the committed candidate."""
+    owner = {T.ROTATOR: "random", T.ROTATION_ID: f"r{i}", T.PREVIOUS_VERSION: f"p{i}"}
+    staged = {
+        T.STAGED_FOR: f"s{i:06d}",
+        T.STAGE: "pending",
+        T.ROTATION_ID: f"r{i}",
+        T.STAGED_FROM_VERSION: f"p{i}",
+    }
+    return [
+        SecretListing(f"s{i:06d}", None, owner, True, NOW + timedelta(days=days), None),
+        SecretListing(staging_name(f"s{i:06d}"), None, staged, True, None, None),
+    ]
+
+
+def test_finished_companions_schedule_nothing_and_are_not_kept() -> None:
+    """Every secret rotated once: each companion still says ``pending`` (nothing is written
+    after a commit), and the owner's commit tags finish it; the scan keeps none of them."""
+    scan = _Scan("https://v", is_due)
+    for i in range(10_000):
+        for item in _rotated(i):
+            scan.add(item)
+    assert len(scan.path) <= 1 and not scan.remembered and not scan.open_candidates
+    due, listed, managed = scan.result()
+    assert (due, listed, managed) == ([], 20_000, 10_000)
+
+
+def test_a_companion_that_needs_work_schedules_its_secret() -> None:
+    """Same rotation id but staged from the current version (re-staged after a moved
+    commit), another rotation id, and a candidate listed before its (hashed) secret."""
+    restaged = _rotated(1)
+    restaged[1].tags[T.STAGED_FROM_VERSION] = "v-current"  # type: ignore[index]
+    other = _rotated(2)
+    other[1].tags[T.ROTATION_ID] = "r-other"  # type: ignore[index]
+    long_name = "y" * 120
+    hashed = [
+        SecretListing(
+            staging_name(long_name),
+            None,
+            {T.STAGED_FOR: long_name, T.STAGE: "applied", T.ROTATION_ID: "r9"},
+            True,
+            None,
+            None,
+        ),
+        SecretListing(long_name, None, {T.ROTATOR: "random"}, True, NOW + timedelta(99), None),
+    ]
+    items = sorted([*restaged, *other, *_rotated(3), *hashed], key=lambda i: i.name.lower())
+    due, _, _ = find_due("https://v", iter(items), is_due)
+    assert [(d.secret_name, d.reason) for d in due] == [
+        ("s000001", UNFINISHED_ROTATION),
+        ("s000002", UNFINISHED_ROTATION),
+        (long_name, UNFINISHED_ROTATION),
+    ]
+
+
+def test_a_deleted_companion_counts_only_while_its_candidate_needs_work() -> None:
+    """The recycle bin's companions are judged by their owner's listing: a committed one is
+    left alone, an open one queues its owner with the version it replaces."""
+    finished = _rotated(1)
+    open_one = _rotated(2)
+    open_one[1].tags[T.ROTATION_ID] = "r-crashed"  # type: ignore[index]
+    gone = SecretListing(
+        staging_name("gone"),
+        None,
+        {T.STAGED_FOR: "gone", T.STAGE: "applied", T.STAGED_FROM_VERSION: "g1"},
+        True,
+        None,
+        None,
+    )
+    deleted = deleted_companions([finished[1], open_one[1], gone])
+    live = sorted([finished[0], open_one[0], *_rotated(3)], key=lambda i: i.name.lower())
+    due, _, _ = find_due("https://v", iter(live), is_due, deleted=deleted)
+    assert [(d.secret_name, d.version, d.reason) for d in due] == [
+        ("gone", "g1", DELETED_COMPANION),
+        ("s000002", "p2", DELETED_COMPANION),
+    ]
 
 
 class _Store(MemoryStore):
