@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Generic, NoReturn, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
-from rotation.rotator import Rotator, RotatorContext
+from rotation.rotator import UNPARSED, Rotator, RotatorContext
 from rotation.targets import check_target_text
 from rotation.tls import CA_OPTION, CA_TAG, TrustAnchor, tls_refused, verification_failure
 
@@ -127,9 +127,11 @@ class TargetRotator(ServerRotator, Generic[TargetT]):
 
     requires_admin: ClassVar[bool] = True
 
-    def __init__(self, context: RotatorContext) -> None:
+    settings: ServerSettings[TargetT]
+
+    def __init__(self, context: RotatorContext, settings: Any = UNPARSED) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self.anchor = self.settings.anchor
 
     @property

@@ -14,12 +14,12 @@ import logging
 import unicodedata
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, VerificationFailed
-from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotation.rotator import UNPARSED, RotatorContext, Strategy, alternate_username
 from rotation.targets import Endpoint, parse_endpoint
 from rotation.tls import TrustAnchor
 from rotators._base import ServerRotator
@@ -104,9 +104,11 @@ class SqlRotator(ServerRotator, Generic[C]):
     requires_admin: ClassVar[bool] = False
     dialect: ClassVar[SqlDialect]
 
-    def __init__(self, context: RotatorContext) -> None:
+    settings: SqlSettings
+
+    def __init__(self, context: RotatorContext, settings: Any = UNPARSED) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self.endpoint = self.settings.endpoint
         self.anchor = self.settings.anchor
 

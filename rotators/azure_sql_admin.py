@@ -63,7 +63,7 @@ from rotation.azure_errors import FailureKind, classify
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable, VerificationFailed
 from rotation.policy import POLICY_TAG, PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotation.sanitize import sanitize_error
 from rotation.targets import check_target_text
 
@@ -237,6 +237,7 @@ class AzureSqlAdminRotator(Rotator):
     def __init__(
         self,
         context: RotatorContext,
+        settings: Any = UNPARSED,
         *,
         credential: TokenCredential | None = None,
         client_options: Mapping[str, Any] | None = None,
@@ -245,7 +246,7 @@ class AzureSqlAdminRotator(Rotator):
     ) -> None:
         super().__init__(context)
         self._lro_timeout = lro_timeout
-        self.settings = self.parse_settings(context)
+        self.settings: SqlAdminSettings = self.settings_for(context, settings)
         self.target = self.settings.target
         self._credential = credential
         self._client_options = {**self.default_client_options, **(client_options or {})}

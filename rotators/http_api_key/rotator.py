@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotation.targets import check_target_text
 from rotation.tls import CA_OPTION, CA_SETTING, trust_anchor
 from rotators.http_api_key.client import ApiClient, ApiResponse
@@ -111,9 +111,11 @@ class HttpApiKeyRotator(Rotator):
     requires_target: ClassVar[bool] = False
     requires_admin: ClassVar[bool] = True
 
-    def __init__(self, context: RotatorContext) -> None:
+    settings: ApiKeySettings
+
+    def __init__(self, context: RotatorContext, settings: Any = UNPARSED) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self.profile, self.base_url = self.settings.profile, self.settings.base_url
         self._verify = self.settings.verify
         self._client: ApiClient | None = None
