@@ -53,6 +53,7 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -65,16 +66,9 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.targets import Endpoint
 from rotation.tls import client_context
-from rotators import _errors as E
+from rotators import _mysql_wire as W
 from rotators._base import verify_or_disable
-from rotators._mysql_wire import (
-    CLEARTEXT_PLUGINS,
-    CleartextRefused,
-    RefuseCleartext,
-    clone_grants,
-    quote_identifier,
-    rendered_account,
-)
+from rotators._mysql_wire import quote_identifier, rendered_account
 from rotators._sql import CONNECT_TIMEOUT_S, SqlDialect, SqlRotator, SqlSettings
 
 __all__ = ["MySQLRotator", "quote_identifier", "rendered_account"]
@@ -82,65 +76,15 @@ __all__ = ["MySQLRotator", "quote_identifier", "rendered_account"]
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    from pymysql.connections import Connection as _PyMySQLConnection
-
-    Connection: TypeAlias = _PyMySQLConnection[pymysql.cursors.Cursor]
+    Connection = pymysql.connections.Connection[pymysql.cursors.Cursor]
 
 #: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
 MAX_NAME_BYTES = 80
 ACCOUNT_HOST_OPTION = T.option(T.ACCOUNT_HOST)
-TLS_TAG = T.TLS
-CR_SSL_CONNECTION_ERROR = 2026
-ER_ACCESS_DENIED = 1045
-ER_BAD_DB = 1049
-ER_DB_ACCESS_DENIED = 1044
-ER_NAME_TOO_LONG = 1470
-#: Client-side "can't connect", "server gone away", "lost connection", too many connections,
-#: host blocked.
-_UNREACHABLE = (2002, 2003, 2005, 2006, 2013, 2055, 1040, 1129)
-#: Server errors meaning "you may not do this": the admin lacks a privilege.
-_PRIVILEGE_ERRORS = (1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530)
-_MYSQL = E.is_(pymysql.err.MySQLError)
-
-#: A login's errors: a cleartext plugin on a plain connection (nothing was sent), a
-#: certificate that does not verify and a server without TLS are configuration errors, as is
-#: a database that cannot be opened; access denied is a refused login; the rest unavailability.
-CONNECT_RULES = (
-    E.misconfigured(
-        E.is_(CleartextRefused),
-        f"{{where}} asked for a cleartext password plugin ({' or '.join(CLEARTEXT_PLUGINS)}) "
-        "on a connection without TLS; the password was not sent. Use verified TLS "
-        "(rotation-tls=verify) or another plugin",
-        T.TARGET,
-    ),
-    E.TLS_REFUSED,
-    E.Rule(
-        E.all_of(_MYSQL, E.code(CR_SSL_CONNECTION_ERROR)),
-        ConfigurationError,
-        "{where} does not offer TLS, which rotation-tls=verify requires ({detail})",
-        TLS_TAG,
-        tls_only=True,
-    ),
-    E.refused(E.all_of(_MYSQL, E.code(ER_ACCESS_DENIED))),
-    E.misconfigured(
-        E.all_of(_MYSQL, E.code(ER_BAD_DB, ER_DB_ACCESS_DENIED)),
-        "database of {endpoint} does not exist or user '{user}' may not open it",
-        T.TARGET,
-    ),
-    E.unavailable(_MYSQL),
-    E.misconfigured(E.UNENCODABLE, "{where}: {detail}"),
-)
-#: A statement's errors: a lost connection is unavailability, a missing privilege names the
-#: admin secret, a name too long is a configuration error, any other refusal a conflict.
-STATEMENT_RULES = (
-    E.unavailable(E.any_of(E.code(*_UNREACHABLE), E.is_(pymysql.err.InterfaceError)), E.COULD_NOT),
-    E.misconfigured(E.all_of(_MYSQL, E.code(*_PRIVILEGE_ERRORS)), E.COULD_NOT, T.ADMIN_SECRET),
-    E.misconfigured(E.all_of(_MYSQL, E.code(ER_NAME_TOO_LONG)), E.COULD_NOT),
-    E.conflict(_MYSQL),
-    E.misconfigured(E.UNENCODABLE, E.COULD_NOT),
-)
+_FIND_ACCOUNT = "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s"
+Args = tuple[str, ...]
+Hide = Iterable[str]
+Rows = list[tuple[object, ...]]
 
 
 class MySQLRotator(SqlRotator["Connection"]):
@@ -163,8 +107,8 @@ class MySQLRotator(SqlRotator["Connection"]):
     #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
     #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
     max_password_length = 256
-    connect_rules = CONNECT_RULES
-    statement_rules = STATEMENT_RULES
+    connect_rules = W.CONNECT_RULES
+    statement_rules = W.STATEMENT_RULES
     close_errors = (pymysql.err.MySQLError, OSError)
 
     @classmethod
@@ -176,7 +120,7 @@ class MySQLRotator(SqlRotator["Connection"]):
             raise ConfigurationError(
                 "must be a non-empty host pattern", secret=context.secret_name, tag=T.ACCOUNT_HOST
             )
-        anchor = verify_or_disable(context, endpoint.host, tag=TLS_TAG)
+        anchor = verify_or_disable(context, endpoint.host, tag=W.TLS_TAG)
         return SqlSettings(endpoint, "disable" if anchor is None else "verify", anchor, host)
 
     @property
@@ -188,7 +132,7 @@ class MySQLRotator(SqlRotator["Connection"]):
         """Log in with ``credential`` (errors: :data:`CONNECT_RULES`)."""
         tls: dict[str, Any] = {
             "ssl_disabled": True,
-            "auth_plugin_map": dict.fromkeys(CLEARTEXT_PLUGINS, RefuseCleartext),
+            "auth_plugin_map": dict.fromkeys(W.CLEARTEXT_PLUGINS, W.RefuseCleartext),
         }
         if self.anchor is not None:
             # An SSLContext makes PyMySQL require TLS (no silent fallback to plain).
@@ -211,88 +155,67 @@ class MySQLRotator(SqlRotator["Connection"]):
 
     def _prepare_admin(self, conn: Connection) -> None:
         """Fixed session settings so that SHOW GRANTS renders names with backticks."""
-        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
-        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
+        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", what="set sql_mode")
+        self._run(conn, "SET SESSION sql_quote_show_create = 1", what="set quoting")
 
     def _run(
-        self,
-        conn: Connection,
-        statement: str,
-        args: tuple[str, ...],
-        what: str,
-        secrets: list[str],
-    ) -> list[tuple[object, ...]]:
-        """Execute ``statement`` with ``args`` escaped as literals by PyMySQL (errors:
-        :data:`STATEMENT_RULES`)."""
-        with self._statement(what, secrets), conn.cursor() as cursor:
-            cursor.execute(statement, args or None)
+        self, conn: Connection, sql: str, args: Args = (), what: str = "run", hide: Hide = ()
+    ) -> Rows:
+        """Execute ``sql`` with ``args`` escaped as literals by PyMySQL (errors:
+        :data:`STATEMENT_RULES`, with ``hide`` redacted)."""
+        with self._statement(what, hide), conn.cursor() as cursor:
+            cursor.execute(sql, args or None)
             return list(cursor.fetchall())
 
     def _account_exists(self, conn: Connection, user: str) -> bool:
-        rows = self._run(
-            conn,
-            "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s",
-            (user, self.account_host),
-            "look up the account",
-            [],
-        )
-        return bool(rows)
+        account = (user, self.account_host)
+        return bool(self._run(conn, _FIND_ACCOUNT, account, what="look up the account"))
 
     def _clone_grants(self, conn: Connection, base: str, clone: str) -> list[str]:
         """``SHOW GRANTS`` of ``base`` rewritten for ``clone`` (:func:`clone_grants`)."""
         rows = self._run(
-            conn, "SHOW GRANTS FOR %s@%s", (base, self.account_host), "read grants", []
+            conn, "SHOW GRANTS FOR %s@%s", (base, self.account_host), what="read grants"
         )
         lines = (line for (line,) in rows)
-        return clone_grants(lines, base, clone, self.account_host, secret=self.context.secret_name)
+        return W.clone_grants(
+            lines, base, clone, self.account_host, secret=self.context.secret_name
+        )
 
     def _set_own_password(
         self, conn: Connection, username: str, current: str, candidate: str
     ) -> None:
+        version = self._run(conn, "SELECT VERSION()", what="read the version")
+        # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
+        mariadb = "mariadb" in str(version[0][0]).lower()
+        sql = "SET PASSWORD = PASSWORD(%s)" if mariadb else "ALTER USER USER() IDENTIFIED BY %s"
         what = f"set the password of user '{username}'"
-        secrets = [candidate, current]
-        version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
-        if "mariadb" in str(version[0][0]).lower():
-            # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
-            self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate,), what, secrets)
-        else:
-            self._run(conn, "ALTER USER USER() IDENTIFIED BY %s", (candidate,), what, secrets)
+        self._run(conn, sql, (candidate,), what=what, hide=(candidate, current))
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
-        secrets = [candidate.password]
-        account = (username, self.account_host)
+        hide, host = (candidate.password,), self.account_host
+        arguments = (username, host, candidate.password)
         base = base_username(username)
         is_clone = self.context.strategy is Strategy.ALTERNATING and username != base
         grants: list[str] = []
         if is_clone:
             if not self._account_exists(conn, base):
-                raise self._no_such_login(f"{base}'@'{self.account_host}")
+                raise self._no_such_login(f"{base}'@'{host}")
             # Read (and check) before changing anything, so a refusal leaves no half clone.
             grants = self._clone_grants(conn, base, username)
         if self._account_exists(conn, username):
-            self._run(
-                conn,
-                "ALTER USER %s@%s IDENTIFIED BY %s",
-                (*account, candidate.password),
-                f"set the password of user '{username}'",
-                secrets,
-            )
+            what = f"set the password of user '{username}'"
+            self._run(conn, "ALTER USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)
         elif is_clone:
-            self._run(
-                conn,
-                "CREATE USER %s@%s IDENTIFIED BY %s",
-                (*account, candidate.password),
-                f"create user '{username}'",
-                secrets,
-            )
+            what = f"create user '{username}'"
+            self._run(conn, "CREATE USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)
             logger.info("mysql %s: created clone user '%s' of '%s'", self.endpoint, username, base)
         else:
-            raise self._no_such_login(f"{username}'@'{self.account_host}")
+            raise self._no_such_login(f"{username}'@'{host}")
         # Replayed on every apply to the clone so that it follows the original's grants.
         # Server-rendered SQL sent without arguments, so PyMySQL does no %-formatting on it.
         for statement in grants:
-            self._run(conn, statement, (), "copy a grant", secrets)
+            self._run(conn, statement, what="copy a grant", hide=hide)
 
     def _current_user(self, conn: Connection, credential: Credential) -> str | None:
-        rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
+        rows = self._run(conn, "SELECT CURRENT_USER()", what="check the user")
         return str(rows[0][0]).rpartition("@")[0] if rows else None
