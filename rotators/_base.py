@@ -181,6 +181,17 @@ def verify_or_disable(context: RotatorContext, host: str, *, tag: str) -> TrustA
     return trust_anchor(context)
 
 
+def refuse_plain(context: RotatorContext, host: str, what: str, why: str) -> None:
+    """``ConfigurationError`` naming ``rotation-target`` if ``host`` is not loopback: a plain
+    connection (``what``) would carry the password itself over the network (``why``)."""
+    if not is_loopback(host):
+        raise ConfigurationError(
+            f"{what} is allowed only for a loopback host: {why}",
+            secret=context.secret_name,
+            tag=T.TARGET,
+        )
+
+
 def refuse_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
     """``ConfigurationError`` naming ``tag`` if ``rotation-tls-ca`` is set where the
     connections do not use TLS (``reason`` says why not)."""
