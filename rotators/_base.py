@@ -181,6 +181,13 @@ def verify_or_disable(context: RotatorContext, host: str, *, tag: str) -> TrustA
     return trust_anchor(context)
 
 
+def require_username(credential: Credential, message: str, *, secret: str) -> str:
+    """The credential's user name, else ``ConfigurationError`` with ``message``."""
+    if not credential.username:
+        raise ConfigurationError(message, secret=secret)
+    return credential.username
+
+
 def refuse_plain(context: RotatorContext, host: str, what: str, why: str) -> None:
     """``ConfigurationError`` naming ``rotation-target`` if ``host`` is not loopback: a plain
     connection (``what``) would carry the password itself over the network (``why``)."""
