@@ -91,7 +91,10 @@ CONNECT_RULES = (
 #: A statement's errors: a lost connection is unavailability, a missing privilege names the
 #: admin secret, a name too long is a configuration error, any other refusal a conflict.
 STATEMENT_RULES = (
-    E.unavailable(E.any_of(E.code(*_UNREACHABLE), E.is_(pymysql.err.InterfaceError)), E.COULD_NOT),
+    E.unavailable(
+        E.all_of(_MYSQL, E.any_of(E.code(*_UNREACHABLE), E.is_(pymysql.err.InterfaceError))),
+        E.COULD_NOT,
+    ),
     E.misconfigured(E.all_of(_MYSQL, E.code(*_PRIVILEGE_ERRORS)), E.COULD_NOT, T.ADMIN_SECRET),
     E.misconfigured(E.all_of(_MYSQL, E.code(ER_NAME_TOO_LONG)), E.COULD_NOT),
     E.conflict(_MYSQL),

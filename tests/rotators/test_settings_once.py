@@ -5,16 +5,23 @@ which ``Engine.make_rotator`` calls) checks the context and builds the rotator w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
 
+from rotation import tags as T
 from rotation.credential import Credential
+from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError
 from rotation.guarded import GuardedRotator
+from rotation.lock import InProcessLocks
+from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.policy import PasswordPolicy
+from rotation.registry import RotatorRegistry
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotators.catalogue import default_registry
+from tests.engine.fakes import MemoryStore
 
 ADMIN = Credential(password="admin-pw", username="admin")
 AZURE_SQL = (
@@ -139,3 +146,34 @@ def test_a_plugin_with_the_old_signatures_is_still_checked_and_built() -> None:
     guarded = GuardedRotator.create(_Legacy, context, [])
     assert _Legacy.checked == ["legacy-1"]
     assert guarded.context is context and guarded.kind == "legacy"
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "rotation"])
+def test_an_engine_run_parses_the_settings_once(
+    dry_run: bool, parses: list[tuple[str, object]]
+) -> None:
+    """Through the real engine (in-memory vault): a run of a ``random`` secret, whose
+    rotation commits at once (single strategy, no target, nothing to retire)."""
+    store = MemoryStore()
+    store.write(
+        "shared-key",
+        "initial-value-that-is-long-enough",
+        tags={T.ROTATOR: "random", T.STRATEGY: "single"},
+        content_type=None,
+        expires_on=datetime.now(UTC) + timedelta(days=1),
+    )
+    registry = RotatorRegistry()
+    registry.register(_builtin("random"))
+    engine = RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+        sleep=lambda s: None,
+    )
+    request = RotationRequest(
+        vault_url=store.vault_url, secret_name="shared-key", trigger=Trigger.SWEEP, dry_run=dry_run
+    )
+    outcome = engine.run(request)
+    assert outcome.status is (Status.DRY_RUN if dry_run else Status.ROTATED), outcome
+    assert [k for k, _ in parses] == ["random"]
