@@ -1,9 +1,13 @@
 """What every built-in rotator that logs in to a server shares (no I/O here).
 
-:class:`ServerRotator` holds the trust anchor and the admin credential and words the two
+:class:`ServerRotator` holds the trust anchor and the admin credential, runs driver calls
+under a table of :mod:`rotators._errors` (:meth:`ServerRotator._translating`), and words the
 failures every such rotator reports the same way: a certificate that does not verify
 (``ConfigurationError`` naming ``rotation-tls-ca``) and a missing admin credential. The
-engine's wrapper (:mod:`rotation.guarded`) still redacts and types whatever escapes.
+functions parse what several rotators' targets share: URL targets (:func:`split_url_target`),
+plain connections allowed only to loopback (:func:`refuse_plain`), a ``verify``/``disable``
+TLS tag (:func:`verify_or_disable`). The engine's wrapper (:mod:`rotation.guarded`) still
+redacts and types whatever escapes.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@
 the contract the same way for every SQL server: ``apply`` as the admin or, under the single
 strategy without one, as the user itself (checking first which of current and candidate
 logs in), ``verify`` as a real login that checks who the server says logged in. A subclass
-supplies the driver: how to connect (raising :class:`LoginRefused` for a refused login), how
-to close, which statements set a password, and how to ask for the current user.
+supplies the driver: how to log in (``_open``), what its errors mean (``connect_rules``, with
+:class:`LoginRefused` for a refused login, and ``statement_rules``: tables of
+:mod:`rotators._errors`), what closing may raise, which statements set a password, and how
+to ask for the current user.
 """
 
 from __future__ import annotations
