@@ -37,14 +37,13 @@ class GuardedRotator:
     def create(
         cls, rotator_class: type[Rotator], context: RotatorContext, secrets: Iterable[str | None]
     ) -> GuardedRotator:
-        """Check ``context`` with the class's ``check_config`` and build the rotator, both
-        under the same sanitizer as every later call."""
+        """Check ``context`` and build the rotator (:meth:`Rotator.create`: the settings are
+        parsed once), under the same sanitizer as every later call."""
         secrets = list(secrets)
         known = _known_secrets(context, secrets)
 
         def build() -> Rotator:
-            rotator_class.check_config(context)
-            return rotator_class(context)
+            return rotator_class.create(context)
 
         return cls(_guard_call(rotator_class.kind, "set-up", build, known), secrets)
 

@@ -25,11 +25,12 @@ is refused. Messages never contain a password; wrap driver errors with
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import ClassVar
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Final, Self
 
 from rotation import tags as T
 from rotation.credential import Credential
@@ -38,6 +39,14 @@ from rotation.policy import PasswordPolicy
 
 #: Suffix of the second login kept by the alternating strategy (as AWS Secrets Manager does).
 CLONE_SUFFIX = "_clone"
+
+
+class _Unparsed(Enum):
+    UNPARSED = "unparsed"
+
+
+#: The default of a rotator constructor's ``settings``: "not parsed yet, parse ``context``".
+UNPARSED: Final = _Unparsed.UNPARSED
 
 
 class Strategy(StrEnum):
@@ -104,15 +113,52 @@ class Rotator(ABC):
     #: The longest password this target stores in full (longer ones may be truncated).
     max_password_length: ClassVar[int] = 1024
 
-    def __init__(self, context: RotatorContext) -> None:
+    #: The typed settings :meth:`parse_settings` made from :attr:`context` (set by the
+    #: constructor of a rotator that parses any).
+    settings: Any = None
+
+    def __init__(self, context: RotatorContext, settings: object = UNPARSED) -> None:
+        """Keep ``context`` and, when given, ``settings`` (the result of
+        :meth:`parse_settings` for this very context, as :meth:`create` hands them).
+
+        A subclass that needs its settings calls :meth:`settings_for` with what it was given,
+        so that it parses only when nobody did; ``Rotator(context)`` keeps working.
+        """
         self.context = context
+        if settings is not UNPARSED:
+            self.settings = settings
+
+    @classmethod
+    def settings_for(cls, context: RotatorContext, settings: Any = UNPARSED) -> Any:
+        """``settings`` if they were parsed already, else :meth:`parse_settings` of
+        ``context``."""
+        return cls.parse_settings(context) if settings is UNPARSED else settings
+
+    @classmethod
+    def create(cls, context: RotatorContext) -> Self:
+        """Check ``context`` and build the rotator, parsing the settings once.
+
+        The engine's way to make a rotator (through :class:`rotation.guarded.GuardedRotator`).
+        A class whose constructor takes ``settings`` gets the result of one
+        :meth:`parse_settings` call, which is also the check; a class that overrides
+        :meth:`check_config` gets it called first, as before, and a constructor without
+        ``settings`` parses for itself.
+        """
+        if cls.check_config.__func__ is not Rotator.check_config.__func__:  # type: ignore[attr-defined]
+            cls.check_config(context)
+            return cls(context)
+        settings = cls.parse_settings(context)
+        if "settings" in inspect.signature(cls).parameters:
+            return cls(context, settings=settings)
+        return cls(context)
 
     @classmethod
     def parse_settings(cls, context: RotatorContext) -> object:
         """Parse the target and options into this rotator's typed settings. No network I/O.
 
         The one place a rotator reads ``context.target`` and ``context.options``: its
-        ``__init__`` keeps the result, :meth:`check_config` checks with it. Raises
+        ``__init__`` keeps the result (parsing only when not handed it, see :meth:`create`),
+        :meth:`check_config` checks with it. Raises
         ``ConfigurationError`` naming the tag. The base refuses a strategy the class does not
         list (the engine's tag parser refuses it first; this covers contexts made by hand)
         and returns ``None``; an override calls it first and returns its own frozen object.

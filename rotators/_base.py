@@ -1,24 +1,44 @@
 """What every built-in rotator that logs in to a server shares (no I/O here).
 
-:class:`ServerRotator` holds the trust anchor and the admin credential and words the two
+:class:`ServerRotator` holds the trust anchor and the admin credential, runs driver calls
+under a table of :mod:`rotators._errors` (:meth:`ServerRotator._translating`), and words the
 failures every such rotator reports the same way: a certificate that does not verify
 (``ConfigurationError`` naming ``rotation-tls-ca``) and a missing admin credential. The
-engine's wrapper (:mod:`rotation.guarded`) still redacts and types whatever escapes.
+functions parse what several rotators' targets share: URL targets (:func:`split_url_target`),
+plain connections allowed only to loopback (:func:`refuse_plain`), a ``verify``/``disable``
+TLS tag (:func:`verify_or_disable`). The engine's wrapper (:mod:`rotation.guarded`) still
+redacts and types whatever escapes.
 """
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Generic, NoReturn, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError
-from rotation.rotator import Rotator, RotatorContext
-from rotation.targets import check_target_text
-from rotation.tls import CA_OPTION, CA_TAG, TrustAnchor, tls_refused, verification_failure
+from rotation.errors import ConfigurationError, RotationError
+from rotation.rotator import UNPARSED, Rotator, RotatorContext
+from rotation.sanitize import sanitize_error
+from rotation.targets import check_target_text, is_loopback
+from rotation.tls import (
+    CA_OPTION,
+    CA_SETTING,
+    CA_TAG,
+    TrustAnchor,
+    tls_refused,
+    trust_anchor,
+    verification_failure,
+)
+from rotators._errors import LoginRefused, Rule, UnverifiedCertificate, matching, raise_rule
+
+#: The modes of a ``verify``/``disable`` TLS tag (:func:`verify_or_disable`).
+VERIFY_OR_DISABLE = ("verify", "disable")
 
 #: A rotator's parsed target.
 TargetT = TypeVar("TargetT")
@@ -53,6 +73,36 @@ class ServerRotator(Rotator):
         if admin is None or (username and not admin.username):
             raise ConfigurationError(message, secret=self.context.secret_name, tag=T.ADMIN_SECRET)
         return admin
+
+    @contextmanager
+    def _translating(
+        self,
+        rules: Sequence[Rule],
+        *credentials: Credential,
+        secrets: Iterable[str] = (),
+        **fields: Any,
+    ) -> Iterator[None]:
+        """Run the block; a driver error that a row of ``rules`` matches becomes that row's
+        rotation error (:mod:`rotators._errors`), its message sanitized of every password
+        known here, of ``credentials`` and of ``secrets``. ``fields`` fill the templates
+        (``where`` also names the server in a certificate refusal). Rotation errors and
+        :class:`LoginRefused` pass through; an error no row matches escapes unchanged."""
+        try:
+            yield
+        except (RotationError, LoginRefused):
+            raise
+        except Exception as error:
+            live = [r for r in rules if not r.tls_only or self.anchor is not None]
+            rule = matching(error, live)
+            if rule is None:
+                raise
+            detail = sanitize_error(error, [*self._secrets(*credentials), *secrets])
+            secret = self.context.secret_name
+            if rule.raises is UnverifiedCertificate and self.anchor is not None:
+                where = str(fields.get("where", self.kind))
+                raise tls_refused(where, self.anchor, secret=secret, detail=detail) from None
+            fields.update(detail=detail, kind=type(error).__name__)
+            raise_rule(rule, secret=secret, fields=fields)
 
     def _refuse_unverified(self, error: BaseException, where: str, detail: str) -> None:
         """Raise ``ConfigurationError`` naming ``rotation-tls-ca`` if ``error`` is a failed
@@ -107,6 +157,52 @@ def split_url_target(
     return parts, port, parts.hostname
 
 
+def ca_configured(context: RotatorContext) -> bool:
+    """Whether a CA is named, by ``rotation-tls-ca`` or the ``ROTATION_TLS_CA_FILE`` app
+    setting (then every connection verifies TLS against it)."""
+    return CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
+
+
+def verify_or_disable(context: RotatorContext, host: str, *, tag: str) -> TrustAnchor | None:
+    """The trust anchor of verified TLS, or ``None`` for TLS off, from the ``tag`` option
+    (``verify`` or ``disable``; ``ConfigurationError`` naming ``tag`` for anything else).
+
+    Default ``verify``, except ``disable`` for a loopback ``host`` with no CA configured
+    (:func:`ca_configured`). ``disable`` together with ``rotation-tls-ca`` is refused as a
+    contradiction.
+    """
+    explicit = context.options.get(T.option(tag))
+    mode = explicit.strip().lower() if explicit is not None else None
+    if mode is not None and mode not in VERIFY_OR_DISABLE:
+        raise ConfigurationError(
+            f"must be one of {', '.join(VERIFY_OR_DISABLE)}", secret=context.secret_name, tag=tag
+        )
+    if mode is None:
+        mode = "verify" if ca_configured(context) or not is_loopback(host) else "disable"
+    if mode == "disable":
+        refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=tag)
+        return None
+    return trust_anchor(context)
+
+
+def require_username(credential: Credential, message: str, *, secret: str) -> str:
+    """The credential's user name, else ``ConfigurationError`` with ``message``."""
+    if not credential.username:
+        raise ConfigurationError(message, secret=secret)
+    return credential.username
+
+
+def refuse_plain(context: RotatorContext, host: str, what: str, why: str) -> None:
+    """``ConfigurationError`` naming ``rotation-target`` if ``host`` is not loopback: a plain
+    connection (``what``) would carry the password itself over the network (``why``)."""
+    if not is_loopback(host):
+        raise ConfigurationError(
+            f"{what} is allowed only for a loopback host: {why}",
+            secret=context.secret_name,
+            tag=T.TARGET,
+        )
+
+
 def refuse_ca(context: RotatorContext, reason: str, *, tag: str) -> None:
     """``ConfigurationError`` naming ``tag`` if ``rotation-tls-ca`` is set where the
     connections do not use TLS (``reason`` says why not)."""
@@ -127,9 +223,11 @@ class TargetRotator(ServerRotator, Generic[TargetT]):
 
     requires_admin: ClassVar[bool] = True
 
-    def __init__(self, context: RotatorContext) -> None:
+    settings: ServerSettings[TargetT]
+
+    def __init__(self, context: RotatorContext, settings: Any = UNPARSED) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self.anchor = self.settings.anchor
 
     @property

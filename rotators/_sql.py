@@ -4,8 +4,10 @@
 the contract the same way for every SQL server: ``apply`` as the admin or, under the single
 strategy without one, as the user itself (checking first which of current and candidate
 logs in), ``verify`` as a real login that checks who the server says logged in. A subclass
-supplies the driver: how to connect (raising :class:`LoginRefused` for a refused login), how
-to close, which statements set a password, and how to ask for the current user.
+supplies the driver: how to log in (``_open``), what its errors mean (``connect_rules``, with
+:class:`LoginRefused` for a refused login, and ``statement_rules``: tables of
+:mod:`rotators._errors`), what closing may raise, which statements set a password, and how
+to ask for the current user.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from __future__ import annotations
 import logging
 import unicodedata
 from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, VerificationFailed
-from rotation.rotator import RotatorContext, Strategy, alternate_username
+from rotation.rotator import UNPARSED, RotatorContext, Strategy, alternate_username
+from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, parse_endpoint
 from rotation.tls import TrustAnchor
 from rotators._base import ServerRotator
+from rotators._errors import LoginRefused, Rule
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +37,14 @@ ADMIN_TAG = T.ADMIN_SECRET
 #: Seconds a login may take.
 CONNECT_TIMEOUT_S = 5
 
-C = TypeVar("C")
+__all__ = ["CONNECT_TIMEOUT_S", "LoginRefused", "SqlDialect", "SqlRotator", "SqlSettings"]
 
 
-class LoginRefused(Exception):
-    """The server answered and refused the login (internal: mapped per caller)."""
+class _Connection(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Connection)
 
 
 @dataclass(frozen=True)
@@ -103,10 +112,18 @@ class SqlRotator(ServerRotator, Generic[C]):
     requires_target: ClassVar[bool] = True
     requires_admin: ClassVar[bool] = False
     dialect: ClassVar[SqlDialect]
+    #: How driver errors of a login (:meth:`_connect`: ``LoginRefused`` for a refused one)
+    #: and of a statement (:meth:`_statement`) read as rotation errors.
+    connect_rules: ClassVar[Sequence[Rule]] = ()
+    statement_rules: ClassVar[Sequence[Rule]] = ()
+    #: What closing a connection may raise (logged; every session is autocommit).
+    close_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
-    def __init__(self, context: RotatorContext) -> None:
+    settings: SqlSettings
+
+    def __init__(self, context: RotatorContext, settings: Any = UNPARSED) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self.endpoint = self.settings.endpoint
         self.anchor = self.settings.anchor
 
@@ -139,13 +156,37 @@ class SqlRotator(ServerRotator, Generic[C]):
 
     # ------------------------------------------------------------------ the driver
 
-    @abstractmethod
     def _connect(self, credential: Credential) -> C:
-        """Log in; ``LoginRefused`` if refused, else a rotation error (sanitized)."""
+        """Log in (:meth:`_open`); ``LoginRefused`` if refused, else a rotation error
+        (:attr:`connect_rules`, sanitized)."""
+        with self._translating(
+            self.connect_rules,
+            credential,
+            where=f"{self.kind} {self.endpoint}",
+            endpoint=self.endpoint,
+            user=credential.username,
+            settings=self.settings,
+        ):
+            return self._open(credential)
 
-    @abstractmethod
+    def _open(self, credential: Credential) -> C:
+        """The driver's login with ``credential`` (a subclass overrides this or
+        :meth:`_connect`)."""
+        raise NotImplementedError
+
+    def _statement(self, what: str, secrets: Iterable[str] = ()) -> AbstractContextManager[None]:
+        """A block of driver calls to ``what``, translated by :attr:`statement_rules`."""
+        return self._translating(
+            self.statement_rules, secrets=secrets, what=what, endpoint=self.endpoint
+        )
+
     def _close(self, conn: C) -> None:
         """Close ``conn``; never raises (every session is autocommit: nothing to lose)."""
+        try:
+            conn.close()
+        except self.close_errors as error:
+            detail = sanitize_error(error, self._secrets())
+            logger.debug("%s %s: close failed: %s", self.kind, self.endpoint, detail)
 
     @abstractmethod
     def _set_own_password(self, conn: C, username: str, current: str, candidate: str) -> None:
@@ -185,6 +226,13 @@ class SqlRotator(ServerRotator, Generic[C]):
             self._close(conn)
             raise
         return conn
+
+    def _no_such_login(self, name: str) -> ConfigurationError:
+        """The error for a login that must exist and does not."""
+        return ConfigurationError(
+            f"{self.dialect.login} '{name}' does not exist on {self.endpoint}",
+            secret=self.context.secret_name,
+        )
 
     def _logs_in(self, credential: Credential) -> bool:
         try:

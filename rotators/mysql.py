@@ -53,91 +53,38 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import pymysql.cursors
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
+from rotation.errors import ConfigurationError
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, base_username
-from rotation.sanitize import sanitize_error
-from rotation.targets import Endpoint, is_loopback
-from rotation.tls import CA_OPTION, CA_SETTING, client_context, trust_anchor
-from rotators._base import refuse_ca
-from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
+from rotation.targets import Endpoint
+from rotation.tls import client_context
+from rotators import _mysql_wire as W
+from rotators._base import verify_or_disable
+from rotators._mysql_wire import quote_identifier, rendered_account
+from rotators._sql import CONNECT_TIMEOUT_S, SqlDialect, SqlRotator, SqlSettings
+
+__all__ = ["MySQLRotator", "quote_identifier", "rendered_account"]
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    from pymysql.connections import Connection as _PyMySQLConnection
-
-    Connection: TypeAlias = _PyMySQLConnection[pymysql.cursors.Cursor]
+    Connection = pymysql.connections.Connection[pymysql.cursors.Cursor]
 
 #: MariaDB allows 80 characters (MySQL 32: the server refuses longer names, error 1470).
 MAX_NAME_BYTES = 80
 ACCOUNT_HOST_OPTION = T.option(T.ACCOUNT_HOST)
-TLS_OPTION = T.option(T.TLS)
-TLS_TAG = T.TLS
-TLS_MODES = ("verify", "disable")
-#: Authentication plugins whose client side sends the password itself.
-CLEARTEXT_PLUGINS = ("mysql_clear_password", "dialog")
-CR_SSL_CONNECTION_ERROR = 2026
-
-ER_ACCESS_DENIED = 1045
-ER_BAD_DB = 1049
-ER_DB_ACCESS_DENIED = 1044
-ER_TOO_MANY_CONNECTIONS = 1040
-ER_HOST_BLOCKED = 1129
-ER_NAME_TOO_LONG = 1470
-#: Client-side "can't connect", "server gone away", "lost connection" and friends.
-_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, ER_TOO_MANY_CONNECTIONS, ER_HOST_BLOCKED}
-#: Server errors meaning "you may not do this": the admin lacks a privilege.
-_PRIVILEGE_ERRORS = {1044, 1045, 1142, 1143, 1227, 1370, 1410, 1698, 3530}
-
-
-class CleartextRefused(pymysql.err.OperationalError):
-    """The server asked for a plugin that sends the password in clear, on a plain connection."""
-
-
-class _RefuseCleartext:
-    """A PyMySQL auth plugin handler that refuses, before sending anything.
-
-    Registered through PyMySQL's public ``auth_plugin_map`` for :data:`CLEARTEXT_PLUGINS`
-    on connections that are not verified TLS; PyMySQL calls ``authenticate`` with the
-    server's request, where the built-in handling would answer with the password.
-    """
-
-    def __init__(self, connection: object) -> None:
-        self.connection = connection
-
-    def authenticate(self, packet: object) -> NoReturn:
-        raise CleartextRefused(
-            2059, "the server asked for a password in clear text on a connection without TLS"
-        )
-
-    def prompt(self, echo: bool, prompt: bytes) -> NoReturn:  # the 'dialog' plugin's hook
-        self.authenticate(prompt)
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a backtick-quoted identifier (backticks doubled), as the server renders it."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def rendered_account(user: str, host: str) -> str:
-    """The account as ``SHOW GRANTS`` renders it: ```user`@`host```."""
-    return f"{quote_identifier(user)}@{quote_identifier(host)}"
-
-
-def _error_code(error: pymysql.err.MySQLError) -> int | None:
-    code = error.args[0] if error.args else None
-    return code if isinstance(code, int) else None
+_FIND_ACCOUNT = "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s"
+Args = tuple[str, ...]
+Hide = Iterable[str]
+Rows = list[tuple[object, ...]]
 
 
 class MySQLRotator(SqlRotator["Connection"]):
@@ -160,255 +107,115 @@ class MySQLRotator(SqlRotator["Connection"]):
     #: bytes (MAX_PLAINTEXT_LENGTH in its source; no MySQL on these machines to check);
     #: MariaDB 10.11 stores and verifies 1 KiB (checked). 256 suits both.
     max_password_length = 256
+    connect_rules = W.CONNECT_RULES
+    statement_rules = W.STATEMENT_RULES
+    close_errors = (pymysql.err.MySQLError, OSError)
 
     @classmethod
     def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
-        """The account host, and the trust anchor when TLS is verified (``None``: TLS off).
-
-        Default ``verify``, except ``disable`` for a loopback host with no CA configured.
-        ``rotation-tls=disable`` together with ``rotation-tls-ca`` is refused as a
-        contradiction.
-        """
+        """The account host, and the trust anchor when TLS is verified (``None``: TLS off,
+        see :func:`rotators._base.verify_or_disable`)."""
         host = context.options.get(ACCOUNT_HOST_OPTION, "%")
         if not host or len(host) > 255 or not host.isprintable():
             raise ConfigurationError(
                 "must be a non-empty host pattern", secret=context.secret_name, tag=T.ACCOUNT_HOST
             )
-        explicit = context.options.get(TLS_OPTION)
-        if explicit is not None and explicit.strip().lower() not in TLS_MODES:
-            raise ConfigurationError(
-                f"must be one of {', '.join(TLS_MODES)}", secret=context.secret_name, tag=TLS_TAG
-            )
-        configured = CA_OPTION in context.options or bool(os.environ.get(CA_SETTING, "").strip())
-        if explicit is not None:
-            mode = explicit.strip().lower()
-        elif configured or not is_loopback(endpoint.host):
-            mode = "verify"
-        else:
-            mode = "disable"
-        if mode == "disable":
-            refuse_ca(context, "TLS is disabled (drop one of the tags)", tag=TLS_TAG)
-            return SqlSettings(endpoint, mode, None, host)
-        return SqlSettings(endpoint, mode, trust_anchor(context), host)
+        anchor = verify_or_disable(context, endpoint.host, tag=W.TLS_TAG)
+        return SqlSettings(endpoint, "disable" if anchor is None else "verify", anchor, host)
 
     @property
     def account_host(self) -> str:
         """The host part of the managed accounts."""
         return self.settings.account_host
 
-    # ------------------------------------------------------------------ connections
-
-    def _connect(self, credential: Credential) -> Connection:
-        """Log in with ``credential``.
-
-        Raises ``LoginRefused`` when the server refuses the login, ``TargetUnavailable``
-        when it cannot be reached, ``ConfigurationError`` when the database does not exist.
-        """
-        secrets = self._secrets(credential)
-        tls: dict[str, Any] = {}
+    def _open(self, credential: Credential) -> Connection:
+        """Log in with ``credential`` (errors: :data:`CONNECT_RULES`)."""
+        tls: dict[str, Any] = {
+            "ssl_disabled": True,
+            "auth_plugin_map": dict.fromkeys(W.CLEARTEXT_PLUGINS, W.RefuseCleartext),
+        }
         if self.anchor is not None:
             # An SSLContext makes PyMySQL require TLS (no silent fallback to plain).
-            tls["ssl"] = client_context(self.anchor, secret=self.context.secret_name)
-        else:
-            tls["ssl_disabled"] = True
-            tls["auth_plugin_map"] = dict.fromkeys(CLEARTEXT_PLUGINS, _RefuseCleartext)
-        try:
-            conn = pymysql.connect(
-                host=self.endpoint.host,
-                port=self.endpoint.port,
-                user=credential.username or "",
-                # UTF-8, as the server hashed it (statements are utf8mb4); PyMySQL would
-                # encode a str as Latin-1, so a non-ASCII password would never log in.
-                password=credential.password.encode("utf-8"),
-                database=self.endpoint.database,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                read_timeout=30,
-                write_timeout=30,
-                autocommit=True,
-                charset="utf8mb4",
-                **tls,
-            )
-        except pymysql.err.MySQLError as error:
-            self._raise_connect_error(error, credential, secrets)
-        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
-            raise ConfigurationError(
-                f"mysql {self.endpoint}: {sanitize_error(error, secrets)}",
-                secret=self.context.secret_name,
-            ) from None
-        return conn
-
-    def _raise_connect_error(
-        self, error: pymysql.err.MySQLError, credential: Credential, secrets: list[str]
-    ) -> NoReturn:
-        code = _error_code(error)
-        message = sanitize_error(error, secrets)
-        if isinstance(error, CleartextRefused):
-            raise ConfigurationError(
-                f"mysql {self.endpoint} asked for a cleartext password plugin "
-                f"({' or '.join(CLEARTEXT_PLUGINS)}) on a connection without TLS; the password "
-                "was not sent. Use verified TLS (rotation-tls=verify) or another plugin",
-                secret=self.context.secret_name,
-                tag=T.TARGET,
-            ) from None
-        self._refuse_unverified(error, f"mysql {self.endpoint}", message)
-        if self.anchor is not None and code == CR_SSL_CONNECTION_ERROR:
-            raise ConfigurationError(
-                f"mysql {self.endpoint} does not offer TLS, which rotation-tls=verify "
-                f"requires ({message})",
-                secret=self.context.secret_name,
-                tag=TLS_TAG,
-            ) from None
-        if code == ER_ACCESS_DENIED:
-            raise LoginRefused(message) from None
-        if code in (ER_BAD_DB, ER_DB_ACCESS_DENIED):
-            user = f"user '{credential.username}'"
-            raise ConfigurationError(
-                f"database of {self.endpoint} does not exist or {user} may not open it",
-                secret=self.context.secret_name,
-                tag=T.TARGET,
-            ) from None
-        raise TargetUnavailable(f"mysql {self.endpoint} unreachable: {message}") from None
+            tls = {"ssl": client_context(self.anchor, secret=self.context.secret_name)}
+        return pymysql.connect(
+            host=self.endpoint.host,
+            port=self.endpoint.port,
+            user=credential.username or "",
+            # UTF-8, as the server hashed it (statements are utf8mb4); PyMySQL would
+            # encode a str as Latin-1, so a non-ASCII password would never log in.
+            password=credential.password.encode("utf-8"),
+            database=self.endpoint.database,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=30,
+            write_timeout=30,
+            autocommit=True,
+            charset="utf8mb4",
+            **tls,
+        )
 
     def _prepare_admin(self, conn: Connection) -> None:
         """Fixed session settings so that SHOW GRANTS renders names with backticks."""
-        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", (), "set sql_mode", [])
-        self._run(conn, "SET SESSION sql_quote_show_create = 1", (), "set quoting", [])
-
-    # ------------------------------------------------------------------ statements
+        self._run(conn, "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'", what="set sql_mode")
+        self._run(conn, "SET SESSION sql_quote_show_create = 1", what="set quoting")
 
     def _run(
-        self,
-        conn: Connection,
-        statement: str,
-        args: tuple[str, ...],
-        what: str,
-        secrets: list[str],
-    ) -> list[tuple[object, ...]]:
-        """Execute ``statement`` with ``args`` escaped as literals by PyMySQL; map errors."""
-        secrets = [*secrets, *self._secrets()]
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(statement, args or None)
-                return list(cursor.fetchall())
-        except pymysql.err.MySQLError as error:
-            code = _error_code(error)
-            message = f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
-            if code in _UNREACHABLE or isinstance(error, pymysql.err.InterfaceError):
-                raise TargetUnavailable(message) from None
-            if code in _PRIVILEGE_ERRORS:
-                raise ConfigurationError(
-                    message, secret=self.context.secret_name, tag=T.ADMIN_SECRET
-                ) from None
-            if code == ER_NAME_TOO_LONG:
-                raise ConfigurationError(message, secret=self.context.secret_name) from None
-            raise RotationConflict(message) from None
-        except (ValueError, UnicodeError) as error:
-            raise ConfigurationError(
-                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
-                secret=self.context.secret_name,
-            ) from None
-
-    def _close(self, conn: Connection) -> None:
-        """Close ``conn``; never raises (PyMySQL raises on a connection it already dropped,
-        and every session is autocommit, so nothing can be lost)."""
-        try:
-            conn.close()
-        except (pymysql.err.MySQLError, OSError) as error:
-            logger.debug(
-                "mysql %s: close failed: %s", self.endpoint, sanitize_error(error, self._secrets())
-            )
+        self, conn: Connection, sql: str, args: Args = (), what: str = "run", hide: Hide = ()
+    ) -> Rows:
+        """Execute ``sql`` with ``args`` escaped as literals by PyMySQL (errors:
+        :data:`STATEMENT_RULES`, with ``hide`` redacted)."""
+        with self._statement(what, hide), conn.cursor() as cursor:
+            cursor.execute(sql, args or None)
+            return list(cursor.fetchall())
 
     def _account_exists(self, conn: Connection, user: str) -> bool:
-        rows = self._run(
-            conn,
-            "SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s",
-            (user, self.account_host),
-            "look up the account",
-            [],
-        )
-        return bool(rows)
+        account = (user, self.account_host)
+        return bool(self._run(conn, _FIND_ACCOUNT, account, what="look up the account"))
 
     def _clone_grants(self, conn: Connection, base: str, clone: str) -> list[str]:
-        """``SHOW GRANTS`` of ``base`` rewritten for ``clone``; refuses unknown lines."""
+        """``SHOW GRANTS`` of ``base`` rewritten for ``clone`` (:func:`clone_grants`)."""
         rows = self._run(
-            conn, "SHOW GRANTS FOR %s@%s", (base, self.account_host), "read grants", []
+            conn, "SHOW GRANTS FOR %s@%s", (base, self.account_host), what="read grants"
         )
-        source = rendered_account(base, self.account_host)
-        target = rendered_account(clone, self.account_host)
-        statements = []
-        for (line,) in rows:
-            text = str(line)
-            if text.startswith("GRANT USAGE ON *.* TO "):
-                continue  # grants nothing; carries the original's password hash
-            if text.startswith("GRANT ") and text.count(f" TO {source}") == 1:
-                head, _, tail = text.partition(f" TO {source}")
-                if tail not in ("", " WITH GRANT OPTION", " WITH ADMIN OPTION"):
-                    tail = " WITH GRANT OPTION" if "WITH GRANT OPTION" in tail else ""
-                statements.append(f"{head} TO {target}{tail}")
-            elif text.startswith("SET DEFAULT ROLE ") and text.endswith(f" FOR {source}"):
-                statements.append(text[: -len(source)] + target)
-            else:
-                raise ConfigurationError(
-                    f"cannot copy a grant of '{base}' to '{clone}' (unrecognised SHOW GRANTS line)",
-                    secret=self.context.secret_name,
-                )
-        return statements
-
-    # ------------------------------------------------------------------ the contract
+        lines = (line for (line,) in rows)
+        return W.clone_grants(
+            lines, base, clone, self.account_host, secret=self.context.secret_name
+        )
 
     def _set_own_password(
         self, conn: Connection, username: str, current: str, candidate: str
     ) -> None:
+        version = self._run(conn, "SELECT VERSION()", what="read the version")
+        # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
+        mariadb = "mariadb" in str(version[0][0]).lower()
+        sql = "SET PASSWORD = PASSWORD(%s)" if mariadb else "ALTER USER USER() IDENTIFIED BY %s"
         what = f"set the password of user '{username}'"
-        secrets = [candidate, current]
-        version = self._run(conn, "SELECT VERSION()", (), "read the version", [])
-        if "mariadb" in str(version[0][0]).lower():
-            # MariaDB wants CREATE USER for ALTER USER, even on one's own account.
-            self._run(conn, "SET PASSWORD = PASSWORD(%s)", (candidate,), what, secrets)
-        else:
-            self._run(conn, "ALTER USER USER() IDENTIFIED BY %s", (candidate,), what, secrets)
+        self._run(conn, sql, (candidate,), what=what, hide=(candidate, current))
 
     def _apply_as_admin(self, conn: Connection, candidate: Credential, username: str) -> None:
-        secrets = [candidate.password]
-        account = (username, self.account_host)
+        hide, host = (candidate.password,), self.account_host
+        arguments = (username, host, candidate.password)
         base = base_username(username)
         is_clone = self.context.strategy is Strategy.ALTERNATING and username != base
         grants: list[str] = []
         if is_clone:
             if not self._account_exists(conn, base):
-                raise ConfigurationError(
-                    f"user '{base}'@'{self.account_host}' does not exist on {self.endpoint}",
-                    secret=self.context.secret_name,
-                )
+                raise self._no_such_login(f"{base}'@'{host}")
             # Read (and check) before changing anything, so a refusal leaves no half clone.
             grants = self._clone_grants(conn, base, username)
         if self._account_exists(conn, username):
-            self._run(
-                conn,
-                "ALTER USER %s@%s IDENTIFIED BY %s",
-                (*account, candidate.password),
-                f"set the password of user '{username}'",
-                secrets,
-            )
+            what = f"set the password of user '{username}'"
+            self._run(conn, "ALTER USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)
         elif is_clone:
-            self._run(
-                conn,
-                "CREATE USER %s@%s IDENTIFIED BY %s",
-                (*account, candidate.password),
-                f"create user '{username}'",
-                secrets,
-            )
+            what = f"create user '{username}'"
+            self._run(conn, "CREATE USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)
             logger.info("mysql %s: created clone user '%s' of '%s'", self.endpoint, username, base)
         else:
-            raise ConfigurationError(
-                f"user '{username}'@'{self.account_host}' does not exist on {self.endpoint}",
-                secret=self.context.secret_name,
-            )
+            raise self._no_such_login(f"{username}'@'{host}")
         # Replayed on every apply to the clone so that it follows the original's grants.
         # Server-rendered SQL sent without arguments, so PyMySQL does no %-formatting on it.
         for statement in grants:
-            self._run(conn, statement, (), "copy a grant", secrets)
+            self._run(conn, statement, what="copy a grant", hide=hide)
 
     def _current_user(self, conn: Connection, credential: Credential) -> str | None:
-        rows = self._run(conn, "SELECT CURRENT_USER()", (), "check the user", [])
+        rows = self._run(conn, "SELECT CURRENT_USER()", what="check the user")
         return str(rows[0][0]).rpartition("@")[0] if rows else None

@@ -49,22 +49,19 @@ Verification is a real login with the candidate (``connect_timeout`` 5 s) that c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, base_username
-from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint
 from rotation.tls import REQUIRE_AUTH, SSLMODE_TAG, libpq_tls
-from rotators._sql import CONNECT_TIMEOUT_S, LoginRefused, SqlDialect, SqlRotator, SqlSettings
+from rotators import _errors as E
+from rotators._sql import CONNECT_TIMEOUT_S, SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +74,50 @@ _TRANSIENT_SERVER_MESSAGES = (
     "the database system is in recovery mode",
     "too many connections",
     "remaining connection slots are reserved",
+)
+_FAILED = E.is_(psycopg.OperationalError)
+
+#: A login's errors: a password exchange other than SCRAM (refused by libpq before the
+#: password is sent), a certificate that does not verify and a server without TLS are
+#: configuration errors; no FATAL answer, or a starting/full server, is unavailability; a
+#: missing database names the target; any other FATAL answer is a refused login.
+CONNECT_RULES = (
+    E.misconfigured(
+        E.all_of(_FAILED, E.says("authentication method requirement")),
+        f"{{where}} asked for a password exchange other than {REQUIRE_AUTH} (cleartext, MD5 "
+        f"or none); the password was not sent. Set the server's pg_hba.conf method to "
+        f"{REQUIRE_AUTH} ({{detail}})",
+        T.TARGET,
+    ),
+    E.TLS_REFUSED,
+    E.misconfigured(
+        E.all_of(_FAILED, E.says("server does not support SSL")),
+        "{where} does not offer TLS, which sslmode '{settings.tls_mode}' requires ({detail})",
+        SSLMODE_TAG,
+    ),
+    E.unavailable(
+        E.all_of(_FAILED, E.any_of(E.not_(E.says("FATAL:")), E.says(*_TRANSIENT_SERVER_MESSAGES)))
+    ),
+    E.misconfigured(
+        E.all_of(_FAILED, E.says("database"), E.says("does not exist")),
+        "database of {endpoint} does not exist",
+        T.TARGET,
+    ),
+    E.refused(_FAILED),
+    E.unavailable(E.is_(psycopg.Error), "{where}: {detail}"),
+    E.CANNOT_LOG_IN,
+)
+#: A statement's errors: a missing privilege names the admin secret, a lost connection is
+#: unavailability, anything else the server refused a conflict.
+STATEMENT_RULES = (
+    E.misconfigured(
+        E.is_(psycopg.errors.InsufficientPrivilege),
+        "not allowed to {what} on {endpoint}: {detail}",
+        T.ADMIN_SECRET,
+    ),
+    E.unavailable(E.is_(psycopg.OperationalError, psycopg.InterfaceError), E.COULD_NOT),
+    E.conflict(E.is_(psycopg.Error)),
+    E.CANNOT_SEND,
 )
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -97,6 +138,9 @@ class PostgresRotator(SqlRotator[Connection]):
     default_policy = PasswordPolicy(
         length=32, lower=1, upper=1, digits=1, symbols=1, symbol_set="-_.~"
     )
+    connect_rules = CONNECT_RULES
+    statement_rules = STATEMENT_RULES
+    close_errors = (psycopg.Error,)
 
     @classmethod
     def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
@@ -109,135 +153,40 @@ class PostgresRotator(SqlRotator[Connection]):
         """The libpq ``sslmode`` of every connection."""
         return self.settings.tls_mode
 
-    # ------------------------------------------------------------------ connections
-
-    def _connect(self, credential: Credential) -> Connection:
-        """Log in with ``credential``.
-
-        Raises ``LoginRefused`` when the server refuses the login, ``TargetUnavailable``
-        when it cannot be reached (or is starting/full), ``ConfigurationError`` when the
-        database does not exist, the server asks for a password exchange other than SCRAM
-        (refused before the password is sent), or its certificate does not verify.
-        Messages are sanitized.
-        """
-        secrets = self._secrets(credential)
-        try:
-            return psycopg.connect(
-                host=self.endpoint.host,
-                port=self.endpoint.port,
-                dbname=self.endpoint.database,
-                user=credential.username,
-                password=credential.password,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                require_auth=REQUIRE_AUTH,
-                application_name="keyvault-rotation",
-                autocommit=True,
-                sslmode=self.sslmode,
-                # None is left out of the conninfo by psycopg.
-                sslrootcert=self.anchor.cafile if self.anchor is not None else None,
-            )
-        except psycopg.OperationalError as error:
-            self._raise_connect_error(error, secrets)
-        except psycopg.Error as error:
-            raise TargetUnavailable(
-                f"postgres {self.endpoint}: {sanitize_error(error, secrets)}"
-            ) from None
-        except (ValueError, UnicodeError) as error:  # a value libpq cannot take (NUL, ...)
-            raise ConfigurationError(
-                f"postgres {self.endpoint}: cannot log in as '{credential.username}': "
-                f"{type(error).__name__}",
-                secret=self.context.secret_name,
-            ) from None
-
-    def _raise_connect_error(self, error: psycopg.OperationalError, secrets: list[str]) -> NoReturn:
-        message = sanitize_error(error, secrets)
-        text = str(error)
-        if "authentication method requirement" in text:
-            refused = (
-                f"postgres {self.endpoint} asked for a password exchange other than "
-                f"{REQUIRE_AUTH} (cleartext, MD5 or none); the password was not sent"
-            )
-            raise ConfigurationError(
-                f"{refused}. Set the server's pg_hba.conf method to {REQUIRE_AUTH} ({message})",
-                secret=self.context.secret_name,
-                tag=T.TARGET,
-            ) from None
-        self._refuse_unverified(error, f"postgres {self.endpoint}", message)
-        if "server does not support SSL" in text:
-            raise ConfigurationError(
-                f"postgres {self.endpoint} does not offer TLS, which sslmode "
-                f"'{self.sslmode}' requires ({message})",
-                secret=self.context.secret_name,
-                tag=SSLMODE_TAG,
-            ) from None
-        if "FATAL:" not in text or any(m in text for m in _TRANSIENT_SERVER_MESSAGES):
-            raise TargetUnavailable(f"postgres {self.endpoint} unreachable: {message}") from None
-        if "database" in text and "does not exist" in text:
-            raise ConfigurationError(
-                f"database of {self.endpoint} does not exist",
-                secret=self.context.secret_name,
-                tag=T.TARGET,
-            ) from None
-        raise LoginRefused(message) from None
-
-    def _close(self, conn: Connection) -> None:
-        try:
-            conn.close()
-        except psycopg.Error as error:
-            logger.debug(
-                "postgres %s: close failed: %s",
-                self.endpoint,
-                sanitize_error(error, self._secrets()),
-            )
+    def _open(self, credential: Credential) -> Connection:
+        """Log in with ``credential`` (errors: :data:`CONNECT_RULES`)."""
+        return psycopg.connect(
+            host=self.endpoint.host,
+            port=self.endpoint.port,
+            dbname=self.endpoint.database,
+            user=credential.username,
+            password=credential.password,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            require_auth=REQUIRE_AUTH,
+            application_name="keyvault-rotation",
+            autocommit=True,
+            sslmode=self.sslmode,
+            # None is left out of the conninfo by psycopg.
+            sslrootcert=self.anchor.cafile if self.anchor is not None else None,
+        )
 
     # ------------------------------------------------------------------ statements
-
-    @contextmanager
-    def _translated(self, what: str, secrets: list[str]) -> Iterator[None]:
-        """Map any ``psycopg`` error raised inside to a rotation error (sanitized).
-
-        Privilege errors -> ``ConfigurationError`` (admin tag); connection-level errors ->
-        ``TargetUnavailable``; anything else the server refused -> ``RotationConflict``; a
-        value the driver cannot encode -> ``ConfigurationError``.
-        """
-        secrets = [*secrets, *self._secrets()]
-        try:
-            yield
-        except psycopg.errors.InsufficientPrivilege as error:
-            raise ConfigurationError(
-                f"not allowed to {what} on {self.endpoint}: {sanitize_error(error, secrets)}",
-                secret=self.context.secret_name,
-                tag=T.ADMIN_SECRET,
-            ) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            raise TargetUnavailable(
-                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
-            ) from None
-        except psycopg.Error as error:
-            raise RotationConflict(
-                f"could not {what} on {self.endpoint}: {sanitize_error(error, secrets)}"
-            ) from None
-        except (ValueError, UnicodeError) as error:  # a value the driver cannot send
-            raise ConfigurationError(
-                f"could not {what} on {self.endpoint}: {type(error).__name__}",
-                secret=self.context.secret_name,
-            ) from None
 
     def _run(
         self, conn: Connection, statement: sql.Composed, what: str, secrets: list[str]
     ) -> None:
-        """Execute ``statement``; map privilege and other server errors to rotation errors."""
-        with self._translated(what, secrets):
+        """Execute ``statement`` (errors: :data:`STATEMENT_RULES`)."""
+        with self._statement(what, secrets):
             conn.execute(statement)
 
     def _verifier(self, conn: Connection, username: str, password: str) -> sql.Literal:
         """The password hashed client-side in the server's ``password_encryption``."""
-        with self._translated(f"hash the password of role '{username}'", [password]):
+        with self._statement(f"hash the password of role '{username}'", [password]):
             hashed = conn.pgconn.encrypt_password(password.encode(), username.encode())
         return sql.Literal(hashed.decode("ascii"))
 
     def _role_exists(self, conn: Connection, username: str) -> bool:
-        with self._translated(f"look up role '{username}'", []):
+        with self._statement(f"look up role '{username}'"):
             row = conn.execute(
                 "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", [username]
             ).fetchone()
@@ -263,10 +212,7 @@ class PostgresRotator(SqlRotator[Connection]):
             self._set_password(conn, role, username, candidate.password)
         elif is_clone:
             if not self._role_exists(conn, base):
-                raise ConfigurationError(
-                    f"role '{base}' does not exist on {self.endpoint}",
-                    secret=self.context.secret_name,
-                )
+                raise self._no_such_login(base)
             statement = sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {} IN ROLE {}").format(
                 role, self._verifier(conn, username, candidate.password), sql.Identifier(base)
             )
@@ -275,16 +221,13 @@ class PostgresRotator(SqlRotator[Connection]):
                 "postgres %s: created clone role '%s' in role '%s'", self.endpoint, username, base
             )
         else:
-            raise ConfigurationError(
-                f"role '{username}' does not exist on {self.endpoint}",
-                secret=self.context.secret_name,
-            )
+            raise self._no_such_login(username)
         if is_clone:
             # Repair membership if someone revoked it (GRANT of an existing membership is a no-op).
             grant = sql.SQL("GRANT {} TO {}").format(sql.Identifier(base), role)
             self._run(conn, grant, f"grant role membership to '{username}'", [candidate.password])
 
     def _current_user(self, conn: Connection, credential: Credential) -> str | None:
-        with self._translated("check the logged-in role", [credential.password]):
+        with self._statement("check the logged-in role", [credential.password]):
             row = conn.execute("SELECT current_user").fetchone()
         return None if row is None else str(row[0])

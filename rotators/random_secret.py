@@ -23,7 +23,7 @@ from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, VerificationFailed
 from rotation.policy import PasswordPolicy
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 
 
 class RandomSecretRotator(Rotator):
@@ -47,9 +47,9 @@ class RandomSecretRotator(Rotator):
             )
         context.policy.validate(secret=context.secret_name)
 
-    def __init__(self, context: RotatorContext) -> None:
-        self.parse_settings(context)
+    def __init__(self, context: RotatorContext, settings: object = UNPARSED) -> None:
         super().__init__(context)
+        self.settings_for(context, settings)
 
     def apply(self, current: Credential, candidate: Credential) -> Credential:
         """Nothing to set anywhere: return ``candidate`` (idempotent by construction)."""

@@ -35,11 +35,9 @@ refused with a ``ConfigurationError``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import ssl
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from contextlib import AbstractContextManager
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -47,110 +45,21 @@ from redis.retry import Retry
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationConflict,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, RotationConflict
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
-from rotation.sanitize import sanitize_error
-from rotation.targets import is_loopback
 from rotation.tls import client_context, trust_anchor
-from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target, split_url_target
+from rotators import _errors as E
+from rotators import _redis_wire as W
+from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_plain
+from rotators._redis_wire import RedisTarget, check_username, parse_target, password_hash
+
+__all__ = ["RedisAclRotator", "RedisTarget", "check_username", "parse_target", "password_hash"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 6379
 #: Seconds to wait for a connection or a reply.
 TIMEOUT = 5.0
-TARGET_TAG = T.TARGET
-EXPECTED_TARGET = "host:port, redis://host:port or rediss://host:port"
-
-
-@dataclass(frozen=True)
-class RedisTarget:
-    """Where the Redis server is: host, port and whether to use TLS."""
-
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        return f"{'rediss' if self.tls else 'redis'}://{self._host_part()}:{self.port}"
-
-    def _host_part(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-
-def parse_target(target: str | None, *, secret: str | None = None) -> RedisTarget:
-    """Parse ``host[:port]``, ``redis://host[:port]`` or ``rediss://host[:port]``.
-
-    Raises ``ConfigurationError`` for anything else, including URLs that carry credentials,
-    a database number (ACL users are server-wide), a query or a fragment.
-    """
-
-    def bad(reason: str) -> NoReturn:
-        refuse_target(reason, expected=EXPECTED_TARGET, secret=secret)
-
-    parts, port, hostname = split_url_target(
-        target,
-        what="Redis",
-        schemes=("redis", "rediss"),
-        expected=EXPECTED_TARGET,
-        secret=secret,
-        default_scheme="redis",
-    )
-    if parts.path not in ("", "/"):
-        bad("the target must not name a database (ACL users are server-wide)")
-    if parts.query or parts.fragment:
-        bad("the target must not have a query or fragment")
-    return RedisTarget(host=hostname, port=port or DEFAULT_PORT, tls=parts.scheme == "rediss")
-
-
-class VerifiedSSLConnection(redis.SSLConnection):
-    """A redis-py TLS connection that trusts exactly one client context.
-
-    redis-py's own ``SSLConnection`` starts from the system trust store and *adds*
-    ``ssl_ca_certs``; this one wraps the socket with the given context only, so a private
-    CA is the only anchor (redis-py's hook ``_wrap_socket_with_ssl``, present since 5.x).
-    """
-
-    def __init__(self, *, tls_context: ssl.SSLContext, **kwargs: Any) -> None:
-        super().__init__(ssl_cert_reqs="required", ssl_check_hostname=True, **kwargs)
-        self._tls_context = tls_context
-
-    def _wrap_socket_with_ssl(self, sock: Any) -> ssl.SSLSocket:
-        return self._tls_context.wrap_socket(sock, server_hostname=self.host)
-
-
-def check_username(username: str | None, *, secret: str | None = None) -> str:
-    """Return ``username`` if Redis accepts it as an ACL user name, else ``ConfigurationError``.
-
-    Redis refuses names with spaces or NUL; we also refuse every other whitespace and control
-    character so that a name always reads the same in logs. Quotes, semicolons and the like are
-    fine: names are sent as separate protocol arguments, never spliced into a command string.
-    """
-    if username is None:
-        raise ConfigurationError(
-            "the secret must name its Redis ACL user (a JSON value with 'username'; "
-            "'default' for the default user)",
-            secret=secret,
-        )
-    if not username:
-        raise ConfigurationError("the Redis ACL user name is empty", secret=secret)
-    if any(c.isspace() or not c.isprintable() for c in username):
-        raise ConfigurationError(
-            f"Redis ACL user name {username!r} contains whitespace or control characters",
-            secret=secret,
-        )
-    return username
-
-
-def password_hash(password: str) -> str:
-    """The SHA-256 hex digest Redis stores (and ``ACL GETUSER`` shows) for ``password``."""
-    return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
 class RedisAclRotator(TargetRotator[RedisTarget]):
@@ -178,14 +87,9 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
         target = parse_target(context.target, secret=context.secret_name)
         if target.tls:
             return ServerSettings(target, trust_anchor(context))
-        refuse_ca(context, "the target is plain redis:// (use rediss://)", tag=TARGET_TAG)
-        if not is_loopback(target.host):
-            raise ConfigurationError(
-                "plain redis:// is allowed only for a loopback host: Redis AUTH sends the "
-                "password itself, so use rediss:// (verified TLS)",
-                secret=context.secret_name,
-                tag=TARGET_TAG,
-            )
+        refuse_ca(context, "the target is plain redis:// (use rediss://)", tag=T.TARGET)
+        why = "Redis AUTH sends the password itself, so use rediss:// (verified TLS)"
+        refuse_plain(context, target.host, "plain redis://", why)
         return ServerSettings(target, None)
 
     # -- engine steps -----------------------------------------------------------------------
@@ -224,18 +128,8 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
         user = check_username(credential.username, secret=self.context.secret_name)
         connection = self._new_connection(username=user, password=credential.password)
         try:
-            connection.connect()  # type: ignore[no-untyped-call]
-        except redis.AuthenticationError:
-            raise VerificationFailed(
-                f"Redis at {self.target} refused the login of user '{user}'"
-            ) from None
-        except redis.RedisError as error:
-            self._raise_translated(error, (credential,), admin=False)
-        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
-            raise ConfigurationError(
-                f"Redis at {self.target}: cannot log in as '{user}': {type(error).__name__}",
-                secret=self.context.secret_name,
-            ) from None
+            with self._redis(W.VERIFY_RULES, credential, connection="connection", user=user):
+                connection.connect()  # type: ignore[no-untyped-call]
         finally:
             connection.disconnect()  # type: ignore[no-untyped-call]
 
@@ -299,7 +193,7 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
         return kwargs
 
     def _connection_class(self) -> type[redis.Connection]:
-        return VerifiedSSLConnection if self.anchor is not None else redis.Connection
+        return W.VerifiedSSLConnection if self.anchor is not None else redis.Connection
 
     def _new_connection(self, *, username: str, password: str) -> redis.Connection:
         return self._connection_class()(
@@ -322,15 +216,15 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
         return self._client
 
     def _admin_call(self, *args: str, secrets: tuple[Credential, ...]) -> Any:
-        try:
+        with self._redis(W.ADMIN_RULES, *secrets, connection="admin connection", command=args[0]):
             return self._admin().execute_command(*args)  # type: ignore[no-untyped-call]
-        except redis.RedisError as error:
-            self._raise_translated(error, secrets, admin=True)
-        except (ValueError, UnicodeError) as error:  # a value redis-py cannot encode
-            raise ConfigurationError(
-                f"Redis at {self.target}: {args[0]} cannot be sent: {type(error).__name__}",
-                secret=self.context.secret_name,
-            ) from None
+
+    def _redis(
+        self, rules: tuple[E.Rule, ...], *credentials: Credential, **fields: str
+    ) -> AbstractContextManager[None]:
+        """A block of redis-py calls translated by ``rules`` (:mod:`rotators._redis_wire`)."""
+        where = f"Redis at {self.target}"
+        return self._translating(rules, *credentials, where=where, target=self.target, **fields)
 
     def _get_user(self, user: str, *secrets: Credential) -> dict[str, Any]:
         state = self._admin_call("ACL GETUSER", user, secrets=secrets)
@@ -341,28 +235,3 @@ class RedisAclRotator(TargetRotator[RedisTarget]):
                 secret=self.context.secret_name,
             )
         return dict(state)
-
-    def _raise_translated(
-        self, error: redis.RedisError, secrets: tuple[Credential, ...], *, admin: bool
-    ) -> NoReturn:
-        detail = sanitize_error(error, self._secrets(*secrets))
-        self._refuse_unverified(error, f"Redis at {self.target}", detail)
-        if isinstance(error, redis.AuthenticationError):
-            raise ConfigurationError(
-                f"Redis at {self.target} refused the admin credential ({detail})",
-                secret=self.context.secret_name,
-                tag=T.ADMIN_SECRET,
-            ) from None
-        if isinstance(error, redis.exceptions.NoPermissionError):
-            raise ConfigurationError(
-                f"the admin user lacks a permission on {self.target} (it needs +acl): {detail}",
-                secret=self.context.secret_name,
-                tag=T.ADMIN_SECRET,
-            ) from None
-        if isinstance(error, redis.ResponseError):
-            raise ConfigurationError(
-                f"Redis at {self.target} refused a command: {detail}",
-                secret=self.context.secret_name,
-            ) from None
-        what = "admin connection" if admin else "connection"
-        raise TargetUnavailable(f"Redis {what} to {self.target} failed: {detail}") from None

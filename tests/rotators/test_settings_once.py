@@ -1,0 +1,179 @@
+"""A run parses a rotator's settings once: the engine's set-up (``GuardedRotator.create``,
+which ``Engine.make_rotator`` calls) checks the context and builds the rotator with one
+``parse_settings`` call, and the rotator keeps that very object. No network I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from rotation import tags as T
+from rotation.credential import Credential
+from rotation.engine import EngineSettings, RotationEngine
+from rotation.errors import ConfigurationError
+from rotation.guarded import GuardedRotator
+from rotation.lock import InProcessLocks
+from rotation.outcome import RotationRequest, Status, Trigger
+from rotation.policy import PasswordPolicy
+from rotation.registry import RotatorRegistry
+from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotators.catalogue import default_registry
+from tests.engine.fakes import MemoryStore
+
+ADMIN = Credential(password="admin-pw", username="admin")
+AZURE_SQL = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
+    "/providers/Microsoft.Sql/servers/srv"
+)
+
+#: kind -> (target, strategy, options): a valid description of one managed secret.
+VALID: dict[str, tuple[str | None, Strategy, dict[str, str]]] = {
+    "azure-sql-admin": (AZURE_SQL, Strategy.SINGLE, {}),
+    "http-api-key": (None, Strategy.MULTIPLE, {"profile": "datadog"}),
+    "mysql": ("127.0.0.1:3306", Strategy.ALTERNATING, {}),
+    "postgres": ("127.0.0.1:5432/postgres", Strategy.ALTERNATING, {}),
+    "rabbitmq": ("amqp://127.0.0.1/%2F", Strategy.ALTERNATING, {}),
+    "random": (None, Strategy.SINGLE, {}),
+    "redis-acl": ("redis://127.0.0.1:6379", Strategy.MULTIPLE, {}),
+}
+
+
+def _builtin(kind: str) -> type[Rotator]:
+    return default_registry(include_plugins=False).get(kind)
+
+
+def _context(kind: str, **changes: Any) -> RotatorContext:
+    target, strategy, options = VALID[kind]
+    fields: dict[str, Any] = {
+        "secret_name": "s1",
+        "target": target,
+        "strategy": strategy,
+        "policy": _builtin(kind).default_policy,
+        "admin": ADMIN,
+        "options": options,
+        **changes,
+    }
+    return RotatorContext(**fields)
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, object]]]:
+    """Records every ``parse_settings`` call of every built-in rotator: (kind, result)."""
+    calls: list[tuple[str, object]] = []
+    for kind in VALID:
+        cls = _builtin(kind)
+        original = cls.parse_settings.__func__  # type: ignore[attr-defined]
+
+        def counted(klass: type[Rotator], context: RotatorContext, _orig: Any = original) -> object:
+            calls.append((klass.kind, None))
+            result = _orig(klass, context)
+            calls[-1] = (klass.kind, result)
+            return result
+
+        monkeypatch.setattr(cls, "parse_settings", classmethod(counted))
+    yield calls
+
+
+def test_every_builtin_kind_is_described() -> None:
+    assert set(VALID) == set(default_registry(include_plugins=False).kinds())
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_the_engine_set_up_parses_the_settings_once(
+    kind: str, parses: list[tuple[str, object]]
+) -> None:
+    guarded = GuardedRotator.create(_builtin(kind), _context(kind), ["current-pw"])
+    try:
+        assert [k for k, _ in parses] == [kind]
+        rotator = guarded._rotator
+        if parses[0][1] is not None:
+            assert rotator.settings is parses[0][1]
+    finally:
+        guarded.close()
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_a_rotator_built_by_hand_still_parses_its_context(
+    kind: str, parses: list[tuple[str, object]]
+) -> None:
+    rotator = _builtin(kind)(_context(kind))
+    try:
+        assert [k for k, _ in parses] == [kind]
+        if parses[0][1] is not None:
+            assert rotator.settings == parses[0][1]
+    finally:
+        rotator.close()
+
+
+def test_the_one_parse_still_refuses_a_bad_context(parses: list[tuple[str, object]]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GuardedRotator.create(
+            _builtin("postgres"), _context("postgres", target="no-database-here"), []
+        )
+    assert caught.value.tag == "rotation-target"
+    assert [k for k, _ in parses] == ["postgres"]
+
+
+class _Legacy(Rotator):
+    """A plugin written before ``settings``: its own ``check_config``, a one-argument
+    constructor that parses for itself."""
+
+    kind = "legacy"
+    requires_target = False
+    checked: ClassVar[list[str]] = []
+
+    @classmethod
+    def check_config(cls, context: RotatorContext) -> None:
+        cls.checked.append(context.secret_name)
+        super().check_config(context)
+
+    def __init__(self, context: RotatorContext) -> None:
+        super().__init__(context)
+        self.parsed = self.parse_settings(context)
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        return candidate
+
+    def verify(self, credential: Credential) -> None:
+        return None
+
+
+def test_a_plugin_with_the_old_signatures_is_still_checked_and_built() -> None:
+    context = RotatorContext("legacy-1", None, Strategy.SINGLE, PasswordPolicy())
+    guarded = GuardedRotator.create(_Legacy, context, [])
+    assert _Legacy.checked == ["legacy-1"]
+    assert guarded.context is context and guarded.kind == "legacy"
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "rotation"])
+def test_an_engine_run_parses_the_settings_once(
+    dry_run: bool, parses: list[tuple[str, object]]
+) -> None:
+    """Through the real engine (in-memory vault): a run of a ``random`` secret, whose
+    rotation commits at once (single strategy, no target, nothing to retire)."""
+    store = MemoryStore()
+    store.write(
+        "shared-key",
+        "initial-value-that-is-long-enough",
+        tags={T.ROTATOR: "random", T.STRATEGY: "single"},
+        content_type=None,
+        expires_on=datetime.now(UTC) + timedelta(days=1),
+    )
+    registry = RotatorRegistry()
+    registry.register(_builtin("random"))
+    engine = RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+        sleep=lambda s: None,
+    )
+    request = RotationRequest(
+        vault_url=store.vault_url, secret_name="shared-key", trigger=Trigger.SWEEP, dry_run=dry_run
+    )
+    outcome = engine.run(request)
+    assert outcome.status is (Status.DRY_RUN if dry_run else Status.ROTATED), outcome
+    assert [k for k, _ in parses] == ["random"]
