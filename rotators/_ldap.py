@@ -41,6 +41,7 @@ from ldap3.utils.dn import parse_dn
 
 from rotation.errors import ConfigurationError
 from rotators._base import refuse_target, split_url_target
+from rotators._errors import LoginRefused as RefusedLogin
 
 DEFAULT_PORTS = {"ldap": 389, "ldaps": 636}
 EXPECTED_TARGET = "ldaps://host[:port]/<base DN> or ldap://host[:port]/<base DN>"
@@ -87,7 +88,7 @@ class LdapEndpoint:
         return f"{self.scheme}://{host}:{self.port}"
 
 
-class LoginRefused(Exception):
+class LoginRefused(RefusedLogin):
     """The directory answered a bind with invalidCredentials (internal)."""
 
 

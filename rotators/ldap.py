@@ -40,8 +40,7 @@ Verify is a simple bind with the new password on a fresh connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager
 from typing import ClassVar
 
 import ldap3
@@ -49,16 +48,11 @@ from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPSta
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.errors import (
-    ConfigurationError,
-    RotationConflict,
-    TargetUnavailable,
-    VerificationFailed,
-)
+from rotation.errors import ConfigurationError, RotationConflict, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy
-from rotation.sanitize import sanitize_error
 from rotation.tls import client_context
+from rotators import _errors as E
 from rotators._base import ServerSettings, TargetRotator
 from rotators._ldap import (
     TRANSIENT_RESULTS,
@@ -78,6 +72,33 @@ log = logging.getLogger(__name__)
 
 #: LDAP result code insufficientAccessRights.
 INSUFFICIENT_ACCESS = 50
+
+
+def _result(*codes: int) -> E.Match:
+    """Matches the directory's refusal with one of ``codes`` (any refusal when none)."""
+    return lambda error: isinstance(error, LdapRefused) and (not codes or error.code in codes)
+
+
+_REFUSED = "ldap {endpoint} refused the operation: {detail}"
+#: Directory refusals and ldap3 errors of the account's own binds and changes.
+SELF_RULES: tuple[E.Rule, ...] = (
+    E.unavailable(_result(*TRANSIENT_RESULTS), "ldap {endpoint} is unavailable: {detail}"),
+    E.misconfigured(_result(), _REFUSED),
+    E.TLS_REFUSED,
+    E.misconfigured(E.is_(LDAPStartTLSError), "ldap {endpoint} refused StartTLS: {detail}", T.TLS),
+    E.unavailable(E.is_(LDAPCommunicationError), "ldap {endpoint} cannot be reached: {detail}"),
+    E.misconfigured(E.is_(LDAPException), "ldap {endpoint}: {detail}"),
+)
+#: The same for the admin's, where missing rights name the admin secret.
+ADMIN_RULES: tuple[E.Rule, ...] = (
+    SELF_RULES[0],
+    E.misconfigured(
+        _result(INSUFFICIENT_ACCESS),
+        _REFUSED + " (the admin needs write access to the password)",
+        T.ADMIN_SECRET,
+    ),
+    *SELF_RULES[1:],
+)
 
 
 class LdapRotator(TargetRotator[LdapTarget]):
@@ -195,35 +216,8 @@ class LdapRotator(TargetRotator[LdapTarget]):
                 tag=T.ADMIN_SECRET,
             ) from None
 
-    @contextmanager
-    def _errors(self, *credentials: Credential, admin: bool = False) -> Iterator[None]:
-        """Translate ``LdapRefused`` and ldap3 exceptions into rotation errors (redacted)."""
-        try:
-            yield
-        except LdapRefused as refused:
-            detail = sanitize_error(refused, self._secrets(*credentials))
-            if refused.code in TRANSIENT_RESULTS:
-                raise TargetUnavailable(f"ldap {self.endpoint} is unavailable: {detail}") from None
-            lacks = admin and refused.code == INSUFFICIENT_ACCESS
-            raise ConfigurationError(
-                f"ldap {self.endpoint} refused the operation: {detail}"
-                + (" (the admin needs write access to the password)" if lacks else ""),
-                secret=self.context.secret_name,
-                tag=T.ADMIN_SECRET if lacks else None,
-            ) from None
-        except LDAPException as error:
-            detail = sanitize_error(error, self._secrets(*credentials))
-            self._refuse_unverified(error, f"ldap {self.endpoint}", detail)
-            if isinstance(error, LDAPStartTLSError):
-                raise ConfigurationError(
-                    f"ldap {self.endpoint} refused StartTLS: {detail}",
-                    secret=self.context.secret_name,
-                    tag=T.TLS,
-                ) from None
-            if isinstance(error, LDAPCommunicationError):
-                raise TargetUnavailable(
-                    f"ldap {self.endpoint} cannot be reached: {detail}"
-                ) from None
-            raise ConfigurationError(
-                f"ldap {self.endpoint}: {detail}", secret=self.context.secret_name
-            ) from None
+    def _errors(self, *credentials: Credential, admin: bool = False) -> ContextManager[None]:
+        """Translate directory refusals and ldap3 exceptions into rotation errors (redacted)."""
+        rules = ADMIN_RULES if admin else SELF_RULES
+        where = f"ldap {self.endpoint}"
+        return self._translating(rules, *credentials, where=where, endpoint=self.endpoint)
