@@ -30,6 +30,10 @@ SSLMODE = "rotation-sslmode"
 PROFILE = "rotation-profile"
 SQL_VERIFY = "rotation-sql-verify"
 ACCOUNT_HOST = "rotation-account-host"
+#: ssh: the host keys the target may present (public keys or SHA256 fingerprints).
+SSH_HOST_KEY = "rotation-ssh-host-key"
+#: ssh: the authorized_keys file to edit (relative paths start at the login's home).
+SSH_AUTHORIZED_KEYS = "rotation-ssh-authorized-keys"
 
 
 def option(tag: str) -> str:
