@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,27 +35,12 @@ from rotators._ssh_keys import (
 )
 from rotators._ssh_session import login, read_text, replace_text
 from rotators.ssh import SshKeyRotator
-from tests.support.sshd import Sshd, new_key_pair, pem_file_text, start_sshd, stop_sshd
+from tests.support.sshd import Sshd, new_key_pair, pem_file_text
 
 _DEFAULT: Any = object()
 
 
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[Sshd]:
-    server = start_sshd()
-    yield server
-    stop_sshd(server)
-
-
-@pytest.fixture(autouse=True)
-def restored_files(sshd: Sshd) -> Iterator[None]:
-    """Both authorized_keys files as they were before the test, afterwards."""
-    files = (sshd.authorized_keys, sshd.other_authorized_keys)
-    before = [path.read_bytes() for path in files]
-    yield
-    for path, content in zip(files, before, strict=True):
-        path.write_bytes(content)
-        path.chmod(0o600)
+pytestmark = pytest.mark.usefixtures("ssh_keys_restored")
 
 
 def ssh_options(sshd: Sshd, **more: str) -> dict[str, str]:

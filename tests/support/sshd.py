@@ -1,4 +1,5 @@
-"""A throwaway OpenSSH ``sshd`` for the ``ssh`` rotator's tests, and test-side SSH checks.
+"""The ``sshd`` fixture: a throwaway OpenSSH server for the ``ssh`` rotator's tests, and
+test-side SSH checks (a plugin loaded by tests/conftest.py, like ``scram_postgres``).
 
 The server runs ``/usr/sbin/sshd -D -e -f <config>`` on a free port of 127.0.0.1 with its
 own Ed25519 host key, public-key authentication only, and one ``AuthorizedKeysFile`` in its
@@ -22,9 +23,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -196,3 +199,22 @@ def stop_sshd(server: Sshd) -> None:
         server.process.terminate()
         server.process.wait(timeout=10)
     shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[Sshd]:
+    """A throwaway sshd for the whole session, started on first use."""
+    server = start_sshd()
+    yield server
+    stop_sshd(server)
+
+
+@pytest.fixture
+def ssh_keys_restored(sshd: Sshd) -> Iterator[None]:
+    """Both authorized_keys files as they were before the test, afterwards."""
+    files = (sshd.authorized_keys, sshd.other_authorized_keys)
+    before = [path.read_bytes() for path in files]
+    yield
+    for path, content in zip(files, before, strict=True):
+        path.write_bytes(content)
+        path.chmod(0o600)
