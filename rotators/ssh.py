@@ -22,86 +22,27 @@ login edits its own file over SFTP, with no shell and nothing spliced into a com
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from rotation import defaults
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, VerificationFailed
 from rotation.rotator import RotatorContext, Strategy
-from rotation.targets import Endpoint, check_target_text, parse_endpoint
 from rotators._authorized_keys import has_key, with_key, without_key
-from rotators._base import ServerSettings, TargetRotator, refuse_ca, refuse_target
+from rotators._base import ServerSettings, TargetRotator, refuse_ca
 from rotators._ssh_keys import (
     BadKey,
-    HostKeyPins,
     fingerprint,
     generate_private_key,
     load_private_key,
-    parse_pins,
     public_key,
     public_line,
 )
 from rotators._ssh_session import login, read_text, replace_text
+from rotators._ssh_target import SshTarget, check_username, parse_target
 
 log = logging.getLogger(__name__)
-
-#: A POSIX-portable user name (useradd's default rule): nothing a shell or sshd would read.
-_USERNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}$")
-#: The last path component of a file this rotator may rewrite.
-_AUTHORIZED_KEYS_NAME = re.compile(r"^authorized_keys2?$")
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """Where sshd listens, the host keys it may present, and the file to edit."""
-
-    endpoint: Endpoint
-    pins: HostKeyPins
-    authorized_keys: str
-
-
-def check_username(username: str | None, *, secret: str | None = None) -> str:
-    """``username`` if it is a portable login name, else ``ConfigurationError``."""
-    if not username or not _USERNAME.match(username):
-        raise ConfigurationError(
-            "the secret must name its SSH login in 'username': letters, digits, '.', '_' "
-            "and '-', at most 32, not starting with a digit, '.' or '-'",
-            secret=secret,
-        )
-    return username
-
-
-def parse_target(context: RotatorContext) -> SshTarget:
-    """The target, the pins and the file from the tags; ``ConfigurationError`` naming the
-    tag for anything else. No I/O."""
-    secret = context.secret_name
-    endpoint = parse_endpoint(
-        context.target, default_port=defaults.SSH_PORT, database_required=False, secret=secret
-    )
-    if endpoint.database:
-        refuse_target("an SSH target has no path", expected="host[:port]", secret=secret)
-    pin_text = context.options.get(T.option(T.SSH_HOST_KEY), "")
-    try:
-        pins = parse_pins(check_target_text(pin_text, secret=secret, tag=T.SSH_HOST_KEY))
-    except BadKey as error:
-        raise ConfigurationError(
-            f"{error} (pin the server's host key: ssh-keyscan, or ssh-keygen -lf on its .pub)",
-            secret=secret,
-            tag=T.SSH_HOST_KEY,
-        ) from None
-    raw_path = context.options.get(T.option(T.SSH_AUTHORIZED_KEYS), defaults.SSH_AUTHORIZED_KEYS)
-    path = check_target_text(raw_path, secret=secret, tag=T.SSH_AUTHORIZED_KEYS)
-    if not _AUTHORIZED_KEYS_NAME.match(path.rsplit("/", 1)[-1]) or "/../" in f"/{path}/":
-        raise ConfigurationError(
-            "must name an 'authorized_keys' (or 'authorized_keys2') file, without '..'",
-            secret=secret,
-            tag=T.SSH_AUTHORIZED_KEYS,
-        )
-    return SshTarget(endpoint, pins, path)
 
 
 class SshKeyRotator(TargetRotator[SshTarget]):

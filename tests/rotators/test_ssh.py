@@ -26,7 +26,7 @@ from rotation.errors import (
 )
 from rotation.rotator import RotatorContext, Strategy
 from rotation.targets import parse_endpoint
-from rotation.testing import RotatorContract, free_port, unique_name
+from rotation.testing import RotatorContract, free_port
 from rotators._ssh_keys import (
     fingerprint,
     load_private_key,
@@ -35,31 +35,9 @@ from rotators._ssh_keys import (
 )
 from rotators._ssh_session import login, read_text, replace_text
 from rotators.ssh import SshKeyRotator
-from tests.support.sshd import Sshd, new_key_pair, pem_file_text
-
-_DEFAULT: Any = object()
-
+from tests.support.sshd import Sshd, new_key_pair, pem_file_text, ssh_context, ssh_options
 
 pytestmark = pytest.mark.usefixtures("ssh_keys_restored")
-
-
-def ssh_options(sshd: Sshd, **more: str) -> dict[str, str]:
-    """The option tags of a context for the test server (host key pinned, its file)."""
-    return {
-        T.option(T.SSH_HOST_KEY): sshd.host_public_key,
-        T.option(T.SSH_AUTHORIZED_KEYS): str(sshd.authorized_keys),
-        **more,
-    }
-
-
-def ssh_context(sshd: Sshd, *, target: str | None = _DEFAULT, **options: str) -> RotatorContext:
-    return RotatorContext(
-        secret_name=unique_name("secret").replace("_", "-"),
-        target=sshd.target if target is _DEFAULT else target,
-        strategy=Strategy.MULTIPLE,
-        policy=SshKeyRotator.default_policy,
-        options=ssh_options(sshd, **options),
-    )
 
 
 def public_of(credential: Credential) -> str:

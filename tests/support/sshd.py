@@ -26,13 +26,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from rotation import tags as T
 from rotation.credential import Credential
-from rotation.testing import free_port
+from rotation.rotator import RotatorContext, Strategy
+from rotation.testing import free_port, unique_name
+from rotators.ssh import SshKeyRotator
 
 SSHD = "/usr/sbin/sshd"
 _START_TIMEOUT_S = 15
@@ -115,6 +119,29 @@ class Sshd:
         if "Permission denied" in result.stderr:
             return False
         raise AssertionError(f"ssh failed ({result.returncode}): {result.stderr.strip()}")
+
+
+_DEFAULT: Any = object()
+
+
+def ssh_options(sshd: Sshd, **more: str) -> dict[str, str]:
+    """The option tags of a context for the test server (host key pinned, its file)."""
+    return {
+        T.option(T.SSH_HOST_KEY): sshd.host_public_key,
+        T.option(T.SSH_AUTHORIZED_KEYS): str(sshd.authorized_keys),
+        **more,
+    }
+
+
+def ssh_context(sshd: Sshd, *, target: str | None = _DEFAULT, **options: str) -> RotatorContext:
+    """A context for the ``ssh`` rotator on the test server (``target`` overrides it)."""
+    return RotatorContext(
+        secret_name=unique_name("secret").replace("_", "-"),
+        target=sshd.target if target is _DEFAULT else target,
+        strategy=Strategy.MULTIPLE,
+        policy=SshKeyRotator.default_policy,
+        options=ssh_options(sshd, **options),
+    )
 
 
 def _write_config(root: Path, port: int, user: str, host_key: Path, keys: list[Path]) -> Path:
