@@ -79,10 +79,36 @@ def login(
     except ConfigurationError:
         transport.close()
         raise
+    except paramiko.IncompatiblePeer as error:
+        transport.close()
+        if pins.algorithms and "host key" in str(error):
+            raise ConfigurationError(
+                f"SSH server {endpoint} has no host key of the pinned type(s) "
+                f"({', '.join(pins.algorithms)}); nothing was sent",
+                secret=secret,
+                tag=T.SSH_HOST_KEY,
+            ) from None
+        raise TargetUnavailable(
+            f"SSH to {endpoint}: no algorithm in common ({sanitize_error(error, redact)})"
+        ) from None
     except (paramiko.SSHException, OSError, EOFError) as error:
         transport.close()
         raise TargetUnavailable(
             f"SSH to {endpoint} failed: {sanitize_error(error, redact)}"
+        ) from None
+
+
+def open_sftp(transport: Any, *, where: str, secret: str) -> Any:
+    """An ``SFTPClient`` on the logged-in ``transport``; ``ConfigurationError`` if the
+    server has no SFTP subsystem, ``TargetUnavailable`` if the connection drops."""
+    try:
+        return transport.open_sftp_client()
+    except (OSError, EOFError) as error:
+        raise TargetUnavailable(f"SFTP to {where} failed: {type(error).__name__}") from None
+    except paramiko.SSHException:
+        raise ConfigurationError(
+            f"{where} refuses the SFTP subsystem (sshd_config: 'Subsystem sftp ...')",
+            secret=secret,
         ) from None
 
 
@@ -95,6 +121,8 @@ def read_text(sftp: Any, path: str, *, where: str, secret: str) -> tuple[str, An
             data: bytes = handle.read()
     except OSError as error:
         raise _file_error(error, f"cannot read {path} on {where}", secret) from None
+    except (paramiko.SSHException, EOFError) as error:
+        raise TargetUnavailable(f"reading {path} on {where}: {type(error).__name__}") from None
     try:
         return data.decode("utf-8"), before
     except UnicodeDecodeError:
@@ -120,6 +148,9 @@ def replace_text(sftp: Any, path: str, text: str, before: Any, *, where: str, se
     except OSError as error:
         _remove_quietly(sftp, temporary)
         raise _file_error(error, f"cannot write {path} on {where}", secret) from None
+    except (paramiko.SSHException, EOFError) as error:
+        _remove_quietly(sftp, temporary)
+        raise TargetUnavailable(f"writing {path} on {where}: {type(error).__name__}") from None
     except BaseException:
         _remove_quietly(sftp, temporary)
         raise

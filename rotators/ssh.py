@@ -22,6 +22,7 @@ login edits its own file over SFTP, with no shell and nothing spliced into a com
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,10 +40,12 @@ from rotators._ssh_keys import (
     public_key,
     public_line,
 )
-from rotators._ssh_session import login, read_text, replace_text
+from rotators._ssh_session import login, open_sftp, read_text, replace_text
 from rotators._ssh_target import SshTarget, check_username, parse_target
 
 log = logging.getLogger(__name__)
+#: Characters kept out of the comment that marks the app's keys (Key Vault names have none).
+_MARK_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 
 
 class SshKeyRotator(TargetRotator[SshTarget]):
@@ -70,7 +73,7 @@ class SshKeyRotator(TargetRotator[SshTarget]):
         user = self._same_user(current, candidate)
         new = self._public(candidate, "the new private key")
         old = self._public(current, "the current private key")
-        line = public_line(new, f"rotation:{self.context.secret_name}")
+        line = public_line(new, f"rotation:{_MARK_UNSAFE.sub('-', self.context.secret_name)}")
         if self._edit(user, current, old[1], lambda text: with_key(text, new[1], line)):
             log.info("ssh: %s authorized for '%s' on %s", fingerprint(new[1]), user, self._server)
             return candidate
@@ -128,7 +131,7 @@ class SshKeyRotator(TargetRotator[SshTarget]):
         where, secret = f"{user}@{self._server}", self.context.secret_name
         path = self.target.authorized_keys
         try:
-            sftp = transport.open_sftp_client()
+            sftp = open_sftp(transport, where=where, secret=secret)
             text, before = read_text(sftp, path, where=where, secret=secret)
             if not has_key(text, own):
                 raise RotationConflict(

@@ -35,7 +35,15 @@ from rotators._ssh_keys import (
 )
 from rotators._ssh_session import login, read_text, replace_text
 from rotators.ssh import SshKeyRotator
-from tests.support.sshd import Sshd, new_key_pair, pem_file_text, ssh_context, ssh_options
+from tests.support.sshd import (
+    Sshd,
+    new_key_pair,
+    pem_file_text,
+    ssh_context,
+    ssh_options,
+    start_sshd,
+    stop_sshd,
+)
 
 pytestmark = pytest.mark.usefixtures("ssh_keys_restored")
 
@@ -192,6 +200,20 @@ def test_apply_with_a_current_key_that_no_longer_logs_in(sshd: Sshd) -> None:
     assert not raised.value.retryable
 
 
+def test_a_server_without_sftp_is_a_configuration_error() -> None:
+    server = start_sshd(sftp=False)
+    try:
+        current = server.add_login("first")
+        before = server.authorized_keys.read_bytes()
+        rotator = SshKeyRotator(ssh_context(server))
+        rotator.verify(current)
+        with pytest.raises(ConfigurationError, match="SFTP"):
+            rotator.apply(current, rotator.generate(current))
+        assert server.authorized_keys.read_bytes() == before
+    finally:
+        stop_sshd(server)
+
+
 def test_a_concurrent_edit_is_never_overwritten(sshd: Sshd) -> None:
     current = sshd.add_login("first")
     transport = login(
@@ -238,6 +260,18 @@ def test_a_host_key_matching_no_pin_is_refused_before_any_key_is_offered(sshd: S
     # sshd logs every key offered to it (LogLevel VERBOSE): this one never was.
     log = (sshd.root / "sshd.log").read_text()
     assert fingerprint(public_key(current.password)[1]) not in log
+
+
+def test_a_pinned_key_type_the_server_lacks_is_a_configuration_error(sshd: Sshd) -> None:
+    current = sshd.add_login("first")
+    ecdsa = (
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOm"
+        "xkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="
+    )
+    rotator = SshKeyRotator(ssh_context(sshd, **{T.option(T.SSH_HOST_KEY): ecdsa}))
+    with pytest.raises(ConfigurationError, match="no host key of the pinned type") as raised:
+        rotator.verify(current)
+    assert raised.value.tag == T.SSH_HOST_KEY
 
 
 def test_a_fingerprint_pin_and_a_list_of_pins(sshd: Sshd) -> None:

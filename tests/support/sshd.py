@@ -144,7 +144,9 @@ def ssh_context(sshd: Sshd, *, target: str | None = _DEFAULT, **options: str) ->
     )
 
 
-def _write_config(root: Path, port: int, user: str, host_key: Path, keys: list[Path]) -> Path:
+def _write_config(
+    root: Path, port: int, user: str, host_key: Path, keys: list[Path], *, sftp: bool
+) -> Path:
     config = root / "sshd_config"
     config.write_text(
         "\n".join(
@@ -161,7 +163,7 @@ def _write_config(root: Path, port: int, user: str, host_key: Path, keys: list[P
                 "StrictModes no",
                 "PermitRootLogin prohibit-password",
                 f"AllowUsers {user}",
-                "Subsystem sftp internal-sftp",
+                "Subsystem sftp internal-sftp" if sftp else "",
                 "LogLevel VERBOSE",
                 "",
             ]
@@ -170,8 +172,9 @@ def _write_config(root: Path, port: int, user: str, host_key: Path, keys: list[P
     return config
 
 
-def start_sshd() -> Sshd:
-    """Start a server for the current user; returns once it sends its banner."""
+def start_sshd(*, sftp: bool = True) -> Sshd:
+    """Start a server for the current user (without the SFTP subsystem if ``sftp`` is
+    false); returns once it sends its banner."""
     if not os.path.exists(SSHD):
         raise RuntimeError("openssh-server is not installed (/usr/sbin/sshd)")
     if os.geteuid() == 0:
@@ -197,7 +200,7 @@ def start_sshd() -> Sshd:
         path.chmod(0o600)
     user = getpass.getuser()
     port = free_port()
-    config = _write_config(root, port, user, host_key, keys)
+    config = _write_config(root, port, user, host_key, keys, sftp=sftp)
     log = (root / "sshd.log").open("wb")
     process = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
