@@ -38,14 +38,15 @@ def login(
     endpoint: Endpoint,
     pins: HostKeyPins,
     username: str,
-    key: Any,
+    auth: Any,
     *,
     secret: str,
     redact: Sequence[str],
 ) -> Any | None:
-    """An authenticated ``paramiko.Transport`` as ``username`` with ``key``; ``None`` if
-    the server refuses the key. ``TargetUnavailable`` if it cannot be reached or the SSH
-    handshake fails; ``ConfigurationError`` if its host key matches no pin."""
+    """An authenticated ``paramiko.Transport`` as ``username`` with ``auth``, a private key
+    (``paramiko.PKey``) or a password (``str``, sent only after the host key matched);
+    ``None`` if the server refuses it. ``TargetUnavailable`` if it cannot be reached or the
+    SSH handshake fails; ``ConfigurationError`` if its host key matches no pin."""
     try:
         sock = socket.create_connection((endpoint.host, endpoint.port), timeout=TIMEOUT)
     except OSError as error:
@@ -68,7 +69,10 @@ def login(
                 tag=T.SSH_HOST_KEY,
             )
         try:
-            transport.auth_publickey(username, key)
+            if isinstance(auth, str):
+                transport.auth_password(username, auth)
+            else:
+                transport.auth_publickey(username, auth)
         except paramiko.AuthenticationException:
             transport.close()
             return None
@@ -96,6 +100,22 @@ def login(
         raise TargetUnavailable(
             f"SSH to {endpoint} failed: {sanitize_error(error, redact)}"
         ) from None
+
+
+def run_fixed(transport: Any, command: str, data: str, *, where: str) -> tuple[int, str]:
+    """Run the fixed ``command`` (never built from input) with ``data`` on its stdin; return
+    its exit status and the end of its stderr. ``TargetUnavailable`` if the channel fails."""
+    try:
+        channel = transport.open_session(timeout=TIMEOUT)
+        channel.settimeout(TIMEOUT)
+        channel.exec_command(command)
+        channel.sendall(data.encode("utf-8"))
+        channel.shutdown_write()
+        errors: bytes = channel.makefile_stderr("rb").read()
+        status: int = channel.recv_exit_status()
+    except (paramiko.SSHException, OSError, EOFError) as error:
+        raise TargetUnavailable(f"running {command} on {where}: {type(error).__name__}") from None
+    return status, errors.decode("utf-8", "replace").strip()[-300:]
 
 
 def open_sftp(transport: Any, *, where: str, secret: str) -> Any:

@@ -13,7 +13,7 @@ from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext
 from rotation.targets import Endpoint, check_target_text, parse_endpoint
-from rotators._base import refuse_target
+from rotators._base import refuse_ca, refuse_target
 from rotators._ssh_keys import BadKey, HostKeyPins, parse_pins
 
 #: A POSIX-portable user name (useradd's default rule): nothing a shell or sshd would read.
@@ -23,11 +23,17 @@ _AUTHORIZED_KEYS_NAME = re.compile(r"^authorized_keys2?$")
 
 
 @dataclass(frozen=True)
-class SshTarget:
-    """Where sshd listens, the host keys it may present, and the file to edit."""
+class SshHost:
+    """Where sshd listens and the host keys it may present."""
 
     endpoint: Endpoint
     pins: HostKeyPins
+
+
+@dataclass(frozen=True)
+class SshTarget(SshHost):
+    """An :class:`SshHost` and the authorized_keys file to edit there."""
+
     authorized_keys: str
 
 
@@ -42,9 +48,10 @@ def check_username(username: str | None, *, secret: str | None = None) -> str:
     return username
 
 
-def parse_target(context: RotatorContext) -> SshTarget:
-    """The target, the pins and the file from the tags; ``ConfigurationError`` naming the
-    tag for anything else. No I/O."""
+def parse_host(context: RotatorContext) -> SshHost:
+    """The target and the pins from the tags; ``ConfigurationError`` naming the tag for
+    anything else (``rotation-tls-ca`` included: SSH has no TLS). No I/O."""
+    refuse_ca(context, "SSH does not use TLS (pin the host key instead)", tag=T.TLS_CA)
     secret = context.secret_name
     endpoint = parse_endpoint(
         context.target, default_port=defaults.SSH_PORT, database_required=False, secret=secret
@@ -60,6 +67,12 @@ def parse_target(context: RotatorContext) -> SshTarget:
             secret=secret,
             tag=T.SSH_HOST_KEY,
         ) from None
+    return SshHost(endpoint, pins)
+
+
+def parse_target(context: RotatorContext) -> SshTarget:
+    """:func:`parse_host` and the authorized_keys file (``rotation-ssh-authorized-keys``)."""
+    host, secret = parse_host(context), context.secret_name
     raw_path = context.options.get(T.option(T.SSH_AUTHORIZED_KEYS), defaults.SSH_AUTHORIZED_KEYS)
     path = check_target_text(raw_path, secret=secret, tag=T.SSH_AUTHORIZED_KEYS)
     if not _AUTHORIZED_KEYS_NAME.match(path.rsplit("/", 1)[-1]) or "/../" in f"/{path}/":
@@ -68,4 +81,4 @@ def parse_target(context: RotatorContext) -> SshTarget:
             secret=secret,
             tag=T.SSH_AUTHORIZED_KEYS,
         )
-    return SshTarget(endpoint, pins, path)
+    return SshTarget(host.endpoint, host.pins, path)

@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "random": "rotators.random_secret:RandomSecretRotator",
     "redis-acl": "rotators.redis_acl:RedisAclRotator",
     "ssh": "rotators.ssh:SshKeyRotator",
+    "ssh-password": "rotators.ssh_password:SshPasswordRotator",
 }
 
 

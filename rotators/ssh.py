@@ -31,7 +31,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, VerificationFailed
 from rotation.rotator import RotatorContext, Strategy
 from rotators._authorized_keys import has_key, with_key, without_key
-from rotators._base import ServerSettings, TargetRotator, refuse_ca
+from rotators._base import ServerSettings
+from rotators._ssh_base import SshRotator
 from rotators._ssh_keys import (
     BadKey,
     fingerprint,
@@ -40,7 +41,7 @@ from rotators._ssh_keys import (
     public_key,
     public_line,
 )
-from rotators._ssh_session import login, open_sftp, read_text, replace_text
+from rotators._ssh_session import open_sftp, read_text, replace_text
 from rotators._ssh_target import SshTarget, check_username, parse_target
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 _MARK_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 
 
-class SshKeyRotator(TargetRotator[SshTarget]):
+class SshKeyRotator(SshRotator[SshTarget]):
     """Rotates an SSH login's key pair (see the module docstring for the steps and tags)."""
 
     kind = "ssh"
@@ -58,7 +59,6 @@ class SshKeyRotator(TargetRotator[SshTarget]):
     @classmethod
     def parse_server(cls, context: RotatorContext) -> ServerSettings[SshTarget]:
         """The target, pins and file (no TLS: ``rotation-tls-ca`` is refused)."""
-        refuse_ca(context, "SSH does not use TLS (pin the host key instead)", tag=T.TLS_CA)
         return ServerSettings(parse_target(context), None)
 
     def generate(self, current: Credential) -> Credential:
@@ -115,10 +115,6 @@ class SshKeyRotator(TargetRotator[SshTarget]):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    @property
-    def _server(self) -> str:
-        return str(self.target.endpoint)
-
     def _edit(
         self, user: str, credential: Credential, own: bytes, change: Callable[[str], str]
     ) -> bool:
@@ -156,27 +152,10 @@ class SshKeyRotator(TargetRotator[SshTarget]):
         return True
 
     def _login(self, user: str, credential: Credential) -> Any | None:
-        key = load_private_key(credential.password)
-        return login(
-            self.target.endpoint,
-            self.target.pins,
-            user,
-            key,
-            secret=self.context.secret_name,
-            redact=self._secrets(credential),
-        )
+        return self._connect(user, load_private_key(credential.password), credential)
 
     def _public(self, credential: Credential, what: str) -> tuple[str, bytes]:
         try:
             return public_key(credential.password)
         except BadKey as error:
             raise ConfigurationError(f"{what}: {error}", secret=self.context.secret_name) from None
-
-    def _same_user(self, first: Credential, second: Credential) -> str:
-        """The one login both credentials name (checked), else ``ConfigurationError``."""
-        if first.username == second.username:
-            return check_username(second.username, secret=self.context.secret_name)
-        raise ConfigurationError(
-            "ssh rotates one login: the current and new credentials name different users",
-            secret=self.context.secret_name,
-        )

@@ -3,7 +3,9 @@
 The managed secret holds a login's private key (one line) with the tags a user would write;
 Key Vault's near-expiry event reaches the Event Grid trigger; the test then checks with the
 real ``ssh`` client that the new key logs in and the old one is refused: at once without
-consumers, and only after the consumer moved to the new version when there is one.
+consumers, and only after the consumer moved to the new version when there is one. The
+last test rotates a local password with ``ssh-password`` (chpasswd run by a pinned admin
+key) for a throwaway OS user.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from emulators.stack import AzureStack
 from rotation import tags as T
 from rotation.credential import Credential
+from rotation.testing import unique_name
 from tests.e2e.catalogue_support import assert_rotated, deliver_near_expiry, put_secret, unique
 from tests.e2e.conftest import AppUnderTest
 from tests.e2e.consumer_support import (
@@ -24,7 +27,7 @@ from tests.e2e.consumer_support import (
     sweep,
     web_app_consumer,
 )
-from tests.support.sshd import FOOTER, HEADER, Sshd
+from tests.support.sshd import FOOTER, HEADER, Sshd, make_os_user, password_logs_in
 
 pytestmark = pytest.mark.usefixtures("ssh_keys_restored")
 
@@ -130,3 +133,37 @@ def test_a_bad_secret_is_a_400_and_changes_nothing(
     assert current_secret(app, name)[1].version == first
     assert sshd.authorized_keys.read_bytes() == before
     assert login.password not in str(body)
+
+
+# ---------------------------------------------------------------------- ssh-password
+
+
+def test_an_event_sets_a_local_password_with_chpasswd(
+    app: AppUnderTest, password_sshd: Sshd, os_users: list[str]
+) -> None:
+    admin = password_sshd.add_login("admin")
+    admin_tags = {T.ADMIN_FOR: "*", T.TARGET: password_sshd.target}
+    put_secret(
+        app,
+        "legacy-root",
+        {"username": admin.username, "password": admin.password},
+        tags=admin_tags,
+        expires_in_days=None,
+    )
+    old = make_os_user(os_users, unique_name())
+    name = unique("operator-password").replace("_", "-")
+    tags = {
+        T.ROTATOR: "ssh-password",
+        T.TARGET: password_sshd.target,
+        T.SSH_HOST_KEY: password_sshd.host_public_key,
+        T.ADMIN_SECRET: "legacy-root",
+    }
+    first = put_secret(app, name, {"username": old.username, "password": old.password}, tags=tags)
+
+    deliver_near_expiry(app)
+
+    committed = assert_rotated(app, name, first)
+    new = Credential(password=committed.value["password"], username=old.username)
+    assert new.password != old.password
+    assert password_logs_in(password_sshd, new)
+    assert not password_logs_in(password_sshd, old), "single: the old password stops working"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from rotation.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
-from rotation.rotator import RotatorContext, Strategy
+from rotation.rotator import RotatorContext
 from rotation.targets import parse_endpoint
 from rotation.testing import RotatorContract, free_port
 from rotators._ssh_keys import (
@@ -37,10 +36,10 @@ from rotators._ssh_session import login, read_text, replace_text
 from rotators.ssh import SshKeyRotator
 from tests.support.sshd import (
     Sshd,
+    SshServerContract,
     new_key_pair,
     pem_file_text,
     ssh_context,
-    ssh_options,
     start_sshd,
     stop_sshd,
 )
@@ -57,31 +56,8 @@ def public_of(credential: Credential) -> str:
         return subprocess.check_output(["ssh-keygen", "-y", "-f", str(key)], text=True).strip()
 
 
-class TestSshContract(RotatorContract):
+class TestSshContract(SshServerContract, RotatorContract):
     rotator = SshKeyRotator
-    # Shell and sshd metacharacters: refused before any connection (see check_username).
-    hostile_usernames = ("o'brien;x", "a b", "$(id)")
-    hostile_usernames_rotate = False
-
-    @pytest.fixture
-    def target(self, sshd: Sshd) -> str:
-        return sshd.target
-
-    @pytest.fixture
-    def down_target(self) -> str:
-        return f"127.0.0.1:{free_port()}"
-
-    @pytest.fixture
-    def make_context(self, sshd: Sshd) -> Callable[..., RotatorContext]:
-        """The base class's factory, with the host key pin and the server's file."""
-
-        def make(strategy: Strategy, **overrides: Any) -> RotatorContext:
-            options = {**ssh_options(sshd), **(overrides.pop("options", None) or {})}
-            context = replace(ssh_context(sshd), strategy=strategy, options=options, **overrides)
-            SshKeyRotator.check_config(context)
-            return context
-
-        return make
 
     @pytest.fixture
     def login_factory(self, sshd: Sshd) -> Callable[[str], Credential]:
@@ -96,11 +72,7 @@ class TestSshContract(RotatorContract):
         return make
 
     def can_login(self, credential: Credential) -> bool:
-        return self.sshd.logs_in(credential)
-
-    @pytest.fixture(autouse=True)
-    def _server(self, sshd: Sshd) -> None:
-        self.sshd = sshd
+        return self.server.logs_in(credential)
 
     def test_generate_respects_policy(self, *args: Any, **kwargs: Any) -> None:
         pytest.skip("keys, not passwords: see test_generate_makes_fresh_ed25519_keys")

@@ -23,20 +23,22 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.rotator import RotatorContext, Strategy
+from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.testing import free_port, unique_name
 from rotators.ssh import SshKeyRotator
+from rotators.ssh_password import SshPasswordRotator
 
 SSHD = "/usr/sbin/sshd"
 _START_TIMEOUT_S = 15
@@ -124,28 +126,94 @@ class Sshd:
 _DEFAULT: Any = object()
 
 
-def ssh_options(sshd: Sshd, **more: str) -> dict[str, str]:
-    """The option tags of a context for the test server (host key pinned, its file)."""
-    return {
-        T.option(T.SSH_HOST_KEY): sshd.host_public_key,
-        T.option(T.SSH_AUTHORIZED_KEYS): str(sshd.authorized_keys),
-        **more,
-    }
+def ssh_options(sshd: Sshd, rotator: type[Rotator] = SshKeyRotator) -> dict[str, str]:
+    """The option tags of a context for the test server: the host key pinned and, for the
+    ``ssh`` rotator, its authorized_keys file."""
+    options = {T.option(T.SSH_HOST_KEY): sshd.host_public_key}
+    if rotator is SshKeyRotator:
+        options[T.option(T.SSH_AUTHORIZED_KEYS)] = str(sshd.authorized_keys)
+    return options
 
 
-def ssh_context(sshd: Sshd, *, target: str | None = _DEFAULT, **options: str) -> RotatorContext:
-    """A context for the ``ssh`` rotator on the test server (``target`` overrides it)."""
+def server_context(
+    sshd: Sshd,
+    rotator: type[Rotator],
+    options: Mapping[str, str],
+    target: str | None = _DEFAULT,
+) -> RotatorContext:
+    """A context for ``rotator`` on the test server (``target`` and ``options`` override)."""
     return RotatorContext(
         secret_name=unique_name("secret").replace("_", "-"),
         target=sshd.target if target is _DEFAULT else target,
-        strategy=Strategy.MULTIPLE,
-        policy=SshKeyRotator.default_policy,
-        options=ssh_options(sshd, **options),
+        strategy=rotator.strategies[0],
+        policy=rotator.default_policy,
+        options={**ssh_options(sshd, rotator), **options},
     )
 
 
+def ssh_context(sshd: Sshd, *, target: str | None = _DEFAULT, **options: str) -> RotatorContext:
+    """:func:`server_context` for the ``ssh`` rotator."""
+    return server_context(sshd, SshKeyRotator, options, target)
+
+
+def context_factory(
+    sshd: Sshd, rotator: type[Rotator], admin: Credential | None = None
+) -> Callable[..., RotatorContext]:
+    """A ``make_context`` for a ``RotatorContract`` subclass: the base class's, with the
+    options of :func:`server_context` and ``admin`` unless the caller names one."""
+
+    def make(strategy: Strategy, **overrides: Any) -> RotatorContext:
+        options = overrides.pop("options", None) or {}
+        overrides.setdefault("admin", admin)
+        context = replace(server_context(sshd, rotator, options), strategy=strategy, **overrides)
+        rotator.check_config(context)
+        return context
+
+    return make
+
+
+class SshServerContract:
+    """Mixin (before ``RotatorContract``) for an SSH rotator's contract class: the target,
+    a down target and ``make_context`` come from the server fixture named
+    :attr:`server_fixture`, which is also :attr:`server` during each test. Hostile names are
+    refused before any connection (see ``rotators._ssh_target.check_username``)."""
+
+    server_fixture: ClassVar[str] = "sshd"
+    rotator: ClassVar[type[Rotator]]
+    hostile_usernames: ClassVar[tuple[str, ...]] = ("o'brien;x", "a b", "$(id)")
+    hostile_usernames_rotate: ClassVar[bool | None] = False
+    server: Sshd
+
+    @pytest.fixture(autouse=True)
+    def _bind_server(self, request: pytest.FixtureRequest) -> None:
+        server = request.getfixturevalue(self.server_fixture)
+        assert isinstance(server, Sshd)
+        self.server = server
+
+    @pytest.fixture
+    def target(self, _bind_server: None) -> str:
+        return self.server.target
+
+    @pytest.fixture
+    def down_target(self) -> str:
+        return f"127.0.0.1:{free_port()}"
+
+    @pytest.fixture
+    def make_context(
+        self, _bind_server: None, admin_credential: Credential | None
+    ) -> Callable[..., RotatorContext]:
+        return context_factory(self.server, self.rotator, admin_credential)
+
+
 def _write_config(
-    root: Path, port: int, user: str, host_key: Path, keys: list[Path], *, sftp: bool
+    root: Path,
+    port: int,
+    user: str,
+    host_key: Path,
+    keys: list[Path],
+    *,
+    sftp: bool,
+    password_users: str | None,
 ) -> Path:
     config = root / "sshd_config"
     config.write_text(
@@ -157,12 +225,12 @@ def _write_config(
                 f"PidFile {root / 'sshd.pid'}",
                 f"AuthorizedKeysFile {' '.join(map(str, keys))}",
                 "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
+                f"PasswordAuthentication {'yes' if password_users else 'no'}",
                 "KbdInteractiveAuthentication no",
                 "UsePAM no",
                 "StrictModes no",
                 "PermitRootLogin prohibit-password",
-                f"AllowUsers {user}",
+                f"AllowUsers {user} {password_users or ''}",
                 "Subsystem sftp internal-sftp" if sftp else "",
                 "LogLevel VERBOSE",
                 "",
@@ -172,9 +240,10 @@ def _write_config(
     return config
 
 
-def start_sshd(*, sftp: bool = True) -> Sshd:
+def start_sshd(*, sftp: bool = True, password_users: str | None = None) -> Sshd:
     """Start a server for the current user (without the SFTP subsystem if ``sftp`` is
-    false); returns once it sends its banner."""
+    false; also for the users matching the pattern ``password_users``, with password
+    logins allowed, if given); returns once it sends its banner."""
     if not os.path.exists(SSHD):
         raise RuntimeError("openssh-server is not installed (/usr/sbin/sshd)")
     if os.geteuid() == 0:
@@ -200,7 +269,9 @@ def start_sshd(*, sftp: bool = True) -> Sshd:
         path.chmod(0o600)
     user = getpass.getuser()
     port = free_port()
-    config = _write_config(root, port, user, host_key, keys, sftp=sftp)
+    config = _write_config(
+        root, port, user, host_key, keys, sftp=sftp, password_users=password_users
+    )
     log = (root / "sshd.log").open("wb")
     process = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
@@ -248,3 +319,66 @@ def ssh_keys_restored(sshd: Sshd) -> Iterator[None]:
     for path, content in zip(files, before, strict=True):
         path.write_bytes(content)
         path.chmod(0o600)
+
+
+#: The throwaway users' names (``rotation.testing.unique_name``), allowed to log in.
+USERS = "rot_*"
+
+
+@pytest.fixture(scope="session")
+def password_sshd() -> Iterator[Sshd]:
+    """A second server that also lets the throwaway OS users log in with a password
+    (``ssh-password``); skipped unless the tests run as root (``useradd``)."""
+    if os.geteuid() != 0:
+        pytest.skip("chpasswd tests create throwaway OS users, which needs root")
+    server = start_sshd(password_users=USERS)
+    yield server
+    stop_sshd(server)
+
+
+@pytest.fixture
+def os_users() -> Iterator[list[str]]:
+    """Names appended here are deleted (userdel) at teardown. userdel refuses while sshd
+    still has a process of the user (exit 8: a login just closed) or another tool holds the
+    password file's lock (1, 10), so it is tried again for a while."""
+    made: list[str] = []
+    yield made
+    for name in made:
+        deadline = time.monotonic() + 30
+        while (code := subprocess.run(["userdel", name], capture_output=True).returncode) in (
+            1,
+            8,
+            10,
+        ):
+            assert time.monotonic() < deadline, f"userdel {name}: exit {code}"
+            time.sleep(0.2)
+        assert code in (0, 6), f"userdel {name}: exit {code}"  # 6: no such user
+
+
+def make_os_user(os_users: list[str], name: str) -> Credential:
+    """A throwaway OS user with a fresh password set by test code (local chpasswd)."""
+    password = SshPasswordRotator.default_policy.generate()
+    os_users.append(name)
+    subprocess.run(
+        ["useradd", "-M", "-N", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+    return Credential(password=password, username=name)
+
+
+def password_logs_in(server: Sshd, credential: Credential) -> bool:
+    """Whether sshd accepts the password (refused -> False; other failures raise)."""
+    transport = paramiko.Transport(("127.0.0.1", server.port))
+    try:
+        transport.start_client(timeout=10)
+        presented = transport.get_remote_server_key().get_base64()
+        assert presented == server.host_public_key.split()[1], "not the test server"
+        try:
+            transport.auth_password(credential.username, credential.password)
+        except paramiko.AuthenticationException:
+            return False
+        return bool(transport.is_authenticated())
+    finally:
+        transport.close()
