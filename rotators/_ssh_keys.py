@@ -86,19 +86,18 @@ def load_private_key(value: str) -> Any:
         raise BadKey("the OpenSSH private key is passphrase-protected") from None
     except (ValueError, binascii.Error, struct.error, IndexError):
         raise BadKey("the OpenSSH private key cannot be read") from None
-    key_class: Any
-    if isinstance(loaded, ed25519.Ed25519PrivateKey):
-        key_class = paramiko.Ed25519Key
-    elif isinstance(loaded, ec.EllipticCurvePrivateKey):
-        key_class = paramiko.ECDSAKey
-    elif isinstance(loaded, rsa.RSAPrivateKey):
-        key_class = paramiko.RSAKey
-    else:
-        raise BadKey("the private key's type is not Ed25519, ECDSA or RSA")
+    # paramiko's own OpenSSH parser fails on some ECDSA keys ("Invalid key curve
+    # identifier", seen with paramiko 5.1): ECDSA and RSA keys are built from the loaded key.
     try:
-        return key_class(file_obj=io.StringIO(pem))
+        if isinstance(loaded, ed25519.Ed25519PrivateKey):
+            return paramiko.Ed25519Key(file_obj=io.StringIO(pem))
+        if isinstance(loaded, ec.EllipticCurvePrivateKey):
+            return paramiko.ECDSAKey(vals=(loaded, loaded.public_key()))
+        if isinstance(loaded, rsa.RSAPrivateKey):
+            return paramiko.RSAKey(key=loaded)
     except (paramiko.SSHException, ValueError):
         raise BadKey("the OpenSSH private key cannot be read") from None
+    raise BadKey("the private key's type is not Ed25519, ECDSA or RSA")
 
 
 def public_key(value: str) -> tuple[str, bytes]:

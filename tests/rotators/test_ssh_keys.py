@@ -1,6 +1,6 @@
 """The ``ssh`` rotator's pure parts: the stored key form, host key pins, authorized_keys
-edits (no server needed; keys made by ``ssh-keygen`` where the format matters), and an RSA
-key, as a user would install first, rotated on the real sshd."""
+edits (no server needed; keys made by ``ssh-keygen`` where the format matters), and RSA
+and ECDSA keys, as a user would install first, rotated on the real sshd."""
 
 from __future__ import annotations
 
@@ -147,10 +147,11 @@ def test_edits_keep_every_other_byte() -> None:
 # ---------------------------------------------------------------------- on the server
 
 
-def test_a_hand_installed_rsa_key_rotates_to_ed25519(
-    sshd: Sshd, ssh_keys_restored: None, tmp_path: Path
+@pytest.mark.parametrize("key_type", ["rsa", "ecdsa"])
+def test_a_hand_installed_key_rotates_to_ed25519(
+    sshd: Sshd, ssh_keys_restored: None, tmp_path: Path, key_type: str
 ) -> None:
-    stored, public = keygen(tmp_path, "rsa")
+    stored, public = keygen(tmp_path, key_type)
     with sshd.authorized_keys.open("a") as handle:
         handle.write(public)
     current = Credential(password=stored, username=sshd.user)
