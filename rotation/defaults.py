@@ -32,3 +32,8 @@ STATUS_PAGE_SIZE = 25
 #: The sweep spreads the work it enqueues over this many seconds (ROTATION_SWEEP_SPREAD_SECONDS;
 #: keep it below the sweep period). 0 enqueues everything visible at once.
 SWEEP_SPREAD_SECONDS = 600
+#: Port of an ``ssh`` target without one.
+SSH_PORT = 22
+#: The file the ``ssh`` rotator edits unless tag rotation-ssh-authorized-keys names another
+#: (relative to the login's home directory, where SFTP starts).
+SSH_AUTHORIZED_KEYS = ".ssh/authorized_keys"

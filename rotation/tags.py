@@ -34,6 +34,10 @@ ACCOUNT_HOST = "rotation-account-host"
 LDAP_DIALECT = "rotation-ldap-dialect"
 #: ldap: the attribute of an account's RDN (``uid``; ``cn`` for Active Directory).
 LDAP_RDN = "rotation-ldap-rdn"
+#: ssh: the host keys the target may present (public keys or SHA256 fingerprints).
+SSH_HOST_KEY = "rotation-ssh-host-key"
+#: ssh: the authorized_keys file to edit (relative paths start at the login's home).
+SSH_AUTHORIZED_KEYS = "rotation-ssh-authorized-keys"
 
 
 def option(tag: str) -> str:

@@ -19,6 +19,8 @@ BUILTIN: dict[str, str] = {
     "rabbitmq": "rotators.rabbitmq:RabbitMqRotator",
     "random": "rotators.random_secret:RandomSecretRotator",
     "redis-acl": "rotators.redis_acl:RedisAclRotator",
+    "ssh": "rotators.ssh:SshKeyRotator",
+    "ssh-password": "rotators.ssh_password:SshPasswordRotator",
 }
 
 
