@@ -32,3 +32,9 @@ STATUS_PAGE_SIZE = 25
 #: The sweep spreads the work it enqueues over this many seconds (ROTATION_SWEEP_SPREAD_SECONDS;
 #: keep it below the sweep period). 0 enqueues everything visible at once.
 SWEEP_SPREAD_SECONDS = 600
+#: Lifetime of a client secret the entra-app-secret rotator adds, in days (tag
+#: rotation-entra-secret-days); longer than the Key Vault version's validity.
+ENTRA_SECRET_DAYS = 180
+#: The entra-app-secret rotator refuses to add a client secret to an application that
+#: already holds this many (Graph caps them per application; two are in use while rotating).
+ENTRA_MAX_SECRETS = 8

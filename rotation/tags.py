@@ -30,6 +30,10 @@ SSLMODE = "rotation-sslmode"
 PROFILE = "rotation-profile"
 SQL_VERIFY = "rotation-sql-verify"
 ACCOUNT_HOST = "rotation-account-host"
+#: entra-app-secret: the cloud (``public``, ``usgov``, ``china``) and the client secrets'
+#: lifetime in days.
+ENTRA_CLOUD = "rotation-entra-cloud"
+ENTRA_SECRET_DAYS = "rotation-entra-secret-days"  # noqa: S105 (a tag name)
 
 
 def option(tag: str) -> str:
