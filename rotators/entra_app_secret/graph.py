@@ -18,6 +18,7 @@ redacted of every secret the client was told about; ``secretText`` is never logg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,14 @@ _READ_RETRY = Retry(
     respect_retry_after_header=True,
     raise_on_status=False,
 )
+
+
+def app_credential() -> TokenCredential:
+    """The function app's identity: ``DefaultAzureCredential`` with ``AZURE_CLIENT_ID`` as
+    its user-assigned managed identity (as the other Azure-facing rotator)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID"))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ Steps (Entra ID mints the secret text, so this follows the minted-key pattern):
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.targets import check_target_text
-from rotators.entra_app_secret.graph import GraphClient
+from rotators.entra_app_secret.graph import GraphClient, app_credential
 from rotators.entra_app_secret.login import client_secret_logs_in
 
 if TYPE_CHECKING:
@@ -265,15 +264,8 @@ class EntraAppSecretRotator(Rotator):
 
     def _client(self, *known: Credential) -> GraphClient:
         if self._graph is None:
-            credential = self._credential
-            if credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                credential = DefaultAzureCredential(
-                    managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID")
-                )
             self._graph = GraphClient(
-                credential,
+                self._credential or app_credential(),
                 graph_url=self.settings.graph_url,
                 app_path=self.settings.app_path,
                 secret_name=self.context.secret_name,

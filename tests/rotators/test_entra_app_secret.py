@@ -10,6 +10,7 @@ replaced, as for http-api-key) and the tests specific to Entra ID.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -46,12 +47,17 @@ def identity(stack: AzureStack, graph: GraphEmulator) -> ManagedIdentity:
 
 
 @pytest.fixture(autouse=True)
-def _environment(
+def _as_the_function_app(
     stack: AzureStack, identity: ManagedIdentity, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    monkeypatch.setenv("AZURE_CLIENT_ID", identity.client_id)
-    yield
-    stack.faults.clear()
+    """``AZURE_CLIENT_ID`` names the identity (as the Functions host sets it); no fault rule
+    outlives its test."""
+    with monkeypatch.context() as patched:
+        patched.setenv("AZURE_CLIENT_ID", identity.client_id)
+        try:
+            yield
+        finally:
+            stack.faults.clear()
 
 
 def new_app(graph: GraphEmulator, identity: ManagedIdentity) -> Application:
@@ -76,29 +82,6 @@ def context_for(target: str | None, **changes: Any) -> RotatorContext:
     }
     values.update(changes)
     return RotatorContext(**values)
-
-
-@pytest.fixture
-def rotators() -> Iterator[Callable[..., EntraAppSecretRotator]]:
-    made: list[EntraAppSecretRotator] = []
-
-    def make(target: str, **changes: Any) -> EntraAppSecretRotator:
-        made.append(EntraAppSecretRotator(context_for(target, **changes)))
-        return made[-1]
-
-    yield make
-    for rotator in made:
-        rotator.close()
-
-
-@pytest.fixture
-def app(graph: GraphEmulator, identity: ManagedIdentity) -> Application:
-    return new_app(graph, identity)
-
-
-@pytest.fixture
-def current(graph: GraphEmulator, app: Application) -> Credential:
-    return secret_of(graph, app, "consumers")
 
 
 # -- the contract suite ---------------------------------------------------------------------
@@ -131,14 +114,12 @@ class TestEntraAppSecretContract(RotatorContract):
     @pytest.mark.parametrize("policy", [None], ids=["default"])
     def test_generate_respects_policy(
         self,
-        make_context: Callable[..., RotatorContext],
+        context: RotatorContext,
         rotator_for: Callable[[RotatorContext], Rotator],
-        strategy: Strategy,
-        rotator_class: type[Rotator],
-        policy: str | None,
+        policy: None,
     ) -> None:
         """Replaced: Entra ID mints the secret, so generate returns a unique intent."""
-        rotator = rotator_for(make_context(strategy))
+        rotator = rotator_for(context)
         current = Credential(password="s", extra={"k": "v", "key_id": "old", "client_id": "c"})
         intents = [rotator.generate(current) for _ in range(5)]
         for intent in intents:
@@ -150,14 +131,12 @@ class TestEntraAppSecretContract(RotatorContract):
             )
         assert len({i.extra["display_name"] for i in intents}) == len(intents)
 
-    def test_apply_twice_is_idempotent(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+    def test_apply_twice_is_idempotent(  # type: ignore[override]
+        self, rotator_for: Callable[[RotatorContext], Rotator], initial_credential: Credential
     ) -> None:
         """Replaced: the engine stages the minted secret at once, so a retry passes it back;
         apply returns it unchanged and adds nothing."""
+        context = context_for(self.app.object_id)
         rotator = rotator_for(context)
         minted = rotator.apply(initial_credential, rotator.generate(initial_credential))
         again = rotator_for(context).apply(initial_credential, minted)
@@ -184,16 +163,12 @@ class TestEntraAppSecretContract(RotatorContract):
         self.stack.faults.clear()
         assert self.emulator.password_names(self.app) == [initial_credential.extra["display_name"]]
 
-    def test_secrets_never_leak(
+    def test_secrets_never_leak(  # type: ignore[override]
         self,
-        context: RotatorContext,
-        make_context: Callable[..., RotatorContext],
-        rotator_for: Callable[[RotatorContext], Rotator],
-        strategy: Strategy,
-        initial_credential: Credential,
-        bad_admin_credential: Credential | None,
-        down_target: str | None,
         leak_watch: LeakWatch,
+        initial_credential: Credential,
+        context: RotatorContext,
+        rotator_for: Callable[[RotatorContext], Rotator],
     ) -> None:
         """Replaced: the same checks following the minted secret, plus a refused login, an
         unreachable and a failing Graph."""
@@ -227,248 +202,198 @@ class TestEntraAppSecretContract(RotatorContract):
 # -- minted-secret specifics ----------------------------------------------------------------
 
 
-def test_full_rotation_shape(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rotator = rotators(app.object_id)
-    intent = rotator.generate(current)
-    minted = rotator.apply(current, intent)
-    assert minted.password and minted.password != current.password
+@dataclass
+class Case:
+    """One app registration owned by the identity, its portal-made secret ``current``, and
+    the rotators made for it (closed at teardown)."""
+
+    stack: AzureStack
+    graph: GraphEmulator
+    app: Application
+    current: Credential
+    made: list[EntraAppSecretRotator] = field(default_factory=list)
+
+    def rotator(self, target: str | None = None, **changes: Any) -> EntraAppSecretRotator:
+        """A rotator for ``target`` (default: the app's object id), as the engine makes it."""
+        context = context_for(target or self.app.object_id, **changes)
+        self.made.append(EntraAppSecretRotator(context))
+        return self.made[-1]
+
+    def mint(self, rotator: EntraAppSecretRotator | None = None) -> Credential:
+        """generate + apply from ``current``."""
+        chosen = rotator or self.rotator()
+        return chosen.apply(self.current, chosen.generate(self.current))
+
+    def works(self, credential: Credential) -> bool:
+        return self.graph.logs_in(self.app.app_id, credential.password)
+
+    def names(self) -> list[str | None]:
+        return self.graph.password_names(self.app)
+
+
+@pytest.fixture
+def case(stack: AzureStack, graph: GraphEmulator, identity: ManagedIdentity) -> Iterator[Case]:
+    app = new_app(graph, identity)
+    made = Case(stack, graph, app, secret_of(graph, app, "consumers"))
+    yield made
+    for rotator in made.made:
+        rotator.close()
+
+
+def test_full_rotation_shape(case: Case) -> None:
+    rotator = case.rotator()
+    intent = rotator.generate(case.current)
+    minted = rotator.apply(case.current, intent)
+    assert minted.password and minted.password != case.current.password
     assert minted.extra["display_name"] == intent.extra["display_name"]
-    assert minted.extra["key_id"] != current.extra["key_id"]
-    assert minted.extra["tenant_id"] == graph.tenant_id
-    assert minted.extra["client_id"] == app.app_id
+    assert minted.extra["key_id"] != case.current.extra["key_id"]
+    assert minted.extra["tenant_id"] == case.graph.tenant_id
+    assert minted.extra["client_id"] == case.app.app_id
     rotator.verify(minted)
-    assert graph.logs_in(app.app_id, current.password), "the old secret lives until retired"
-    rotator.retire(current, minted)
-    assert not graph.logs_in(app.app_id, current.password)
-    assert graph.logs_in(app.app_id, minted.password)
+    assert case.works(case.current), "the old secret lives until retired"
+    rotator.retire(case.current, minted)
+    assert not case.works(case.current) and case.works(minted)
     with pytest.raises(VerificationFailed):
-        rotator.verify(current)
-    assert graph.password_names(app) == [intent.extra["display_name"]]
+        rotator.verify(case.current)
+    assert case.names() == [intent.extra["display_name"]]
 
 
-def test_addressed_by_app_id(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rotator = rotators(f"appId={app.app_id.upper()}")
-    minted = rotator.apply(current, rotator.generate(current))
+def test_addressed_by_app_id(case: Case) -> None:
+    rotator = case.rotator(f"appId={case.app.app_id.upper()}")
+    minted = case.mint(rotator)
     rotator.verify(minted)
-    rotator.retire(current, minted)
-    assert graph.logs_in(app.app_id, minted.password)
-    assert not graph.logs_in(app.app_id, current.password)
+    rotator.retire(case.current, minted)
+    assert case.works(minted) and not case.works(case.current)
 
 
-def test_lost_add_answer_removes_the_orphan_on_retry(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
+def test_lost_add_answer_removes_the_orphan_on_retry(case: Case) -> None:
     """A crash (or a lost answer) between addPassword and staging the minted secret: Graph
     never shows that secret again, so the retry removes it and adds a new one."""
-    rotator = rotators(app.object_id)
-    intent = rotator.generate(current)
+    rotator = case.rotator()
+    intent = rotator.generate(case.current)
     name = intent.extra["display_name"]
-    graph.graph.lose_next_response("add_password")
+    case.graph.graph.lose_next_response("add_password")
     with pytest.raises(TargetUnavailable):
-        rotator.apply(current, intent)
-    assert graph.password_names(app).count(name) == 1, "added, its answer lost"
-    retry = rotators(app.object_id, secret_name=rotator.context.secret_name)
-    minted = retry.apply(current, intent)
-    assert graph.password_names(app) == ["consumers", name], "the orphan was removed"
+        rotator.apply(case.current, intent)
+    assert case.names().count(name) == 1, "added, its answer lost"
+    retry = case.rotator(secret_name=rotator.context.secret_name)
+    minted = retry.apply(case.current, intent)
+    assert case.names() == ["consumers", name], "the orphan was removed"
     retry.verify(minted)
-    assert graph.logs_in(app.app_id, current.password)
+    assert case.works(case.current)
 
 
-def test_retire_is_idempotent_and_spares_the_new_secret(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rotator = rotators(app.object_id)
-    minted = rotator.apply(current, rotator.generate(current))
-    rotator.retire(current, minted)
-    rotator.retire(current, minted)
-    rotators(app.object_id).retire(current, minted)
+def test_retire_is_idempotent_and_spares_the_new_secret(case: Case) -> None:
+    rotator = case.rotator()
+    minted = case.mint(rotator)
+    rotator.retire(case.current, minted)
+    rotator.retire(case.current, minted)
+    case.rotator().retire(case.current, minted)
     rotator.retire(minted, minted)  # same key id: never removed
-    assert graph.logs_in(app.app_id, minted.password)
+    assert case.works(minted)
 
 
-def test_discard_of_a_minted_candidate_removes_it(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rotator = rotators(app.object_id)
-    minted = rotator.apply(current, rotator.generate(current))
-    rotator.discard(minted, current)
-    assert not graph.logs_in(app.app_id, minted.password)
-    assert graph.logs_in(app.app_id, current.password)
+def test_discard_of_a_minted_candidate_removes_it(case: Case) -> None:
+    rotator = case.rotator()
+    minted = case.mint(rotator)
+    rotator.discard(minted, case.current)
+    assert not case.works(minted) and case.works(case.current)
 
 
-def test_an_expired_secret_is_refused(
-    stack: AzureStack,
-    graph: GraphEmulator,
-    app: Application,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    now = stack.clock.now()
-    text, record = graph.directory.add_password(app, "short", end=now + timedelta(hours=1))
-    expiring = Credential(
-        password=text,
-        extra={"tenant_id": graph.tenant_id, "client_id": app.app_id, "key_id": record.key_id},
+def test_an_expired_secret_is_refused(case: Case) -> None:
+    now = case.stack.clock.now()
+    text, record = case.graph.directory.add_password(
+        case.app, "short", end=now + timedelta(hours=1)
     )
-    rotator = rotators(app.object_id)
+    expiring = Credential(password=text, extra={**case.current.extra, "key_id": record.key_id})
+    rotator = case.rotator()
     rotator.verify(expiring)
-    stack.clock.advance(timedelta(hours=2))
+    case.stack.clock.advance(timedelta(hours=2))
     with pytest.raises(VerificationFailed) as refused:
         rotator.verify(expiring)
     assert "AADSTS7000222" in str(refused.value)
 
 
-def test_new_secret_lifetime_follows_the_tag_and_the_directory_clock(
-    stack: AzureStack,
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rotator = rotators(app.object_id, options={"entra-secret-days": "30"})
-    minted = rotator.apply(current, rotator.generate(current))
-    record = next(p for p in app.passwords if p.key_id == minted.extra["key_id"])
-    assert abs(record.end - (stack.clock.now() + timedelta(days=30))) < timedelta(minutes=5)
+def test_new_secret_lifetime_follows_the_tag_and_the_directory_clock(case: Case) -> None:
+    minted = case.mint(case.rotator(options={"entra-secret-days": "30"}))
+    record = next(p for p in case.app.passwords if p.key_id == minted.extra["key_id"])
+    expected = case.stack.clock.now() + timedelta(days=30)
+    assert abs(record.end - expected) < timedelta(minutes=5)
+
+
+def test_a_throttled_read_is_retried(case: Case) -> None:
+    rule = case.stack.faults.add(
+        FaultRule(host=HOSTS[0], operation="get_application", status=429, retry_after=0)
+    )
+    minted = case.mint()
+    assert case.stack.faults.fired(rule) == 1
+    assert case.works(minted)
 
 
 # -- refusals ---------------------------------------------------------------------------------
 
 
 def test_without_the_permission_nothing_changes(
-    stack: AzureStack,
-    graph: GraphEmulator,
-    identity: ManagedIdentity,
-    current: Credential,
-    app: Application,
-    rotators: Callable[..., EntraAppSecretRotator],
-    monkeypatch: pytest.MonkeyPatch,
+    case: Case, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stranger = stack.identity.add_identity()
-    graph.directory.add_owner(app.object_id, stranger.principal_id)  # owner, no permission
+    stranger = case.stack.identity.add_identity()
+    case.graph.directory.add_owner(case.app.object_id, stranger.principal_id)  # no permission
     monkeypatch.setenv("AZURE_CLIENT_ID", stranger.client_id)
-    rotator = rotators(app.object_id)
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(current, rotator.generate(current))
+        case.mint()
     assert not raised.value.retryable
     assert PERMISSION in str(raised.value) and "Authorization_RequestDenied" in str(raised.value)
-    assert graph.password_names(app) == ["consumers"]
+    assert case.names() == ["consumers"]
 
 
-def test_an_application_the_identity_does_not_own_is_refused(
-    graph: GraphEmulator,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    foreign = graph.create_application(unique_name("foreign"))
-    rotator = rotators(foreign.object_id)
-    value = Credential(
-        password=current.password, extra={**current.extra, "client_id": foreign.app_id}
+def test_an_application_the_identity_does_not_own_is_refused(case: Case) -> None:
+    foreign = case.graph.create_application(unique_name("foreign"))
+    case.current = Credential(
+        password=case.current.password, extra={**case.current.extra, "client_id": foreign.app_id}
     )
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(value, rotator.generate(value))
+        case.mint(case.rotator(foreign.object_id))
     assert "owner" in str(raised.value) and "403" in str(raised.value)
-    assert graph.password_names(foreign) == []
+    assert case.graph.password_names(foreign) == []
 
 
-def test_a_missing_application_names_the_target(
-    current: Credential, rotators: Callable[..., EntraAppSecretRotator]
-) -> None:
-    rotator = rotators("00000000-0000-4000-8000-000000000001")
+def test_a_missing_application_names_the_target(case: Case) -> None:
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(current, rotator.generate(current))
+        case.mint(case.rotator("00000000-0000-4000-8000-000000000001"))
     assert raised.value.tag == T.TARGET and "Request_ResourceNotFound" in str(raised.value)
 
 
-def test_a_value_for_another_application_is_refused(
-    graph: GraphEmulator,
-    identity: ManagedIdentity,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    other = new_app(graph, identity)
-    rotator = rotators(other.object_id)
+def test_a_value_for_another_application_is_refused(case: Case, identity: ManagedIdentity) -> None:
+    other = new_app(case.graph, identity)
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(current, rotator.generate(current))
+        case.mint(case.rotator(other.object_id))
     assert raised.value.tag == T.TARGET
-    assert graph.password_names(other) == []
+    assert case.graph.password_names(other) == []
 
 
-def test_the_cap_is_refused_before_adding(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
+def test_the_cap_is_refused_before_adding(case: Case) -> None:
     for index in range(defaults.ENTRA_MAX_SECRETS - 1):
-        graph.add_secret(app, f"other-{index}")
-    rotator = rotators(app.object_id)
+        case.graph.add_secret(case.app, f"other-{index}")
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(current, rotator.generate(current))
+        case.mint()
     assert "already holds" in str(raised.value) and not raised.value.retryable
-    assert len(graph.password_names(app)) == defaults.ENTRA_MAX_SECRETS
+    assert len(case.names()) == defaults.ENTRA_MAX_SECRETS
 
 
 def test_graphs_own_limit_is_a_configuration_error(
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-    monkeypatch: pytest.MonkeyPatch,
+    case: Case, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(graph.directory, "max_passwords", 1)
-    rotator = rotators(app.object_id)
+    monkeypatch.setattr(case.graph.directory, "max_passwords", 1)
     with pytest.raises(ConfigurationError) as raised:
-        rotator.apply(current, rotator.generate(current))
+        case.mint()
     assert "maximum" in str(raised.value) and "400" in str(raised.value)
 
 
 @pytest.mark.parametrize("missing", ["client_id", "tenant_id"])
-def test_a_value_without_its_ids_is_refused(
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-    missing: str,
-) -> None:
-    value = Credential(
-        password=current.password, extra={k: v for k, v in current.extra.items() if k != missing}
-    )
-    rotator = rotators(app.object_id)
+def test_a_value_without_its_ids_is_refused(case: Case, missing: str) -> None:
+    extra = {k: v for k, v in case.current.extra.items() if k != missing}
     with pytest.raises(ConfigurationError):
-        rotator.verify(value)
-
-
-def test_a_throttled_read_is_retried(
-    stack: AzureStack,
-    graph: GraphEmulator,
-    app: Application,
-    current: Credential,
-    rotators: Callable[..., EntraAppSecretRotator],
-) -> None:
-    rule = stack.faults.add(
-        FaultRule(host=HOSTS[0], operation="get_application", status=429, retry_after=0)
-    )
-    rotator = rotators(app.object_id)
-    minted = rotator.apply(current, rotator.generate(current))
-    assert stack.faults.fired(rule) == 1
-    assert graph.logs_in(app.app_id, minted.password)
+        case.rotator().verify(Credential(password=case.current.password, extra=extra))
 
 
 # -- configuration (no I/O) ---------------------------------------------------------------------
