@@ -29,8 +29,15 @@ def client_secret_logs_in(
     from azure.core.exceptions import AzureError, ClientAuthenticationError
     from azure.identity import ClientSecretCredential
 
-    credential = ClientSecretCredential(tenant_id, client_id, secret, authority=authority)
     where = f"application {client_id} in tenant {tenant_id}"
+    if not secret:
+        raise VerificationFailed(f"the credential for {where} holds no client secret")
+    try:
+        credential = ClientSecretCredential(tenant_id, client_id, secret, authority=authority)
+    except ValueError as error:  # azure-identity checks the tenant id's characters
+        raise VerificationFailed(
+            f"no token can be asked for {where}: {sanitize_error(error, [secret])}"
+        ) from None
     try:
         credential.get_token(scope)
     except ClientAuthenticationError as error:

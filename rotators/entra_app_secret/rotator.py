@@ -34,8 +34,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rotation import defaults
@@ -43,9 +41,16 @@ from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.targets import check_target_text
 from rotators.entra_app_secret.graph import GraphClient, app_credential
 from rotators.entra_app_secret.login import client_secret_logs_in
+from rotators.entra_app_secret.settings import (
+    GUID,
+    MARKER,
+    TENANT,
+    EntraSettings,
+    parse_settings,
+    value_field,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -54,59 +59,6 @@ log = logging.getLogger(__name__)
 
 #: Fields of the value that describe one client secret and are not carried to the next.
 SECRET_FIELDS = ("key_id", "display_name")
-CLOUDS = {
-    "public": ("https://graph.microsoft.com", "login.microsoftonline.com"),
-    "usgov": ("https://graph.microsoft.us", "login.microsoftonline.us"),
-    "china": ("https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
-}
-MAX_SECRET_DAYS = 3650
-_GUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
-_TENANT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-EXPECTED_TARGET = "an application object id (GUID) or appId=<application (client) id>"
-
-
-@dataclass(frozen=True)
-class EntraSettings:
-    """The application, the cloud and the lifetime of new secrets, parsed once."""
-
-    #: Graph path of the application: ``applications/<id>`` or ``applications(appId='..')``.
-    app_path: str
-    graph_url: str
-    login_host: str
-    lifetime: timedelta
-
-
-def parse_app_path(target: str | None, *, secret: str | None) -> str:
-    """The Graph path of ``rotation-target``; ``ConfigurationError`` (value not echoed)."""
-    text = check_target_text(target, secret=secret) if target else ""
-    key, _, value = text.partition("=")
-    if value and key.strip().lower() == "appid" and _GUID.fullmatch(value.strip()):
-        return f"applications(appId='{value.strip().lower()}')"
-    if not value and _GUID.fullmatch(text.strip()):
-        return f"applications/{text.strip().lower()}"
-    raise ConfigurationError(f"expected {EXPECTED_TARGET}", secret=secret, tag=T.TARGET)
-
-
-def _lifetime(context: RotatorContext) -> timedelta:
-    raw = context.options.get(T.option(T.ENTRA_SECRET_DAYS), str(defaults.ENTRA_SECRET_DAYS))
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_SECRET_DAYS:
-        raise ConfigurationError(
-            f"expected a whole number of days from 1 to {MAX_SECRET_DAYS}",
-            secret=context.secret_name,
-            tag=T.ENTRA_SECRET_DAYS,
-        )
-    return timedelta(days=int(raw))
-
-
-def _text_field(credential: Credential, name: str, pattern: re.Pattern[str], secret: str) -> str:
-    value = credential.extra.get(name)
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ConfigurationError(
-            f"the value needs a valid '{name}' field (JSON with tenant_id, client_id, "
-            "password, key_id)",
-            secret=secret,
-        )
-    return value
 
 
 class EntraAppSecretRotator(Rotator):
@@ -132,18 +84,10 @@ class EntraAppSecretRotator(Rotator):
 
     @classmethod
     def parse_settings(cls, context: RotatorContext) -> EntraSettings:
-        """Target, cloud and lifetime; ``ConfigurationError`` naming the tag. No I/O."""
+        """Target, cloud and lifetime (:mod:`.settings`); ``ConfigurationError`` naming the
+        tag. No I/O."""
         super().parse_settings(context)
-        cloud = context.options.get(T.option(T.ENTRA_CLOUD), "public").strip().lower()
-        if cloud not in CLOUDS:
-            raise ConfigurationError(
-                f"unknown cloud (known: {', '.join(CLOUDS)})",
-                secret=context.secret_name,
-                tag=T.ENTRA_CLOUD,
-            )
-        graph_url, login_host = CLOUDS[cloud]
-        path = parse_app_path(context.target, secret=context.secret_name)
-        return EntraSettings(path, graph_url, login_host, _lifetime(context))
+        return parse_settings(context)
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -160,12 +104,7 @@ class EntraAppSecretRotator(Rotator):
         first. A candidate with a secret and a ``key_id`` is returned as is."""
         if candidate.password and candidate.extra.get("key_id"):
             return candidate
-        name = candidate.extra.get("display_name")
-        if not isinstance(name, str) or not name.startswith(T.PREFIX):
-            raise ConfigurationError(
-                "the candidate carries no 'display_name' (it was not made by generate)",
-                secret=self.context.secret_name,
-            )
+        name = value_field(candidate, "display_name", MARKER, self.context.secret_name)
         graph = self._client(current)
         client_id = self._client_id(current)
         app = graph.application()
@@ -218,7 +157,7 @@ class EntraAppSecretRotator(Rotator):
         secret = self.context.secret_name
         client_secret_logs_in(
             authority=self.settings.login_host,
-            tenant_id=_text_field(credential, "tenant_id", _TENANT, secret),
+            tenant_id=value_field(credential, "tenant_id", TENANT, secret),
             client_id=self._client_id(credential),
             secret=credential.password,
             scope=f"{self.settings.graph_url}/.default",
@@ -233,7 +172,7 @@ class EntraAppSecretRotator(Rotator):
         live = graph.application().passwords
         if old_id:
             doomed = [p.key_id for p in live if p.key_id == str(old_id)]
-        elif isinstance(old_name, str) and old_name.startswith(T.PREFIX):
+        elif isinstance(old_name, str) and MARKER.fullmatch(old_name):
             doomed = [p.key_id for p in live if p.display_name == old_name]
         else:
             log.warning(
@@ -260,7 +199,7 @@ class EntraAppSecretRotator(Rotator):
     # -- helpers ----------------------------------------------------------------------------
 
     def _client_id(self, credential: Credential) -> str:
-        return _text_field(credential, "client_id", _GUID, self.context.secret_name)
+        return value_field(credential, "client_id", GUID, self.context.secret_name)
 
     def _client(self, *known: Credential) -> GraphClient:
         if self._graph is None:

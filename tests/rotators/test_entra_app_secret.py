@@ -28,7 +28,8 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.testing import LeakWatch, RotatorContract, unique_name
 from rotators.entra_app_secret.graph import PERMISSION
-from rotators.entra_app_secret.rotator import CLOUDS, EntraAppSecretRotator, parse_app_path
+from rotators.entra_app_secret.rotator import EntraAppSecretRotator
+from rotators.entra_app_secret.settings import CLOUDS, parse_app_path
 
 HOSTS = ("graph.microsoft.com", "login.microsoftonline.com")
 
@@ -396,6 +397,34 @@ def test_a_value_without_its_ids_is_refused(case: Case, missing: str) -> None:
         case.rotator().verify(Credential(password=case.current.password, extra=extra))
 
 
+def test_an_intent_never_logs_in(case: Case) -> None:
+    with pytest.raises(VerificationFailed):
+        case.rotator().verify(case.rotator().generate(case.current))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"tenant_id": "../../evil"},
+        {"tenant_id": "t" * 300},
+        {"client_id": "x'); drop"},
+        {"tenant_id": 7},
+    ],
+)
+def test_hostile_value_fields_are_refused(case: Case, extra: dict[str, Any]) -> None:
+    value = Credential(password=case.current.password, extra={**case.current.extra, **extra})
+    with pytest.raises(ConfigurationError):
+        case.rotator().verify(value)
+
+
+@pytest.mark.parametrize("name", ["consumers", "rotation-a\nb", "rotation-" + "x" * 200, None])
+def test_a_candidate_without_a_rotation_name_is_refused(case: Case, name: str | None) -> None:
+    candidate = Credential(password="", extra={**case.current.extra, "display_name": name})
+    with pytest.raises(ConfigurationError):
+        case.rotator().apply(case.current, candidate)
+    assert case.names() == ["consumers"]
+
+
 # -- configuration (no I/O) ---------------------------------------------------------------------
 
 
@@ -433,6 +462,8 @@ def test_target_forms() -> None:
         ({"options": {"entra-secret-days": "0"}}, T.ENTRA_SECRET_DAYS),
         ({"options": {"entra-secret-days": "soon"}}, T.ENTRA_SECRET_DAYS),
         ({"options": {"entra-secret-days": "99999"}}, T.ENTRA_SECRET_DAYS),
+        ({"options": {"entra-secret-days": "9" * 5000}}, T.ENTRA_SECRET_DAYS),
+        ({"options": {"entra-secret-days": "\u0663"}}, T.ENTRA_SECRET_DAYS),
     ],
 )
 def test_bad_configuration_is_refused(changes: dict[str, Any], tag: str) -> None:
