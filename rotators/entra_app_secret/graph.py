@@ -11,7 +11,8 @@ app's own credential (its managed identity). It raises only :mod:`rotation.error
 - other 4xx -> ``ConfigurationError`` with Graph's code and message;
 - 429, 5xx, connection errors, timeouts -> ``TargetUnavailable``.
 
-Reads are retried (429/5xx, honouring ``Retry-After``); writes are not: ``addPassword`` is
+Reads are retried (429/5xx, honouring a ``Retry-After`` of up to 10 s; a longer one is
+``TargetUnavailable`` at once, and broken connections); writes are not: ``addPassword`` is
 made safe to repeat by the rotator (display-name markers), not by this client. Messages are
 redacted of every secret the client was told about; ``secretText`` is never logged.
 """
@@ -19,6 +20,7 @@ redacted of every secret the client was told about; ``secretText`` is never logg
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,14 +40,23 @@ if TYPE_CHECKING:
 
 PERMISSION = "Application.ReadWrite.OwnedBy"
 TIMEOUT_S = 20.0
+#: The longest ``Retry-After`` a read waits for; a longer one is ``TargetUnavailable`` at once
+#: (the engine retries the rotation later rather than hold a function instance).
+MAX_RETRY_AFTER_S = 10.0
+
+
+#: Tries of a read answered 429 or 5xx (pausing ``Retry-After``, else 0.5 s, 1 s, ...).
+READ_ATTEMPTS = 3
+#: Broken connections of a read are retried by urllib3 (never those of a write).
+#: (Statuses are left to ``_send``: urllib3 would otherwise honour any Retry-After itself.)
 _READ_RETRY = Retry(
-    total=3,
-    backoff_factor=0.5,
-    status_forcelist=(429, 500, 502, 503, 504),
+    total=2,
+    backoff_factor=0.2,
     allowed_methods=frozenset({"GET"}),
-    respect_retry_after_header=True,
+    respect_retry_after_header=False,
     raise_on_status=False,
 )
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 
 def app_credential() -> TokenCredential:
@@ -156,6 +167,23 @@ class GraphClient:
     def _send(
         self, method: str, suffix: str, what: str, payload: dict[str, Any] | None = None
     ) -> requests.Response:
+        """One call; a read answered 429/5xx is tried :data:`READ_ATTEMPTS` times."""
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            response = self._send_once(method, suffix, what, payload)
+            if response.status_code not in _RETRYABLE or attempt == attempts:
+                break
+            wait = _retry_after(response, default=0.5 * 2 ** (attempt - 1))
+            if wait > MAX_RETRY_AFTER_S:
+                break
+            time.sleep(wait)
+        if response.status_code >= 300:
+            raise self._refused(response, what)
+        return response
+
+    def _send_once(
+        self, method: str, suffix: str, what: str, payload: dict[str, Any] | None
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
         try:
             session = self._reads if method == "GET" else self._writes
@@ -172,8 +200,6 @@ class GraphClient:
                 f"cannot reach Microsoft Graph to {what} of {self._where}: "
                 f"{sanitize_error(error, self._hide)}"
             ) from None
-        if response.status_code >= 300:
-            raise self._refused(response, what)
         return response
 
     def _refused(self, response: requests.Response, what: str) -> RotationError:
@@ -225,6 +251,12 @@ def _graph_error(response: requests.Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         error = {}
     return str(error.get("code", "unknown"))[:100], str(error.get("message", ""))[:300]
+
+
+def _retry_after(response: requests.Response, *, default: float) -> float:
+    """Graph's ``Retry-After`` in seconds (a number), else ``default``."""
+    header = response.headers.get("Retry-After", "").strip()
+    return float(header) if header.isdigit() else default
 
 
 def _server_time(response: requests.Response) -> datetime:

@@ -331,6 +331,27 @@ def test_a_throttled_read_is_retried(case: Case) -> None:
     assert case.works(minted)
 
 
+def test_a_long_retry_after_is_retryable_at_once(case: Case) -> None:
+    rule = case.stack.faults.add(
+        FaultRule(host=HOSTS[0], operation="get_application", status=429, retry_after=3600)
+    )
+    with pytest.raises(TargetUnavailable) as raised:
+        case.mint()
+    assert raised.value.retryable and "429" in str(raised.value)
+    assert case.stack.faults.fired(rule) == 1, "no second try: the wait was too long"
+    assert case.names() == ["consumers"]
+
+
+@pytest.mark.parametrize("operation", ["add_password", "remove_password"])
+def test_a_failing_write_is_not_repeated(case: Case, operation: str) -> None:
+    rule = case.stack.faults.add(FaultRule(host=HOSTS[0], operation=operation, status=503))
+    rotator = case.rotator()
+    with pytest.raises(TargetUnavailable):
+        minted = case.mint(rotator)
+        rotator.retire(case.current, minted)
+    assert case.stack.faults.fired(rule) == 1
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 
