@@ -34,8 +34,8 @@ NO_PROXY = "127.0.0.1,localhost"
 
 
 class AzureStack(Lifecycle):
-    """Clock, CA, fault injector, proxy, identity endpoint, Key Vault, Event Grid, ARM and
-    an emulated Datadog API, started together.
+    """Clock, CA, fault injector, proxy, identity endpoint, Key Vault, Event Grid, ARM, an
+    emulated Datadog API and Entra ID (Graph and login), started together.
 
     The services (``clock``, ``faults``, ``identity``, ``keyvault``, ``hosts``) exist from
     construction, so they can be configured before :meth:`start`; the listeners (``ca``,
@@ -55,6 +55,7 @@ class AzureStack(Lifecycle):
         from emulators.arm import ArmEmulator
         from emulators.datadog import DatadogEmulator
         from emulators.eventgrid import EventGridEmulator
+        from emulators.graph import GraphEmulator
 
         #: Key Vault events (system topics) and custom topics at *.eventgrid.azure.net.
         self.eventgrid = EventGridEmulator.attach(self)
@@ -62,6 +63,9 @@ class AzureStack(Lifecycle):
         self.arm = ArmEmulator.attach(self)
         #: A third-party API with key endpoints, at api.datadoghq.com.
         self.datadog = DatadogEmulator.attach(self)
+        #: Entra ID: Graph applications at graph.microsoft.com, tokens at
+        #: login.microsoftonline.com.
+        self.graph = GraphEmulator.attach(self)
         self._proxy_port = proxy_port
         self._identity_port = identity_port
         self._workdir: Path | None = None

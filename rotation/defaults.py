@@ -37,3 +37,9 @@ SSH_PORT = 22
 #: The file the ``ssh`` rotator edits unless tag rotation-ssh-authorized-keys names another
 #: (relative to the login's home directory, where SFTP starts).
 SSH_AUTHORIZED_KEYS = ".ssh/authorized_keys"
+#: Lifetime of a client secret the entra-app-secret rotator adds, in days (tag
+#: rotation-entra-secret-days); longer than the Key Vault version's validity.
+ENTRA_SECRET_DAYS = 180
+#: The entra-app-secret rotator refuses to add a client secret to an application that
+#: already holds this many (Graph caps them per application; two are in use while rotating).
+ENTRA_MAX_SECRETS = 8

@@ -38,6 +38,10 @@ LDAP_RDN = "rotation-ldap-rdn"
 SSH_HOST_KEY = "rotation-ssh-host-key"
 #: ssh: the authorized_keys file to edit (relative paths start at the login's home).
 SSH_AUTHORIZED_KEYS = "rotation-ssh-authorized-keys"
+#: entra-app-secret: the cloud (``public``, ``usgov``, ``china``) and the client secrets'
+#: lifetime in days.
+ENTRA_CLOUD = "rotation-entra-cloud"
+ENTRA_SECRET_DAYS = "rotation-entra-secret-days"  # noqa: S105 (a tag name)
 
 
 def option(tag: str) -> str:

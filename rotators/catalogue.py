@@ -12,6 +12,7 @@ from rotation.registry import RotatorRegistry, build_registry
 #: kind -> "module:Class" of the rotators that ship with the app.
 BUILTIN: dict[str, str] = {
     "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
+    "entra-app-secret": "rotators.entra_app_secret.rotator:EntraAppSecretRotator",
     "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
     "ldap": "rotators.ldap:LdapRotator",
     "mysql": "rotators.mysql:MySQLRotator",
