@@ -30,6 +30,10 @@ SSLMODE = "rotation-sslmode"
 PROFILE = "rotation-profile"
 SQL_VERIFY = "rotation-sql-verify"
 ACCOUNT_HOST = "rotation-account-host"
+#: Account-key rotators: what the secret holds, ``key`` (default) or ``connection-string``.
+KEY_FORMAT = "rotation-key-format"
+#: Cosmos DB: which key pair, ``read-write`` (default) or ``read-only``.
+KEY_KIND = "rotation-key-kind"
 
 
 def option(tag: str) -> str:

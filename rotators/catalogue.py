@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "rabbitmq": "rotators.rabbitmq:RabbitMqRotator",
     "random": "rotators.random_secret:RandomSecretRotator",
     "redis-acl": "rotators.redis_acl:RedisAclRotator",
+    "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
 }
 
 

@@ -29,6 +29,7 @@ from emulators.arm.errors import ArmError, authorization_failed
 from emulators.arm.rbac import RoleAssignment, RoleAssignments
 from emulators.arm.routing import Call, Route
 from emulators.arm.sql import SqlServers, server_id
+from emulators.arm.storage import StorageAccounts
 from emulators.arm.web import WebApps
 from emulators.clock import Clock
 from emulators.faults import Operation
@@ -117,7 +118,12 @@ class ArmEmulator:
         self.roles = RoleAssignments()
         self.sql = SqlServers(self.clock.now, polls=polls, retry_after_ms=retry_after_ms)
         self.web = WebApps()
-        self._routes: list[Route] = [*self.sql.routes(), *self.web.routes()]
+        self.storage = StorageAccounts(self.clock.now)
+        self._routes: list[Route] = [
+            *self.sql.routes(),
+            *self.web.routes(),
+            *self.storage.routes(),
+        ]
 
     @classmethod
     def attach(cls, stack: StackLike, **options: Any) -> ArmEmulator:
@@ -145,6 +151,17 @@ class ArmEmulator:
         if server is None:
             raise KeyError(f"no SQL server '{resource_id}'")
         return server.password_changes
+
+    def create_storage_account(self, subscription: str, resource_group: str, name: str) -> str:
+        """Create a storage account with two fresh keys at once; returns its resource id."""
+        return self.storage.create(subscription, resource_group, name).id
+
+    def storage_key(self, resource_id: str, key_name: str) -> str:
+        """The current value of key ``key_name`` (``key1``/``key2``) of a storage account."""
+        account = self.storage.find(resource_id)
+        if account is None:
+            raise KeyError(f"no storage account '{resource_id}'")
+        return account.keys.value(key_name)
 
     def set_lro_polls(self, polls: int) -> None:
         """How many ``InProgress`` answers later operations give before completing."""
@@ -280,7 +297,7 @@ class ArmEmulator:
 
     def _resource_group_exists(self, subscription: str, resource_group: str) -> bool:
         key = (subscription.lower(), resource_group.lower())
-        return key in self.sql.resource_groups() or key in self.web.resource_groups()
+        return any(key in part.resource_groups() for part in (self.sql, self.web, self.storage))
 
 
 def _unauthenticated(code: str, message: str) -> ArmError:

@@ -1,0 +1,349 @@
+"""What the account-key rotators share (``storage-account-key``, ``cosmos-db-key``).
+
+An Azure account has two keys of equal power (``key1``/``key2``; ``primary``/``secondary``)
+that Resource Manager lists (``listKeys``) and regenerates one at a time. The secret holds
+one of them; the Credential's ``username`` names which (``key1``), its ``password`` is the
+key, or, with ``rotation-key-format=connection-string``, a connection string with it.
+
+Alternating, mapped onto the engine's contract:
+
+- :meth:`AccountKeyRotator.generate` cannot invent a key (Azure mints it): it returns an
+  *intent*, an empty password naming the other key of the pair. No I/O.
+- :meth:`AccountKeyRotator.apply` lists the keys, finds by value which key the current
+  credential holds, regenerates the **other** one, and returns it as the minted credential
+  (the engine stages it at once). The key consumers hold is never regenerated. A candidate
+  that already carries a key that is live under its name is returned unchanged (a retry).
+  A crash after the regeneration and before the engine staged the answer makes the retry
+  regenerate the other key once more: harmless, nobody holds it.
+- :meth:`AccountKeyRotator.verify` calls the account's data plane with the key.
+- :meth:`AccountKeyRotator.retire` does nothing: the old key stays valid as the standby
+  until the next rotation regenerates it (consumers that have not moved keep working).
+- :meth:`AccountKeyRotator.discard` regenerates a refused candidate's key, never the key
+  the current credential holds.
+
+ARM calls use the app's identity (``DefaultAzureCredential`` with ``AZURE_CLIENT_ID``) as
+``azure-sql-admin`` does. Errors: 401/403 -> ``ConfigurationError`` naming the role, 404 ->
+``ConfigurationError`` naming ``rotation-target``, other 4xx -> ``ConfigurationError``;
+429, 5xx, connection errors, failed or unfinished long-running operations ->
+``TargetUnavailable``. Messages carry ARM's code and message with every key redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
+
+from rotation import tags as T
+from rotation.azure_errors import FailureKind, classify
+from rotation.credential import Credential
+from rotation.errors import ConfigurationError, RotationError, TargetUnavailable, VerificationFailed
+from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.sanitize import sanitize_error
+from rotation.targets import check_target_text
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+FORMAT_OPTION = T.option(T.KEY_FORMAT)
+FORMATS = ("key", "connection-string")
+#: Seconds a long-running key regeneration may take before ``apply`` gives up (retryable).
+LRO_TIMEOUT_S = 240.0
+_SUBSCRIPTION = r"(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
+_GROUP = r"(?P<resource_group>[-\w._()]{1,89}[-\w_()])"
+_BASE64_KEY = re.compile(r"^[A-Za-z0-9+/]{16,}={0,2}$")
+
+
+@dataclass(frozen=True)
+class AccountTarget:
+    """A parsed ``rotation-target``: an account's ARM resource id."""
+
+    subscription: str
+    resource_group: str
+    name: str
+    #: ``Microsoft.Storage/storageAccounts``, ``Microsoft.DocumentDB/databaseAccounts``.
+    resource_type: str
+
+    @property
+    def resource_id(self) -> str:
+        """The ARM resource id."""
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.resource_type}/{self.name}"
+        )
+
+
+def parse_account_target(
+    value: str | None, *, resource_type: str, name_pattern: str, names: str, secret: str | None
+) -> AccountTarget:
+    """Parse ``/subscriptions/<guid>/resourceGroups/<g>/providers/<resource_type>/<name>``.
+
+    ``name_pattern`` is the account name's regex (matched case-sensitively), ``names`` says
+    what it allows for the message. ``ConfigurationError`` naming ``rotation-target`` for
+    anything else (control characters, over 1 KiB, another type, a child resource); the
+    value is never echoed.
+    """
+    text = check_target_text(value, secret=secret) if value else ""
+    pattern = (
+        rf"^/subscriptions/{_SUBSCRIPTION}/resourceGroups/{_GROUP}/providers/"
+        rf"{re.escape(resource_type)}/(?P<name>(?-i:{name_pattern}))$"
+    )
+    found = re.fullmatch(pattern, text, re.IGNORECASE | re.ASCII)
+    if found is None:
+        raise ConfigurationError(
+            "expected /subscriptions/<subscription id>/resourceGroups/<group>/providers/"
+            f"{resource_type}/<account name> ({names})",
+            secret=secret,
+            tag=T.TARGET,
+        )
+    return AccountTarget(
+        found["subscription"].lower(), found["resource_group"], found["name"], resource_type
+    )
+
+
+@dataclass(frozen=True)
+class AccountKeySettings:
+    """The account, the key pair and the value format of one managed secret, parsed once."""
+
+    target: AccountTarget
+    #: The two key names that alternate (``("key1", "key2")``).
+    pair: tuple[str, str]
+    #: Whether the secret holds a connection string rather than the bare key.
+    connection_string: bool
+
+
+def connection_string_key(text: str) -> str | None:
+    """The ``AccountKey`` of a connection string, or ``None`` if it has none."""
+    for part in text.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name.strip().lower() == "accountkey" and value:
+            return value
+    return None
+
+
+class AccountKeyRotator(Rotator):
+    """Alternates between an account's two keys through ARM (see the module docstring).
+
+    Subclasses set the class attributes and the four target hooks (``_management``,
+    ``_list_keys``, ``_regenerate``, ``_check_key``) and ``connection_string``.
+    ``credential``, ``client_options`` (passed to the management client) and
+    ``lro_timeout`` can be injected; the engine passes only ``context``.
+    """
+
+    strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.ALTERNATING,)
+    requires_target: ClassVar[bool] = True
+    requires_admin: ClassVar[bool] = False
+    #: ARM resource type of the account and its name rule (regex, words for messages).
+    resource_type: ClassVar[str]
+    name_pattern: ClassVar[str]
+    name_rule: ClassVar[str]
+    #: The two keys that alternate, unless :meth:`key_pair` says otherwise.
+    key_names: ClassVar[tuple[str, str]]
+    #: The least-privileged built-in role with the actions used, for error messages.
+    required_role: ClassVar[str]
+    default_client_options: ClassVar[Mapping[str, Any]] = {
+        "retry_total": 3,
+        "retry_backoff_factor": 0.8,
+        "polling_interval": 5,
+    }
+
+    def __init__(
+        self,
+        context: RotatorContext,
+        *,
+        credential: TokenCredential | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        lro_timeout: float = LRO_TIMEOUT_S,
+    ) -> None:
+        super().__init__(context)
+        self.settings = self.parse_settings(context)
+        self.target = self.settings.target
+        self.pair = self.settings.pair
+        self.lro_timeout = lro_timeout
+        self._credential = credential
+        self._client_options = {**self.default_client_options, **(client_options or {})}
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.target.resource_id!r})"
+
+    # -- configuration --------------------------------------------------------------------
+
+    @classmethod
+    def parse_settings(cls, context: RotatorContext) -> AccountKeySettings:
+        """Target is the account's resource id; strategy alternating; a known key format."""
+        super().parse_settings(context)
+        secret = context.secret_name
+        target = parse_account_target(
+            context.target,
+            resource_type=cls.resource_type,
+            name_pattern=cls.name_pattern,
+            names=cls.name_rule,
+            secret=secret,
+        )
+        value_format = context.options.get(FORMAT_OPTION, "key")
+        if value_format not in FORMATS:
+            raise ConfigurationError(
+                f"unknown key format (known: {', '.join(FORMATS)})", secret=secret, tag=T.KEY_FORMAT
+            )
+        return AccountKeySettings(target, cls.key_pair(context), value_format != "key")
+
+    @classmethod
+    def key_pair(cls, context: RotatorContext) -> tuple[str, str]:
+        """The two key names that alternate for this secret (default :attr:`key_names`)."""
+        return cls.key_names
+
+    # -- target hooks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _management(self, credential: TokenCredential) -> Any:
+        """A management client for :attr:`target`'s subscription."""
+
+    @abstractmethod
+    def _list_keys(self, client: Any) -> dict[str, str]:
+        """Every key of the account by name (an ARM call)."""
+
+    @abstractmethod
+    def _regenerate(self, client: Any, name: str) -> None:
+        """Regenerate key ``name`` and wait until it is done (an ARM call)."""
+
+    @abstractmethod
+    def _check_key(self, key: str) -> None:
+        """Call the data plane with ``key``: ``VerificationFailed`` if refused."""
+
+    @abstractmethod
+    def connection_string(self, key: str) -> str:
+        """The connection string of the account with ``key``."""
+
+    # -- the contract -----------------------------------------------------------------------
+
+    def generate(self, current: Credential) -> Credential:
+        """An intent: no key yet, the other key of the pair (``None`` if unknown). No I/O."""
+        name = current.username
+        other = self._other(name) if name in self.pair else None
+        return Credential(password="", username=other, extra=current.extra)
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        """Regenerate the key ``current`` does not hold; return it (see the module doc)."""
+        hide = [current.password, candidate.password]
+        for named in (current, candidate):
+            if named.username is not None and named.username not in self.pair:
+                raise ConfigurationError(
+                    f"the secret's username must name a key of {self.target.resource_id} "
+                    f"({' or '.join(self.pair)})",
+                    secret=self.context.secret_name,
+                )
+        held_key = self._stored_key(current.password, refuse=ConfigurationError)
+        keys = self._arm_call("list the keys", self._list_keys, hide)
+        if candidate.password and candidate.username is not None:
+            minted = self._stored_key(candidate.password, refuse=ConfigurationError)
+            if keys.get(candidate.username) == minted and minted != held_key:
+                return candidate  # applied before: the engine staged what apply returned
+        held = next((n for n in self.pair if keys.get(n) == held_key), None)
+        if held is not None:
+            name = self._other(held)
+        else:  # the current key works nowhere: regenerating either pair key loses nothing
+            name = candidate.username or self._other(current.username or self.pair[1])
+        self._arm_call("regenerate a key", lambda client: self._regenerate(client, name), hide)
+        logger.info("regenerated key %s of %s", name, self.target.resource_id)
+        key = self._arm_call("list the keys", self._list_keys, hide)[name]
+        value = self.connection_string(key) if self.settings.connection_string else key
+        return Credential(password=value, username=name, extra=candidate.extra)
+
+    def verify(self, credential: Credential) -> None:
+        """Call the account's data plane with the key; ``VerificationFailed`` if refused."""
+        if credential.username is not None and credential.username not in self.pair:
+            raise VerificationFailed(
+                f"'{credential.username}' is not a key of {self.target.resource_id}"
+            )
+        self._check_key(self._stored_key(credential.password, refuse=VerificationFailed))
+
+    def discard(self, candidate: Credential, current: Credential) -> None:
+        """Regenerate the refused candidate's key unless ``current`` holds it. Idempotent."""
+        name = candidate.username
+        if name not in self.pair or name is None:
+            return
+        hide = [current.password, candidate.password]
+        held_key = self._stored_key(current.password, refuse=ConfigurationError)
+        if self._arm_call("list the keys", self._list_keys, hide).get(name) == held_key:
+            return
+        self._arm_call("regenerate a key", lambda client: self._regenerate(client, name), hide)
+
+    def close(self) -> None:
+        """Close the management client."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _other(self, name: str) -> str:
+        return self.pair[1] if name == self.pair[0] else self.pair[0]
+
+    def _stored_key(self, value: str, *, refuse: type[RotationError]) -> str:
+        """The key in a stored value (bare, or a connection string's ``AccountKey``)."""
+        if self.settings.connection_string:
+            key = connection_string_key(value)
+            problem = None if key else "holds no AccountKey= (is it a bare key?)"
+        else:
+            key = value
+            problem = "looks like a connection string" if "accountkey=" in value.lower() else None
+        if problem is not None or key is None:
+            message = f"the secret's value {problem} although {T.KEY_FORMAT} says otherwise"
+            if refuse is ConfigurationError:
+                raise ConfigurationError(message, secret=self.context.secret_name, tag=T.KEY_FORMAT)
+            raise refuse(message)
+        return key
+
+    def _arm_call(self, what: str, func: Callable[[Any], R], hide: list[str]) -> R:
+        """Run one ARM call with the management client; map SDK errors for this account."""
+        try:
+            if self._client is None:
+                self._client = self._management(self._token_credential())
+            return func(self._client)
+        except AzureError as error:
+            raise self._arm_error(error, what, hide) from None
+
+    def _token_credential(self) -> TokenCredential:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            client_id = os.environ.get("AZURE_CLIENT_ID")
+            self._credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        return self._credential
+
+    def _arm_error(self, error: AzureError, what: str, hide: list[str]) -> RotationError:
+        where, secret = self.target.resource_id, self.context.secret_name
+        failure, detail = classify(error), sanitize_error(error, hide)
+        message = f"cannot {what} of {where}: {detail}"
+        if isinstance(error, ClientAuthenticationError) and not failure.status:
+            return ConfigurationError(
+                f"{message}; check the managed identity and AZURE_CLIENT_ID", secret=secret
+            )
+        if isinstance(error, ResourceNotFoundError) or failure.kind is FailureKind.NOT_FOUND:
+            return ConfigurationError(message, secret=secret, tag=T.TARGET)
+        if failure.kind is FailureKind.DENIED:
+            return ConfigurationError(
+                f"{message}; the function app's identity needs the '{self.required_role}' "
+                "role on the account",
+                secret=secret,
+            )
+        if failure.kind in (FailureKind.CONFLICT, FailureKind.REFUSED):
+            return ConfigurationError(message, secret=secret)
+        return TargetUnavailable(message)
+
+    @staticmethod
+    def looks_like_key(key: str) -> bool:
+        """Whether ``key`` is base64 text, as every account key is (no call needed to refuse
+        anything else)."""
+        return _BASE64_KEY.fullmatch(key) is not None
