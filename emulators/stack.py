@@ -64,6 +64,10 @@ class AzureStack(Lifecycle):
 
         #: The blob endpoints of ARM's storage accounts (*.blob.core.windows.net, Azurite).
         self.blob_accounts = BlobDataPlane.attach(self, self.arm.storage)
+        from emulators.arm.cosmos_data import CosmosDataPlane
+
+        #: The data plane of ARM's Cosmos DB accounts (*.documents.azure.com, key checks).
+        self.cosmos_accounts = CosmosDataPlane.attach(self, self.arm.cosmos)
         #: A third-party API with key endpoints, at api.datadoghq.com.
         self.datadog = DatadogEmulator.attach(self)
         self._proxy_port = proxy_port

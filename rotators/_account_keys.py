@@ -30,6 +30,7 @@ ARM calls use the app's identity (``DefaultAzureCredential`` with ``AZURE_CLIENT
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -57,6 +58,12 @@ R = TypeVar("R")
 
 FORMAT_OPTION = T.option(T.KEY_FORMAT)
 FORMATS = ("key", "connection-string")
+#: Management client defaults: a few quick retries (Functions have time limits).
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "polling_interval": 5,
+    "retry_total": 3,
+    "retry_backoff_factor": 0.8,
+}
 #: Seconds a long-running key regeneration may take before ``apply`` gives up (retryable).
 LRO_TIMEOUT_S = 240.0
 _SUBSCRIPTION = r"(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
@@ -131,47 +138,52 @@ def connection_string_key(text: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class AccountKind:
+    """What differs between the account types, as data."""
+
+    #: ARM resource type (``Microsoft.Storage/storageAccounts``).
+    resource_type: str
+    #: The account name's regex and the same rule in words, for messages.
+    name_pattern: str
+    name_rule: str
+    #: The two keys that alternate by default.
+    key_names: tuple[str, str]
+    #: The least-privileged built-in role with the actions used, for error messages.
+    role: str
+    #: ``"module:Class"`` of the management client (imported on first use).
+    client: str
+    #: The connection string, with ``{name}`` and ``{key}``.
+    connection: str
+
+
 class AccountKeyRotator(Rotator):
     """Alternates between an account's two keys through ARM (see the module docstring).
 
-    Subclasses set the class attributes and the four target hooks (``_management``,
-    ``_list_keys``, ``_regenerate``, ``_check_key``) and ``connection_string``.
-    ``credential``, ``client_options`` (passed to the management client) and
+    Subclasses set :attr:`account` and two target hooks, ``_keys`` (ARM) and ``_check_key``
+    (the data plane). ``client_options`` (for the management client), ``credential`` and
     ``lro_timeout`` can be injected; the engine passes only ``context``.
     """
 
     strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.ALTERNATING,)
     requires_target: ClassVar[bool] = True
     requires_admin: ClassVar[bool] = False
-    #: ARM resource type of the account and its name rule (regex, words for messages).
-    resource_type: ClassVar[str]
-    name_pattern: ClassVar[str]
-    name_rule: ClassVar[str]
-    #: The two keys that alternate, unless :meth:`key_pair` says otherwise.
-    key_names: ClassVar[tuple[str, str]]
-    #: The least-privileged built-in role with the actions used, for error messages.
-    required_role: ClassVar[str]
-    default_client_options: ClassVar[Mapping[str, Any]] = {
-        "retry_total": 3,
-        "retry_backoff_factor": 0.8,
-        "polling_interval": 5,
-    }
+    account: ClassVar[AccountKind]
 
     def __init__(
         self,
         context: RotatorContext,
         *,
-        credential: TokenCredential | None = None,
         client_options: Mapping[str, Any] | None = None,
         lro_timeout: float = LRO_TIMEOUT_S,
+        credential: TokenCredential | None = None,
     ) -> None:
         super().__init__(context)
         self.settings = self.parse_settings(context)
-        self.target = self.settings.target
-        self.pair = self.settings.pair
+        self.target, self.pair = self.settings.target, self.settings.pair
         self.lro_timeout = lro_timeout
         self._credential = credential
-        self._client_options = {**self.default_client_options, **(client_options or {})}
+        self._client_options = dict(CLIENT_DEFAULTS, **(client_options or {}))
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -183,12 +195,12 @@ class AccountKeyRotator(Rotator):
     def parse_settings(cls, context: RotatorContext) -> AccountKeySettings:
         """Target is the account's resource id; strategy alternating; a known key format."""
         super().parse_settings(context)
-        secret = context.secret_name
+        secret, kind = context.secret_name, cls.account
         target = parse_account_target(
             context.target,
-            resource_type=cls.resource_type,
-            name_pattern=cls.name_pattern,
-            names=cls.name_rule,
+            resource_type=kind.resource_type,
+            name_pattern=kind.name_pattern,
+            names=kind.name_rule,
             secret=secret,
         )
         value_format = context.options.get(FORMAT_OPTION, "key")
@@ -200,30 +212,23 @@ class AccountKeyRotator(Rotator):
 
     @classmethod
     def key_pair(cls, context: RotatorContext) -> tuple[str, str]:
-        """The two key names that alternate for this secret (default :attr:`key_names`)."""
-        return cls.key_names
+        """The two key names that alternate for this secret (default ``account.key_names``)."""
+        return cls.account.key_names
+
+    def connection_string(self, key: str) -> str:
+        """The account's connection string with ``key``."""
+        return self.account.connection.format(name=self.target.name, key=key)
 
     # -- target hooks -----------------------------------------------------------------------
 
     @abstractmethod
-    def _management(self, credential: TokenCredential) -> Any:
-        """A management client for :attr:`target`'s subscription."""
-
-    @abstractmethod
-    def _list_keys(self, client: Any) -> dict[str, str]:
-        """Every key of the account by name (an ARM call)."""
-
-    @abstractmethod
-    def _regenerate(self, client: Any, name: str) -> None:
-        """Regenerate key ``name`` and wait until it is done (an ARM call)."""
+    def _keys(self, client: Any, regenerate: str | None = None) -> dict[str, str]:
+        """Every key of the account by name, after regenerating key ``regenerate`` (and
+        waiting until that is done) when one is given. ARM calls."""
 
     @abstractmethod
     def _check_key(self, key: str) -> None:
         """Call the data plane with ``key``: ``VerificationFailed`` if refused."""
-
-    @abstractmethod
-    def connection_string(self, key: str) -> str:
-        """The connection string of the account with ``key``."""
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -244,7 +249,7 @@ class AccountKeyRotator(Rotator):
                     secret=self.context.secret_name,
                 )
         held_key = self._stored_key(current.password, refuse=ConfigurationError)
-        keys = self._arm_call("list the keys", self._list_keys, hide)
+        keys = self._arm_call("list the keys", self._keys, hide)
         if candidate.password and candidate.username is not None:
             minted = self._stored_key(candidate.password, refuse=ConfigurationError)
             if keys.get(candidate.username) == minted and minted != held_key:
@@ -254,9 +259,7 @@ class AccountKeyRotator(Rotator):
             name = self._other(held)
         else:  # the current key works nowhere: regenerating either pair key loses nothing
             name = candidate.username or self._other(current.username or self.pair[1])
-        self._arm_call("regenerate a key", lambda client: self._regenerate(client, name), hide)
-        logger.info("regenerated key %s of %s", name, self.target.resource_id)
-        key = self._arm_call("list the keys", self._list_keys, hide)[name]
+        key = self._regenerated(name, hide)
         value = self.connection_string(key) if self.settings.connection_string else key
         return Credential(password=value, username=name, extra=candidate.extra)
 
@@ -275,9 +278,8 @@ class AccountKeyRotator(Rotator):
             return
         hide = [current.password, candidate.password]
         held_key = self._stored_key(current.password, refuse=ConfigurationError)
-        if self._arm_call("list the keys", self._list_keys, hide).get(name) == held_key:
-            return
-        self._arm_call("regenerate a key", lambda client: self._regenerate(client, name), hide)
+        if self._arm_call("list the keys", self._keys, hide).get(name) != held_key:
+            self._regenerated(name, hide)
 
     def close(self) -> None:
         """Close the management client."""
@@ -286,6 +288,12 @@ class AccountKeyRotator(Rotator):
             self._client = None
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _regenerated(self, name: str, hide: list[str]) -> str:
+        """Regenerate key ``name``; return its new value."""
+        keys = self._arm_call("regenerate a key", lambda c: self._keys(c, regenerate=name), hide)
+        logger.info("regenerated key %s of %s", name, self.target.resource_id)
+        return keys[name]
 
     def _other(self, name: str) -> str:
         return self.pair[1] if name == self.pair[0] else self.pair[0]
@@ -309,7 +317,11 @@ class AccountKeyRotator(Rotator):
         """Run one ARM call with the management client; map SDK errors for this account."""
         try:
             if self._client is None:
-                self._client = self._management(self._token_credential())
+                module, _, cls = self.account.client.partition(":")
+                client_class = getattr(importlib.import_module(module), cls)
+                self._client = client_class(
+                    self._token_credential(), self.target.subscription, **self._client_options
+                )
             return func(self._client)
         except AzureError as error:
             raise self._arm_error(error, what, hide) from None
@@ -334,7 +346,7 @@ class AccountKeyRotator(Rotator):
             return ConfigurationError(message, secret=secret, tag=T.TARGET)
         if failure.kind is FailureKind.DENIED:
             return ConfigurationError(
-                f"{message}; the function app's identity needs the '{self.required_role}' "
+                f"{message}; the function app's identity needs the '{self.account.role}' "
                 "role on the account",
                 secret=secret,
             )

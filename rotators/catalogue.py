@@ -12,6 +12,7 @@ from rotation.registry import RotatorRegistry, build_registry
 #: kind -> "module:Class" of the rotators that ship with the app.
 BUILTIN: dict[str, str] = {
     "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
+    "cosmos-db-key": "rotators.cosmos_db_key:CosmosDbKeyRotator",
     "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
     "mysql": "rotators.mysql:MySQLRotator",
     "postgres": "rotators.postgres:PostgresRotator",

@@ -22,19 +22,20 @@ How it works
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
 from rotation.azure_errors import classify
 from rotation.errors import TargetUnavailable, VerificationFailed
 from rotation.sanitize import sanitize_error
-from rotators._account_keys import AccountKeyRotator
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+from rotators._account_keys import AccountKeyRotator, AccountKind
 
 REQUIRED_ROLE = "Storage Account Key Operator Service Role"
+CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=https;AccountName={name};AccountKey={key};"
+    "EndpointSuffix=core.windows.net"
+)
 #: Seconds one data-plane call may take.
 DATA_TIMEOUT_S = 20
 
@@ -43,41 +44,27 @@ class StorageAccountKeyRotator(AccountKeyRotator):
     """Alternates a storage account's ``key1``/``key2`` through ARM; verifies on blob."""
 
     kind: ClassVar[str] = "storage-account-key"
-    resource_type: ClassVar[str] = "Microsoft.Storage/storageAccounts"
-    name_pattern: ClassVar[str] = r"[a-z0-9]{3,24}"
-    name_rule: ClassVar[str] = "3 to 24 lower-case letters and digits"
-    key_names: ClassVar[tuple[str, str]] = ("key1", "key2")
-    required_role: ClassVar[str] = REQUIRED_ROLE
+    account: ClassVar[AccountKind] = AccountKind(
+        "Microsoft.Storage/storageAccounts", r"[a-z0-9]{3,24}",
+        "3 to 24 lower-case letters and digits", ("key1", "key2"), REQUIRED_ROLE,
+        "azure.mgmt.storage:StorageManagementClient", CONNECTION_STRING,
+    )  # fmt: skip
 
     @property
     def blob_url(self) -> str:
         """The account's blob endpoint."""
         return f"https://{self.target.name}.blob.core.windows.net"
 
-    def connection_string(self, key: str) -> str:
-        """``DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;EndpointSuffix=...``"""
-        return (
-            f"DefaultEndpointsProtocol=https;AccountName={self.target.name};AccountKey={key};"
-            "EndpointSuffix=core.windows.net"
-        )
+    def _keys(self, client: Any, regenerate: str | None = None) -> dict[str, str]:
+        group, name = self.target.resource_group, self.target.name
+        if regenerate is None:
+            result = client.storage_accounts.list_keys(group, name)
+        else:  # synchronous in ARM; the answer lists the keys
+            from azure.mgmt.storage.models import StorageAccountRegenerateKeyParameters
 
-    def _management(self, credential: TokenCredential) -> Any:
-        from azure.mgmt.storage import StorageManagementClient
-
-        return StorageManagementClient(credential, self.target.subscription, **self._client_options)
-
-    def _list_keys(self, client: Any) -> dict[str, str]:
-        result = client.storage_accounts.list_keys(self.target.resource_group, self.target.name)
+            parameters = StorageAccountRegenerateKeyParameters(key_name=regenerate)
+            result = client.storage_accounts.regenerate_key(group, name, parameters)
         return {k.key_name: k.value for k in result.keys_property or () if k.key_name and k.value}
-
-    def _regenerate(self, client: Any, name: str) -> None:
-        from azure.mgmt.storage.models import StorageAccountRegenerateKeyParameters
-
-        client.storage_accounts.regenerate_key(
-            self.target.resource_group,
-            self.target.name,
-            StorageAccountRegenerateKeyParameters(key_name=name),
-        )
 
     def _check_key(self, key: str) -> None:
         from azure.storage.blob import BlobServiceClient

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Protocol, Self
 
 from emulators.arm.storage import KEY_NAMES, StorageAccount, StorageAccounts
-from emulators.azurite import AzuriteUnavailable, _answers, _free_port, installed
+from emulators.azurite import AzuriteUnavailable, _answers, _free_port, installed, kill_group
 from emulators.lifecycle import Lifecycle, remove_tree
 from emulators.wire import Request, Response, Service
 
@@ -83,14 +82,8 @@ class BlobDataPlane(Lifecycle):
             self._stale = True
 
     def _kill(self) -> None:
-        if self._process is not None:
-            if self._process.poll() is None:
-                try:
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self._process.wait(timeout=10)
-            self._process = None
+        kill_group(self._process)
+        self._process = None
 
     def _restart(self) -> None:
         """(Re)start Azurite with the current accounts; called with the lock held."""

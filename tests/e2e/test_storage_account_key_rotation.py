@@ -15,35 +15,16 @@ import uuid
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobServiceClient
 
 from rotation import tags as T
 from rotators.storage_account_key import REQUIRED_ROLE
 from tests.e2e.catalogue_support import LeakWatch, deliver_near_expiry, put_secret
 from tests.e2e.conftest import AppUnderTest
 from tests.e2e.consumer_support import call_api, define_consumers, sweep, web_app_consumer
+from tests.support.account_keys import blob_accepts
 
 SUBSCRIPTION = str(uuid.uuid4())
 GROUP = "rg-e2e-storage"
-
-
-def blob_accepts(account: str, key: str) -> bool:
-    """The test's own SharedKey-signed call to the account's blob endpoint."""
-    service = BlobServiceClient(
-        f"https://{account}.blob.core.windows.net",
-        credential={"account_name": account, "account_key": key},
-        retry_total=0,
-    )
-    try:
-        service.get_service_properties()
-    except HttpResponseError as error:
-        if error.status_code == 403:
-            return False
-        raise
-    finally:
-        service.close()
-    return True
 
 
 def current(app: AppUnderTest, name: str) -> tuple[dict[str, Any], str, dict[str, str]]:
@@ -69,7 +50,7 @@ def test_rotation_moves_to_the_other_key_and_retires_the_old_after_consumers(
     name = "orders-storage-key"
     web = web_app_consumer(stack, app, name)
     define_consumers(monkeypatch, {"orders-web": web.definition(restart=False)})
-    key1 = stack.arm.storage_key(target, "key1")
+    key1 = stack.arm.account_key(target, "key1")
     first = put_secret(
         app,
         name,
@@ -85,7 +66,7 @@ def test_rotation_moves_to_the_other_key_and_retires_the_old_after_consumers(
     assert second != first
     assert tags[T.STATE] == "awaiting-consumers"
     assert value["username"] == "key2"
-    assert value["password"] == stack.arm.storage_key(target, "key2")
+    assert value["password"] == stack.arm.account_key(target, "key2")
     assert blob_accepts(account, value["password"]), "the new key works"
     assert blob_accepts(account, key1), "the old key lives while the consumer uses it"
 
@@ -110,7 +91,7 @@ def test_without_the_key_operator_role_nothing_changes(app: AppUnderTest) -> Non
     stack = app.vault.stack
     account = "ste2e" + uuid.uuid4().hex[:12]
     target = stack.arm.create_storage_account(SUBSCRIPTION, GROUP, account)
-    key1 = stack.arm.storage_key(target, "key1")
+    key1 = stack.arm.account_key(target, "key1")
     first = put_secret(
         app,
         "no-role-storage-key",
