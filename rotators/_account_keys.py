@@ -21,33 +21,29 @@ Alternating, mapped onto the engine's contract:
 - :meth:`AccountKeyRotator.discard` regenerates a refused candidate's key, never the key
   the current credential holds.
 
-ARM calls use the app's identity (``DefaultAzureCredential`` with ``AZURE_CLIENT_ID``) as
-``azure-sql-admin`` does. Errors: 401/403 -> ``ConfigurationError`` naming the role, 404 ->
-``ConfigurationError`` naming ``rotation-target``, other 4xx -> ``ConfigurationError``;
-429, 5xx, connection errors, failed or unfinished long-running operations ->
-``TargetUnavailable``. Messages carry ARM's code and message with every key redacted.
+ARM calls and their error mapping are :mod:`rotators._arm_accounts` (the app's identity,
+as ``azure-sql-admin`` uses it); messages never carry a key.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import re
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
-
 from rotation import tags as T
-from rotation.azure_errors import FailureKind, classify
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, RotationError, TargetUnavailable, VerificationFailed
+from rotation.errors import ConfigurationError, RotationError, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.sanitize import sanitize_error
-from rotation.targets import check_target_text
+from rotators._arm_accounts import (
+    AccountTarget,
+    ArmAccountClient,
+    connection_string_key,
+    looks_like_key,
+    parse_account_target,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -66,56 +62,6 @@ CLIENT_DEFAULTS: dict[str, Any] = {
 }
 #: Seconds a long-running key regeneration may take before ``apply`` gives up (retryable).
 LRO_TIMEOUT_S = 240.0
-_SUBSCRIPTION = r"(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
-_GROUP = r"(?P<resource_group>[-\w._()]{1,89}[-\w_()])"
-_BASE64_KEY = re.compile(r"^[A-Za-z0-9+/]{16,}={0,2}$")
-
-
-@dataclass(frozen=True)
-class AccountTarget:
-    """A parsed ``rotation-target``: an account's ARM resource id."""
-
-    subscription: str
-    resource_group: str
-    name: str
-    #: ``Microsoft.Storage/storageAccounts``, ``Microsoft.DocumentDB/databaseAccounts``.
-    resource_type: str
-
-    @property
-    def resource_id(self) -> str:
-        """The ARM resource id."""
-        return (
-            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-            f"/providers/{self.resource_type}/{self.name}"
-        )
-
-
-def parse_account_target(
-    value: str | None, *, resource_type: str, name_pattern: str, names: str, secret: str | None
-) -> AccountTarget:
-    """Parse ``/subscriptions/<guid>/resourceGroups/<g>/providers/<resource_type>/<name>``.
-
-    ``name_pattern`` is the account name's regex (matched case-sensitively), ``names`` says
-    what it allows for the message. ``ConfigurationError`` naming ``rotation-target`` for
-    anything else (control characters, over 1 KiB, another type, a child resource); the
-    value is never echoed.
-    """
-    text = check_target_text(value, secret=secret) if value else ""
-    pattern = (
-        rf"^/subscriptions/{_SUBSCRIPTION}/resourceGroups/{_GROUP}/providers/"
-        rf"{re.escape(resource_type)}/(?P<name>(?-i:{name_pattern}))$"
-    )
-    found = re.fullmatch(pattern, text, re.IGNORECASE | re.ASCII)
-    if found is None:
-        raise ConfigurationError(
-            "expected /subscriptions/<subscription id>/resourceGroups/<group>/providers/"
-            f"{resource_type}/<account name> ({names})",
-            secret=secret,
-            tag=T.TARGET,
-        )
-    return AccountTarget(
-        found["subscription"].lower(), found["resource_group"], found["name"], resource_type
-    )
 
 
 @dataclass(frozen=True)
@@ -127,15 +73,6 @@ class AccountKeySettings:
     pair: tuple[str, str]
     #: Whether the secret holds a connection string rather than the bare key.
     connection_string: bool
-
-
-def connection_string_key(text: str) -> str | None:
-    """The ``AccountKey`` of a connection string, or ``None`` if it has none."""
-    for part in text.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name.strip().lower() == "accountkey" and value:
-            return value
-    return None
 
 
 @dataclass(frozen=True)
@@ -182,9 +119,14 @@ class AccountKeyRotator(Rotator):
         self.settings = self.parse_settings(context)
         self.target, self.pair = self.settings.target, self.settings.pair
         self.lro_timeout = lro_timeout
-        self._credential = credential
-        self._client_options = dict(CLIENT_DEFAULTS, **(client_options or {}))
-        self._client: Any = None
+        self._arm = ArmAccountClient(
+            self.account.client,
+            self.target,
+            dict(CLIENT_DEFAULTS, **(client_options or {})),
+            credential=credential,
+            role=self.account.role,
+            secret=context.secret_name,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self.target.resource_id!r})"
@@ -283,9 +225,7 @@ class AccountKeyRotator(Rotator):
 
     def close(self) -> None:
         """Close the management client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._arm.close()
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -314,48 +254,8 @@ class AccountKeyRotator(Rotator):
         return key
 
     def _arm_call(self, what: str, func: Callable[[Any], R], hide: list[str]) -> R:
-        """Run one ARM call with the management client; map SDK errors for this account."""
-        try:
-            if self._client is None:
-                module, _, cls = self.account.client.partition(":")
-                client_class = getattr(importlib.import_module(module), cls)
-                self._client = client_class(
-                    self._token_credential(), self.target.subscription, **self._client_options
-                )
-            return func(self._client)
-        except AzureError as error:
-            raise self._arm_error(error, what, hide) from None
+        """Run one ARM call with the management client (errors mapped for this account)."""
+        return self._arm.call(what, func, hide)
 
-    def _token_credential(self) -> TokenCredential:
-        if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            client_id = os.environ.get("AZURE_CLIENT_ID")
-            self._credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-        return self._credential
-
-    def _arm_error(self, error: AzureError, what: str, hide: list[str]) -> RotationError:
-        where, secret = self.target.resource_id, self.context.secret_name
-        failure, detail = classify(error), sanitize_error(error, hide)
-        message = f"cannot {what} of {where}: {detail}"
-        if isinstance(error, ClientAuthenticationError) and not failure.status:
-            return ConfigurationError(
-                f"{message}; check the managed identity and AZURE_CLIENT_ID", secret=secret
-            )
-        if isinstance(error, ResourceNotFoundError) or failure.kind is FailureKind.NOT_FOUND:
-            return ConfigurationError(message, secret=secret, tag=T.TARGET)
-        if failure.kind is FailureKind.DENIED:
-            return ConfigurationError(
-                f"{message}; the function app's identity needs the '{self.account.role}' "
-                "role on the account",
-                secret=secret,
-            )
-        if failure.kind in (FailureKind.CONFLICT, FailureKind.REFUSED):
-            return ConfigurationError(message, secret=secret)
-        return TargetUnavailable(message)
-
-    @staticmethod
-    def looks_like_key(key: str) -> bool:
-        """Whether ``key`` is base64 text, as every account key is (no call needed to refuse
-        anything else)."""
-        return _BASE64_KEY.fullmatch(key) is not None
+    #: Whether a text is base64, as every account key is (no call needed to refuse others).
+    looks_like_key = staticmethod(looks_like_key)

@@ -100,7 +100,9 @@ def _returning_id(
 
 
 class ArmEmulator:
-    """ARM for ``Microsoft.Sql/servers`` and ``Microsoft.Web/sites``, with RBAC and LROs.
+    """ARM for ``Microsoft.Sql/servers``, ``Microsoft.Web/sites`` and the keys of
+    ``Microsoft.Storage/storageAccounts`` and ``Microsoft.DocumentDB/databaseAccounts``, with
+    RBAC and LROs.
 
     ``polls`` is how many status reads of a long-running operation answer ``InProgress``
     before it completes; ``retry_after_ms`` the delay its status URLs ask for.

@@ -22,7 +22,8 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.testing import LeakWatch, RotatorContract
-from rotators._account_keys import AccountKeyRotator, connection_string_key
+from rotators._account_keys import AccountKeyRotator
+from rotators._arm_accounts import connection_string_key
 from tests.support.own_stack import FAST_SDK
 
 
@@ -319,3 +320,16 @@ class AccountKeyBehaviour(AccountKeyContract):
         with pytest.raises(ConfigurationError) as raised:  # a bare key under this tag
             rotator.apply(Credential(password=self.ring().value(one)), rotator.generate(current))
         assert raised.value.tag == T.KEY_FORMAT
+
+    def test_a_retry_before_staging_regenerates_only_the_unheld_key(self, target: str) -> None:
+        # A crash after the regeneration, before the engine staged the answer: the retry
+        # sees the intent again and regenerates the same, unheld key once more.
+        one, two = self.keys
+        current = Credential(password=self.ring().value(one), username=one)
+        intent = self.fresh(target).generate(current)
+        lost = self.fresh(target).apply(current, intent)
+        retried = self.fresh(target).apply(current, intent)
+        assert retried.username == lost.username == two
+        assert retried.password != lost.password and self.ring().regenerations == 2
+        assert self.can_login(current), "the held key survives every retry"
+        assert self.can_login(retried) and not self.can_login(lost)
