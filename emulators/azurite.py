@@ -52,6 +52,18 @@ def _answers(port: int) -> bool:
         return False
 
 
+def kill_group(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the process group ``process`` leads (Azurite ignores SIGTERM) and reap it."""
+    if process is None:
+        return
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=10)
+
+
 class Azurite(Lifecycle):
     """One Azurite process with blob, queue and table services on free 127.0.0.1 ports."""
 
@@ -112,14 +124,8 @@ class Azurite(Lifecycle):
 
     def stop(self) -> None:
         """SIGKILL Azurite's process group (it ignores SIGTERM) and remove its files."""
-        if self._process is not None:
-            if self._process.poll() is None:
-                try:
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self._process.wait(timeout=10)
-            self._process = None
+        kill_group(self._process)
+        self._process = None
         remove_tree(self._workdir)
         self._workdir = None
 

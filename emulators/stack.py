@@ -61,6 +61,14 @@ class AzureStack(Lifecycle):
         self.eventgrid = EventGridEmulator.attach(self)
         #: Azure Resource Manager (SQL servers, web apps) at management.azure.com.
         self.arm = ArmEmulator.attach(self)
+        from emulators.arm.blob_data import BlobDataPlane
+
+        #: The blob endpoints of ARM's storage accounts (*.blob.core.windows.net, Azurite).
+        self.blob_accounts = BlobDataPlane.attach(self, self.arm.storage)
+        from emulators.arm.cosmos_data import CosmosDataPlane
+
+        #: The data plane of ARM's Cosmos DB accounts (*.documents.azure.com, key checks).
+        self.cosmos_accounts = CosmosDataPlane.attach(self, self.arm.cosmos)
         #: A third-party API with key endpoints, at api.datadoghq.com.
         self.datadog = DatadogEmulator.attach(self)
         #: Entra ID: Graph applications at graph.microsoft.com, tokens at
@@ -95,6 +103,7 @@ class AzureStack(Lifecycle):
         if self._identity_listener is not None:
             self._identity_listener.stop()
             self._identity_listener = None
+        self.blob_accounts.stop()
         remove_tree(self._workdir)
         self._workdir = None
         self._ca = None

@@ -2,7 +2,7 @@
 //
 // Least privilege by construction:
 // * one user-assigned identity runs the app; every role it holds is scoped to one resource
-//   (a vault, a SQL server, a consumer app, the app's own storage account, the telemetry
+//   (a vault, a SQL server, a storage or Cosmos DB account whose keys it rotates, a consumer app, the app's own storage account, the telemetry
 //   component, the outcome topic), never to a resource group or the subscription;
 // * no keys, SAS tokens or passwords anywhere: storage has shared-key access disabled,
 //   Application Insights and the outcome topic have local auth disabled.
@@ -25,7 +25,7 @@ param location string
 @description('Resource group of the app; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
-// vaults, sqlServers and consumerWebApps list existing resources in this subscription as
+// vaults, sqlServers, keyStorageAccounts, keyCosmosAccounts and consumerWebApps list existing resources in this subscription as
 // objects { name: string, resourceGroup: string? }; resourceGroup defaults to the app's.
 // (Plain arrays rather than a user-defined type, which checkov's Bicep parser cannot read.)
 
@@ -34,6 +34,12 @@ param vaults array = []
 
 @description('Azure SQL logical servers whose administrator password the app rotates: [{ name, resourceGroup? }] ("SQL Server Contributor" on each).')
 param sqlServers array = []
+
+@description('Storage accounts whose access keys the app rotates (storage-account-key): [{ name, resourceGroup? }] ("Storage Account Key Operator Service Role" on each).')
+param keyStorageAccounts array = []
+
+@description('Cosmos DB accounts whose keys the app rotates (cosmos-db-key): [{ name, resourceGroup? }] ("DocumentDB Account Contributor" on each, the narrowest built-in role that may regenerate keys).')
+param keyCosmosAccounts array = []
 
 @description('App Service / Functions apps that consume rotated secrets through Key Vault references: [{ name, resourceGroup? }] ("Website Contributor" on each, to read reference status and restart).')
 param consumerWebApps array = []
@@ -230,6 +236,24 @@ module sqlAccess 'modules/sql-access.bicep' = [for (server, i) in sqlServers: {
   scope: resourceGroup(server.?resourceGroup ?? rg.name)
   params: {
     serverName: server.name
+    principalId: identity.outputs.appIdentityPrincipalId
+  }
+}]
+
+module storageKeyAccess 'modules/storage-key-access.bicep' = [for (account, i) in keyStorageAccounts: {
+  name: 'rotation-storage-key-access-${resourceToken}-${i}'
+  scope: resourceGroup(account.?resourceGroup ?? rg.name)
+  params: {
+    accountName: account.name
+    principalId: identity.outputs.appIdentityPrincipalId
+  }
+}]
+
+module cosmosKeyAccess 'modules/cosmos-key-access.bicep' = [for (account, i) in keyCosmosAccounts: {
+  name: 'rotation-cosmos-key-access-${resourceToken}-${i}'
+  scope: resourceGroup(account.?resourceGroup ?? rg.name)
+  params: {
+    accountName: account.name
     principalId: identity.outputs.appIdentityPrincipalId
   }
 }]

@@ -42,6 +42,10 @@ SSH_AUTHORIZED_KEYS = "rotation-ssh-authorized-keys"
 #: lifetime in days.
 ENTRA_CLOUD = "rotation-entra-cloud"
 ENTRA_SECRET_DAYS = "rotation-entra-secret-days"  # noqa: S105 (a tag name)
+#: Account-key rotators: what the secret holds, ``key`` (default) or ``connection-string``.
+KEY_FORMAT = "rotation-key-format"
+#: Cosmos DB: which key pair, ``read-write`` (default) or ``read-only``.
+KEY_KIND = "rotation-key-kind"
 
 
 def option(tag: str) -> str:

@@ -12,6 +12,7 @@ from rotation.registry import RotatorRegistry, build_registry
 #: kind -> "module:Class" of the rotators that ship with the app.
 BUILTIN: dict[str, str] = {
     "azure-sql-admin": "rotators.azure_sql_admin:AzureSqlAdminRotator",
+    "cosmos-db-key": "rotators.cosmos_db_key:CosmosDbKeyRotator",
     "entra-app-secret": "rotators.entra_app_secret.rotator:EntraAppSecretRotator",
     "http-api-key": "rotators.http_api_key.rotator:HttpApiKeyRotator",
     "ldap": "rotators.ldap:LdapRotator",
@@ -22,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "redis-acl": "rotators.redis_acl:RedisAclRotator",
     "ssh": "rotators.ssh:SshKeyRotator",
     "ssh-password": "rotators.ssh_password:SshPasswordRotator",
+    "storage-account-key": "rotators.storage_account_key:StorageAccountKeyRotator",
 }
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from emulators.arm.errors import ArmError
+from emulators.arm.routing import Handler, Route
 
 
 class OperationStatus(StrEnum):
@@ -111,3 +112,92 @@ class Operations:
             op.error = error
             return
         op.status = OperationStatus.SUCCEEDED
+
+
+class StatusRoutes:
+    """The two status URLs of one provider's operations, ARM style, for reuse by providers.
+
+    Served under ``/subscriptions/{s}/providers/{namespace}/locations/{location}/``:
+    ``{status_segment}/{id}`` answers the Azure-AsyncOperation body, ``{result_segment}/{id}``
+    202 while running, then the provider's final answer (or the operation's error). Only
+    the principal that started an operation may read its status (``404`` for anyone else,
+    as for an unknown id). ``retry_after_ms`` is the delay the answers ask clients to wait.
+    """
+
+    def __init__(
+        self,
+        operations: Operations,
+        namespace: str,
+        segments: tuple[str, str],
+        retry_after_ms: int = 20,
+    ) -> None:
+        self.operations = operations
+        self.namespace = namespace
+        self.status_segment, self.result_segment = segments
+        self.retry_after_ms = retry_after_ms
+
+    def routes(
+        self,
+        location_path: str,
+        versions: frozenset[str],
+        handlers: tuple[Handler, Handler],
+        operations: tuple[str, str],
+    ) -> list[Route]:
+        """The two status routes under ``location_path`` (a regex ending in the location),
+        named ``operations`` and answered by ``handlers`` (status, then result). They check
+        no action: the handlers authorize (``action=None``)."""
+        paths = (self.status_segment, self.result_segment)
+        return [
+            Route("GET", f"{location_path}/{segment}/(?P<operation_id>[^/]+)", name, handler,
+                  None, versions)
+            for segment, name, handler in zip(paths, operations, handlers, strict=True)
+        ]  # fmt: skip
+
+    def base_url(self, host: str, subscription: str, location: str) -> str:
+        """``https://{host}/subscriptions/{s}/providers/{namespace}/locations/{location}``."""
+        return f"https://{host}/subscriptions/{subscription}/providers/{self.namespace}/locations/{location}"
+
+    def started_headers(
+        self, host: str, subscription: str, location: str, api_version: str, op: Operation
+    ) -> dict[str, str]:
+        """The headers of a 202 that started ``op``: both status URLs and a retry delay."""
+        base, query = self.base_url(host, subscription, location), f"?api-version={api_version}"
+        return {
+            "Azure-AsyncOperation": f"{base}/{self.status_segment}/{op.id}{query}",
+            "Location": f"{base}/{self.result_segment}/{op.id}{query}",
+            **self.retry_header(),
+        }
+
+    def retry_header(self) -> dict[str, str]:
+        """``Retry-After`` in whole seconds, else ``x-ms-retry-after-ms`` (azure-core reads
+        both; ``Retry-After: 0`` would make it wait its 30 s default)."""
+        if self.retry_after_ms % 1000 == 0 and self.retry_after_ms > 0:
+            return {"Retry-After": str(self.retry_after_ms // 1000)}
+        return {"x-ms-retry-after-ms": str(max(self.retry_after_ms, 1))}
+
+    def poll(self, subscription: str, operation_id: str, principal_id: str) -> Operation:
+        """Count one status read of the caller's operation; ``ArmError`` 404 if not theirs."""
+        op = self.operations.get(operation_id)
+        if (
+            op is None
+            or op.principal_id != principal_id
+            or op.resource_id.split("/")[2].lower() != subscription.lower()
+        ):
+            raise ArmError(
+                404, "ResourceNotFound", f"The requested operation '{operation_id}' was not found."
+            )
+        polled = self.operations.poll(op.id)
+        assert polled is not None
+        return polled
+
+    def status_body(self, op: Operation) -> tuple[dict[str, object], dict[str, str]]:
+        """The Azure-AsyncOperation body and headers for ``op``."""
+        body: dict[str, object] = {
+            "name": op.id,
+            "status": str(op.status),
+            "startTime": op.started.isoformat().replace("+00:00", "Z"),
+        }
+        if op.error is not None:
+            body["error"] = {"code": op.error.code, "message": op.error.message}
+        headers = self.retry_header() if op.status is OperationStatus.IN_PROGRESS else {}
+        return body, headers

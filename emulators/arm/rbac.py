@@ -65,6 +65,24 @@ BUILTIN_ROLES: dict[str, RoleDefinition] = {
             ),
         ),
         RoleDefinition(
+            "Storage Account Key Operator Service Role",
+            actions=(
+                "Microsoft.Storage/storageAccounts/listkeys/action",
+                "Microsoft.Storage/storageAccounts/regeneratekey/action",
+            ),
+        ),
+        RoleDefinition(
+            "DocumentDB Account Contributor",
+            actions=(
+                "Microsoft.Authorization/*/read",
+                "Microsoft.DocumentDb/databaseAccounts/*",
+                "Microsoft.Insights/alertRules/*",
+                "Microsoft.Resources/deployments/*",
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Support/*",
+            ),
+        ),
+        RoleDefinition(
             "Website Contributor",
             actions=(
                 "Microsoft.Authorization/*/read",

@@ -101,6 +101,11 @@ class ResourceIndex(Generic[P]):
         with self._lock:
             return self._by_id.get(self._key(resource_id))
 
+    def values(self) -> list[P]:
+        """Every resource, in no particular order."""
+        with self._lock:
+            return list(self._by_id.values())
+
     def resource_groups(self) -> set[tuple[str, str]]:
         """(subscription, resource group) pairs that hold a resource, lower-cased."""
         with self._lock:

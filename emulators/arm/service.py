@@ -25,10 +25,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from emulators.arm.cosmos import CosmosAccounts
 from emulators.arm.errors import ArmError, authorization_failed
 from emulators.arm.rbac import RoleAssignment, RoleAssignments
 from emulators.arm.routing import Call, Route
 from emulators.arm.sql import SqlServers, server_id
+from emulators.arm.storage import StorageAccounts
 from emulators.arm.web import WebApps
 from emulators.clock import Clock
 from emulators.faults import Operation
@@ -98,7 +100,9 @@ def _returning_id(
 
 
 class ArmEmulator:
-    """ARM for ``Microsoft.Sql/servers`` and ``Microsoft.Web/sites``, with RBAC and LROs.
+    """ARM for ``Microsoft.Sql/servers``, ``Microsoft.Web/sites`` and the keys of
+    ``Microsoft.Storage/storageAccounts`` and ``Microsoft.DocumentDB/databaseAccounts``, with
+    RBAC and LROs.
 
     ``polls`` is how many status reads of a long-running operation answer ``InProgress``
     before it completes; ``retry_after_ms`` the delay its status URLs ask for.
@@ -117,7 +121,14 @@ class ArmEmulator:
         self.roles = RoleAssignments()
         self.sql = SqlServers(self.clock.now, polls=polls, retry_after_ms=retry_after_ms)
         self.web = WebApps()
-        self._routes: list[Route] = [*self.sql.routes(), *self.web.routes()]
+        self.storage = StorageAccounts(self.clock.now)
+        self.cosmos = CosmosAccounts(self.clock.now, polls=polls, retry_after_ms=retry_after_ms)
+        self._routes: list[Route] = [
+            *self.sql.routes(),
+            *self.web.routes(),
+            *self.storage.routes(),
+            *self.cosmos.routes(),
+        ]
 
     @classmethod
     def attach(cls, stack: StackLike, **options: Any) -> ArmEmulator:
@@ -146,9 +157,27 @@ class ArmEmulator:
             raise KeyError(f"no SQL server '{resource_id}'")
         return server.password_changes
 
+    #: Create a storage account (``key1``/``key2``) at once (arguments as
+    #: :meth:`StorageAccounts.create`); returns its resource id.
+    create_storage_account = _returning_id("storage", StorageAccounts.create)
+
+    #: Create a Cosmos DB account (its four keys) at once (arguments as
+    #: :meth:`CosmosAccounts.create`); returns its resource id.
+    create_cosmos_account = _returning_id("cosmos", CosmosAccounts.create)
+
+    def account_key(self, resource_id: str, name: str) -> str:
+        """The current value of key ``name`` of a storage or Cosmos DB account (``key1``,
+        ``primary``, ``secondaryReadonly``...)."""
+        for provider in (self.storage, self.cosmos):
+            account = provider.find(resource_id)
+            if account is not None:
+                return account.keys.value(name)
+        raise KeyError(f"no storage or Cosmos DB account '{resource_id}'")
+
     def set_lro_polls(self, polls: int) -> None:
         """How many ``InProgress`` answers later operations give before completing."""
         self.sql.operations.polls = polls
+        self.cosmos.operations.polls = polls
 
     def fail_next_sql_operation(
         self, code: str = "InternalServerError", message: str = "An unexpected error occurred."
@@ -158,7 +187,7 @@ class ArmEmulator:
 
     def complete_operations(self) -> int:
         """Complete every running operation now (as if the client kept polling)."""
-        return self.sql.operations.complete_all()
+        return self.sql.operations.complete_all() + self.cosmos.operations.complete_all()
 
     def assign_role(self, scope: str, principal_id: str, role: str) -> RoleAssignment:
         """Give ``principal_id`` the built-in ``role`` at ``scope`` (a resource id or prefix)."""
@@ -280,7 +309,10 @@ class ArmEmulator:
 
     def _resource_group_exists(self, subscription: str, resource_group: str) -> bool:
         key = (subscription.lower(), resource_group.lower())
-        return key in self.sql.resource_groups() or key in self.web.resource_groups()
+        return any(
+            key in part.resource_groups()
+            for part in (self.sql, self.web, self.storage, self.cosmos)
+        )
 
 
 def _unauthenticated(code: str, message: str) -> ArmError:

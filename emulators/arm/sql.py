@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from emulators.arm.errors import ArmError
-from emulators.arm.lro import Operation, Operations, OperationStatus
+from emulators.arm.lro import Operation, Operations, OperationStatus, StatusRoutes
 from emulators.arm.passwords import PasswordHash, sql_password_problem
 from emulators.arm.routing import (
     RESOURCE_GROUP,
@@ -96,8 +96,13 @@ class SqlServers:
         self._lock = threading.RLock()
         self._servers = ResourceIndex[SqlServer](self._lock, RESOURCE_TYPE, server_id)
         self.operations = Operations(polls)
-        #: Delay the status URLs ask clients to wait between polls.
-        self.retry_after_ms = retry_after_ms
+        #: The status URLs and the delay they ask clients to wait between polls.
+        self.status = StatusRoutes(
+            self.operations,
+            PROVIDER,
+            ("serverAzureAsyncOperation", "serverOperationResults"),
+            retry_after_ms,
+        )
 
     # -- state, for the emulator's test helpers -------------------------------------------
 
@@ -135,6 +140,10 @@ class SqlServers:
     def routes(self) -> list[Route]:
         """The ARM routes this provider serves."""
         versions = API_VERSIONS
+        status, names = (
+            (self._async_status, self._operation_result),
+            ("sql_server_azure_async_operation_get", "sql_server_operation_results_get"),
+        )
         return [
             Route("GET", SERVER_PATH, "sql_servers_get", self._servers.get_response,
                   "Microsoft.Sql/servers/read", versions),
@@ -142,10 +151,7 @@ class SqlServers:
                   "Microsoft.Sql/servers/write", versions),
             Route("PUT", SERVER_PATH, "sql_servers_create_or_update", self._create_or_update,
                   "Microsoft.Sql/servers/write", versions),
-            Route("GET", LOCATION_PATH + r"/serverAzureAsyncOperation/(?P<operation_id>[^/]+)",
-                  "sql_server_azure_async_operation_get", self._async_status, None, versions),
-            Route("GET", LOCATION_PATH + r"/serverOperationResults/(?P<operation_id>[^/]+)",
-                  "sql_server_operation_results_get", self._operation_result, None, versions),
+            *self.status.routes(LOCATION_PATH, versions, status, names),
         ]  # fmt: skip
 
     def _existing(self, call: Call) -> SqlServer:
@@ -233,23 +239,10 @@ class SqlServers:
         return PasswordHash.of(password)
 
     def _status_headers(self, call: Call, location: str, op: Operation) -> dict[str, str]:
-        base = (
-            f"https://{call.request.host}/subscriptions/{call.params['subscription']}"
-            f"/providers/Microsoft.Sql/locations/{location}"
+        p = call.params
+        return self.status.started_headers(
+            call.request.host, p["subscription"], location, call.api_version, op
         )
-        query = f"?api-version={call.api_version}"
-        return {
-            "Azure-AsyncOperation": f"{base}/serverAzureAsyncOperation/{op.id}{query}",
-            "Location": f"{base}/serverOperationResults/{op.id}{query}",
-            **self._retry_header(),
-        }
-
-    def _retry_header(self) -> dict[str, str]:
-        # azure-core reads Retry-After first; a value of 0 falls back to its 30 s default, so
-        # sub-second delays go in x-ms-retry-after-ms, which azure-core also honours.
-        if self.retry_after_ms % 1000 == 0 and self.retry_after_ms > 0:
-            return {"Retry-After": str(self.retry_after_ms // 1000)}
-        return {"x-ms-retry-after-ms": str(max(self.retry_after_ms, 1))}
 
     def _polled(self, call: Call) -> Operation:
         op = self.operations.get(call.params["operation_id"])
@@ -268,21 +261,13 @@ class SqlServers:
         return polled
 
     def _async_status(self, call: Call) -> Response:
-        op = self._polled(call)
-        body: dict[str, Any] = {
-            "name": op.id,
-            "status": str(op.status),
-            "startTime": op.started.isoformat().replace("+00:00", "Z"),
-        }
-        if op.error is not None:
-            body["error"] = {"code": op.error.code, "message": op.error.message}
-        headers = self._retry_header() if op.status is OperationStatus.IN_PROGRESS else {}
+        body, headers = self.status.status_body(self._polled(call))
         return Response.json(200, body, headers)
 
     def _operation_result(self, call: Call) -> Response:
         op = self._polled(call)
         if op.status is OperationStatus.IN_PROGRESS:
-            return Response(202, b"", {"Location": _url(call), **self._retry_header()})
+            return Response(202, b"", {"Location": _url(call), **self.status.retry_header()})
         if op.error is not None:
             raise op.error
         server = self.find(op.resource_id)

@@ -48,6 +48,14 @@ ALLOWED_ROLES: dict[str, tuple[str, frozenset[str]]] = {
         "SQL Server Contributor",
         frozenset({"Microsoft.Sql/servers"}),
     ),
+    "81a9662b-bebf-436f-a333-f67b29880f12": (
+        "Storage Account Key Operator Service Role",
+        frozenset({"Microsoft.Storage/storageAccounts"}),
+    ),
+    "5bd9cd88-fe45-4216-938b-f97437e15450": (
+        "DocumentDB Account Contributor",
+        frozenset({"Microsoft.DocumentDB/databaseAccounts"}),
+    ),
     "de139f84-1756-47ae-9be6-808fbbe84772": (
         "Website Contributor",
         frozenset({"Microsoft.Web/sites"}),

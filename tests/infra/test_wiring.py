@@ -55,6 +55,8 @@ def test_per_resource_modules_are_deployed_to_the_resources_group(
         "vaultAccess": "vaults",
         "vaultEvents": "vaults",
         "sqlAccess": "sqlServers",
+        "storageKeyAccess": "keyStorageAccounts",
+        "cosmosKeyAccess": "keyCosmosAccounts",
         "webAppAccess": "consumerWebApps",
     }
     for symbol, array in expected.items():
