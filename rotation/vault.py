@@ -17,13 +17,11 @@ from typing import Protocol
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from rotation.azure_errors import FailureKind, classify
+from rotation.azure_errors import FailureKind, classify, rotation_error
 from rotation.errors import (
-    ConfigurationError,
     RotationError,
     SecretDisabled,
     SecretNotFound,
-    TargetUnavailable,
 )
 
 MAX_NAME_LENGTH = 127
@@ -123,26 +121,21 @@ def translate_error(error: Exception, *, vault_url: str, operation: str) -> Rota
     """Map an Azure SDK exception to the engine's error tree. Messages carry no values."""
     where = f"Key Vault {vault_url} ({operation})"
     failure = classify(error)
-    kind = failure.kind
-    if kind is FailureKind.NOT_FOUND:
+    if failure.kind is FailureKind.NOT_FOUND:
         return SecretNotFound(f"{where}: not found")
-    if kind is FailureKind.DENIED and "disabled" in f"{failure.code} {failure.message}".lower():
+    disabled = "disabled" in f"{failure.code} {failure.message}".lower()
+    if failure.kind is FailureKind.DENIED and disabled:
         return SecretDisabled(f"{where}: the version is disabled")
-    if kind is FailureKind.DENIED:
-        return ConfigurationError(
-            f"{where}: access denied ({failure.short()}); the app's identity needs the "
-            "'Key Vault Secrets Officer' role on this vault"
-        )
-    if kind is FailureKind.CONFLICT:
-        return ConfigurationError(
-            f"{where}: conflict ({failure.code}); a soft-deleted secret of that name must be "
-            "recovered or purged first"
-        )
-    if kind is FailureKind.REFUSED:
-        return ConfigurationError(f"{where}: request refused ({failure.short()})")
-    if kind is FailureKind.BUSY:
-        return TargetUnavailable(f"{where}: service answered {failure.short()}")
-    return TargetUnavailable(f"{where}: unreachable ({failure.message or kind.value})")
+    return rotation_error(failure, where, _KEY_VAULT_ADVICE)
+
+
+#: What the operator should do, per failure of a Key Vault call.
+_KEY_VAULT_ADVICE = {
+    FailureKind.DENIED: (
+        "the app's identity needs the 'Key Vault Secrets Officer' role on this vault"
+    ),
+    FailureKind.CONFLICT: "a soft-deleted secret of that name must be recovered or purged first",
+}
 
 
 class KeyVaultStore:
