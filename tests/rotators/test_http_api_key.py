@@ -225,33 +225,39 @@ def rotators() -> Iterator[Callable[..., HttpApiKeyRotator]]:
 
 
 @pytest.fixture
+def admin_rotator(
+    rotators: Callable[..., HttpApiKeyRotator], admin: Credential
+) -> HttpApiKeyRotator:
+    """A rotator of a fresh secret with the organization's admin keys."""
+    return rotators(admin)
+
+
+@pytest.fixture
 def current(datadog: DatadogEmulator, org: tuple[str, str]) -> Credential:
     key, key_id = datadog.add_api_key(org[0], unique_name("app-key"))
     return Credential(password=key, extra={"key_id": key_id})
 
 
 def test_full_rotation_shape(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
+    admin_rotator: HttpApiKeyRotator,
     current: Credential,
     datadog: DatadogEmulator,
     org: tuple[str, str],
 ) -> None:
-    rotator = rotators(admin)
-    intent = rotator.generate(current)
-    minted = rotator.apply(current, intent)
+    intent = admin_rotator.generate(current)
+    minted = admin_rotator.apply(current, intent)
     assert minted.password and minted.password != current.password
     assert minted.extra["key_name"] == intent.extra["key_name"]
     assert minted.extra["last4"] == minted.password[-4:]
     assert minted.extra["key_id"] != current.extra["key_id"]
     assert intent.extra["key_name"] in datadog.key_names(org[0])
-    rotator.verify(minted)
+    admin_rotator.verify(minted)
     assert validate(current.password), "the old key lives until retired"
-    rotator.retire(current, minted)
+    admin_rotator.retire(current, minted)
     assert not validate(current.password)
     assert validate(minted.password)
     with pytest.raises(VerificationFailed):
-        rotator.verify(current)
+        admin_rotator.verify(current)
 
 
 def test_lost_create_answer_revokes_the_orphan(
@@ -287,61 +293,48 @@ def test_retire_is_idempotent_and_spares_the_new_key(
 
 
 def test_retire_by_name_when_the_id_is_missing(
-    rotators: Callable[..., HttpApiKeyRotator], admin: Credential, current: Credential
+    admin_rotator: HttpApiKeyRotator, current: Credential
 ) -> None:
-    rotator = rotators(admin)
-    first = rotator.apply(current, rotator.generate(current))
-    second = rotator.apply(first, rotator.generate(first))
+    first = admin_rotator.apply(current, admin_rotator.generate(current))
+    second = admin_rotator.apply(first, admin_rotator.generate(first))
     without_id = Credential(password=first.password, extra={"key_name": first.extra["key_name"]})
-    rotator.retire(without_id, second)
+    admin_rotator.retire(without_id, second)
     assert not validate(first.password)
     assert validate(second.password)
 
 
 def test_retire_without_id_or_name_warns_and_keeps_the_key(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    caplog: pytest.LogCaptureFixture,
+    admin_rotator: HttpApiKeyRotator, current: Credential, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rotator = rotators(admin)
-    minted = rotator.apply(current, rotator.generate(current))
+    minted = admin_rotator.apply(current, admin_rotator.generate(current))
     bare = Credential(password=current.password)
     with caplog.at_level(logging.WARNING):
-        rotator.retire(bare, minted)
+        admin_rotator.retire(bare, minted)
     assert "revoke it by hand" in caplog.text
     assert validate(current.password)
 
 
 def test_throttled_call_is_retried_once_after_retry_after(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    stack: AzureStack,
+    admin_rotator: HttpApiKeyRotator, current: Credential, stack: AzureStack
 ) -> None:
-    rotator = rotators(admin)
     rule = stack.faults.add(
         FaultRule(host="api.datadoghq.com", operation="create_api_key", status=429, retry_after=0)
     )
-    minted = rotator.apply(current, rotator.generate(current))
+    minted = admin_rotator.apply(current, admin_rotator.generate(current))
     assert stack.faults.fired(rule) == 1
     assert validate(minted.password)
 
 
 def test_throttled_twice_or_too_long_is_unavailable(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    stack: AzureStack,
+    admin_rotator: HttpApiKeyRotator, current: Credential, stack: AzureStack
 ) -> None:
-    rotator = rotators(admin)
     rule = stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=0, times=2))
     with pytest.raises(TargetUnavailable, match="HTTP 429"):
-        rotator.verify(current)
+        admin_rotator.verify(current)
     assert stack.faults.fired(rule) == 2
     stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=3600))
     with pytest.raises(TargetUnavailable, match="3600"):
-        rotator.verify(current)
+        admin_rotator.verify(current)
 
 
 @pytest.mark.parametrize(
