@@ -29,6 +29,34 @@ def put_managed_secret(
     return app.put_login(name, username, password, tags=all_tags, expires_in_days=expires_in_days)
 
 
+def put_alternating_secret(
+    app: AppUnderTest,
+    name: str,
+    username: str,
+    password: str,
+    cluster: ScramCluster,
+    *,
+    expires_in_days: float = 40,
+) -> str:
+    """As :func:`put_managed_secret` with the ``alternating`` strategy, and the cluster's
+    superuser stored as admin secret ``pg-admin`` (which may serve ``name``)."""
+    app.client.set_secret(
+        "pg-admin",
+        json.dumps({"username": cluster.superuser, "password": cluster.password}),
+        content_type="application/json",
+        tags={T.ADMIN_FOR: name},
+    )
+    return put_managed_secret(
+        app,
+        name,
+        username,
+        password,
+        cluster,
+        expires_in_days=expires_in_days,
+        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
+    )
+
+
 def current(app: AppUnderTest, name: str) -> tuple[dict[str, Any], Any]:
     secret = app.client.get_secret(name)
     return json.loads(secret.value or ""), secret.properties
@@ -69,20 +97,7 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
     app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any
 ) -> None:
     user, old_password = pg_login()
-    app.client.set_secret(
-        "pg-admin",
-        json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
-        content_type="application/json",
-        tags={T.ADMIN_FOR: "billing-db"},
-    )
-    put_managed_secret(
-        app,
-        "billing-db",
-        user,
-        old_password,
-        scram_postgres,
-        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
-    )
+    put_alternating_secret(app, "billing-db", user, old_password, scram_postgres)
     with app.near_expiry_subscription(schema="CloudEventSchemaV1_0"):
         app.reach_near_expiry()
     value, _ = current(app, "billing-db")
