@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rotation.credential import Credential
 from rotation.errors import SecretDisabled, SecretNotFound, TargetUnavailable, VerificationFailed
 from rotation.rotator import Rotator, Strategy
 from rotation.vault import SecretListing, SecretSnapshot
+
+#: The unit tests' fixed "now".
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -95,6 +99,22 @@ class MemoryStore:
                 _Version(version, value, dict(tags), content_type, expires_on)
             )
             return version
+
+    def put_login(
+        self,
+        name: str,
+        username: str,
+        password: str,
+        *,
+        tags: Mapping[str, str],
+        expires_on: datetime | None = None,
+    ) -> str:
+        """Write the JSON login ``{"username", "password"}`` as a new version of ``name``,
+        as an operator stores a managed or admin secret; returns the version."""
+        value = json.dumps({"username": username, "password": password})
+        return self.write(
+            name, value, tags=tags, content_type="application/json", expires_on=expires_on
+        )
 
     def update(
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
