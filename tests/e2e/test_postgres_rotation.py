@@ -30,31 +30,18 @@ def put_managed_secret(
 
 
 def put_alternating_secret(
-    app: AppUnderTest,
-    name: str,
-    username: str,
-    password: str,
-    cluster: ScramCluster,
-    *,
-    expires_in_days: float = 40,
+    app: AppUnderTest, name: str, login: tuple[str, str], cluster: ScramCluster, **options: Any
 ) -> str:
-    """As :func:`put_managed_secret` with the ``alternating`` strategy, and the cluster's
-    superuser stored as admin secret ``pg-admin`` (which may serve ``name``)."""
+    """:func:`put_managed_secret` of ``login`` (user, password) with the ``alternating``
+    strategy, and the cluster's superuser stored as admin secret ``pg-admin`` for ``name``."""
     app.client.set_secret(
         "pg-admin",
         json.dumps({"username": cluster.superuser, "password": cluster.password}),
         content_type="application/json",
         tags={T.ADMIN_FOR: name},
     )
-    return put_managed_secret(
-        app,
-        name,
-        username,
-        password,
-        cluster,
-        expires_in_days=expires_in_days,
-        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
-    )
+    tags = {T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"}
+    return put_managed_secret(app, name, *login, cluster, tags=tags, **options)
 
 
 def current(app: AppUnderTest, name: str) -> tuple[dict[str, Any], Any]:
@@ -97,7 +84,7 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
     app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any
 ) -> None:
     user, old_password = pg_login()
-    put_alternating_secret(app, "billing-db", user, old_password, scram_postgres)
+    put_alternating_secret(app, "billing-db", (user, old_password), scram_postgres)
     with app.near_expiry_subscription(schema="CloudEventSchemaV1_0"):
         app.reach_near_expiry()
     value, _ = current(app, "billing-db")

@@ -42,7 +42,7 @@ def test_revoke_alternating_leaves_no_old_password_alive(
     app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any
 ) -> None:
     user, old = pg_login()
-    put_alternating_secret(app, "leaked-alt", user, old, scram_postgres, expires_in_days=80)
+    put_alternating_secret(app, "leaked-alt", (user, old), scram_postgres, expires_in_days=80)
     # A normal rotation first: the clone holds a password and the original stays alive.
     status, _ = app.api("POST", "leaked-alt")
     assert status == 200

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rotation.credential import Credential
 from rotation.errors import SecretDisabled, SecretNotFound, TargetUnavailable, VerificationFailed
@@ -100,21 +100,12 @@ class MemoryStore:
             )
             return version
 
-    def put_login(
-        self,
-        name: str,
-        username: str,
-        password: str,
-        *,
-        tags: Mapping[str, str],
-        expires_on: datetime | None = None,
-    ) -> str:
-        """Write the JSON login ``{"username", "password"}`` as a new version of ``name``,
-        as an operator stores a managed or admin secret; returns the version."""
+    def put_login(self, name: str, username: str, password: str, **version: Any) -> str:
+        """Write the JSON login ``{"username", "password"}`` as a new version of ``name``, as
+        an operator stores a managed or admin secret (``version``: :meth:`write`'s ``tags``
+        and ``expires_on``); returns the version."""
         value = json.dumps({"username": username, "password": password})
-        return self.write(
-            name, value, tags=tags, content_type="application/json", expires_on=expires_on
-        )
+        return self.write(name, value, content_type="application/json", **version)
 
     def update(
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
