@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from rotation.credential import Credential
 from rotation.errors import SecretDisabled, SecretNotFound, TargetUnavailable, VerificationFailed
 from rotation.rotator import Rotator, Strategy
-from rotation.vault import SecretListing, SecretSnapshot
+from rotation.vault import SecretListing, SecretSnapshot, SecretStore, VersionAttributes
 
 #: The unit tests' fixed "now".
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -34,7 +34,7 @@ def _listing(name: str, v: _Version) -> SecretListing:
     return SecretListing(name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type)
 
 
-class MemoryStore:
+class MemoryStore(SecretStore):
     """A SecretStore in memory, counting value reads per secret name."""
 
     def __init__(self, vault_url: str = "https://unit.vault.azure.net") -> None:
@@ -77,26 +77,13 @@ class MemoryStore:
                 found.enabled,
             )
 
-    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
-        try:
-            return self.read(name)
-        except (SecretNotFound, SecretDisabled):
-            return None
-
-    def write(
-        self,
-        name: str,
-        value: str,
-        *,
-        tags: Mapping[str, str],
-        content_type: str | None,
-        expires_on: datetime | None = None,
-    ) -> str:
+    def write(self, name: str, value: str, **attributes: Unpack[VersionAttributes]) -> str:
+        tags, content_type = attributes["tags"], attributes["content_type"]
         with self._lock:
             version = uuid.uuid4().hex
             name = self._canonical(name)
             self.secrets.setdefault(name, []).append(
-                _Version(version, value, dict(tags), content_type, expires_on)
+                _Version(version, value, dict(tags), content_type, attributes.get("expires_on"))
             )
             return version
 
