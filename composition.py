@@ -29,7 +29,7 @@ from azure.storage.blob import BlobServiceClient
 
 from rotation.engine import EngineSettings, RotationEngine, utc_now
 from rotation.errors import ConfigurationError
-from rotation.limits import BlobLeaseLimits
+from rotation.limits import LIMIT_CONTAINER, BlobLeaseLimits
 from rotation.lock import BlobLeaseLocks, LeaseTiming
 from rotation.service import RotationService
 from rotation.settings import WORK_QUEUE, AppSettings, StorageSettings
@@ -237,7 +237,7 @@ def build_service(
         stores,
         registry,
         BlobLeaseLocks(blobs, timing=timing),
-        limits=BlobLeaseLimits(blobs, timing=timing),
+        limits=BlobLeaseLimits(BlobLeaseLocks(blobs, LIMIT_CONTAINER, timing=timing)),
         clock=clock or utc_now,
         consumers=build_confirmer(settings, credential),
         on_outcome=build_publisher(settings.events_endpoint, credential),

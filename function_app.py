@@ -31,6 +31,19 @@ def service() -> RotationService:
     return build_service()
 
 
+#: Per schema, the JSON members parse_event reads and the event attribute each comes from
+#: (``data`` is added from ``get_json()``).
+_EVENT_MEMBERS: dict[type, dict[str, str]] = {
+    func.CloudEvent: {name: name for name in ("specversion", "id", "type", "source", "subject")},
+    func.EventGridEvent: {
+        "id": "id",
+        "eventType": "event_type",
+        "subject": "subject",
+        "topic": "topic",
+    },
+}
+
+
 def event_as_dict(event: object) -> dict[str, Any]:
     """The event the Event Grid trigger received, as the dict rotation.events.parse_event reads.
 
@@ -41,23 +54,9 @@ def event_as_dict(event: object) -> dict[str, Any]:
     """
     get_json = getattr(event, "get_json", None)
     data = get_json() if callable(get_json) else None
-    if isinstance(event, func.CloudEvent):
-        return {
-            "specversion": event.specversion,
-            "id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "subject": event.subject,
-            "data": data,
-        }
-    if isinstance(event, func.EventGridEvent):
-        return {
-            "id": event.id,
-            "eventType": event.event_type,
-            "subject": event.subject,
-            "topic": event.topic,
-            "data": data,
-        }
+    for schema, members in _EVENT_MEMBERS.items():
+        if isinstance(event, schema):
+            return {key: getattr(event, name) for key, name in members.items()} | {"data": data}
     return {}
 
 

@@ -91,13 +91,12 @@ def _chown_to_server_user(path: Path) -> None:
         shutil.chown(path, SUPERUSER, SUPERUSER)
 
 
-def start_scram_cluster(base_dir: Path | None = None) -> ScramCluster:
-    """Initialise and start a cluster; returns once it accepts password logins."""
-    bindir = _bin_dir()
-    root = Path(tempfile.mkdtemp(prefix="scram-pg-", dir=base_dir))
+def init_data_dir(bindir: Path, root: Path) -> str:
+    """Make ``root`` private to the server user and ``initdb`` ``root/data`` with
+    scram-sha-256 for every login and a fresh superuser password; returns that password
+    (the password file is deleted once ``initdb`` has read it)."""
     root.chmod(0o700)
     _chown_to_server_user(root)
-    data_dir = root / "data"
     password = secrets.token_urlsafe(24)
     pwfile = root / "pwfile"
     pwfile.write_text(password + "\n")
@@ -105,59 +104,69 @@ def start_scram_cluster(base_dir: Path | None = None) -> ScramCluster:
     _chown_to_server_user(pwfile)
     subprocess.run(
         _as_server_user(
-            [
-                str(bindir / "initdb"),
-                "--pgdata",
-                str(data_dir),
-                "--username",
-                SUPERUSER,
-                "--pwfile",
-                str(pwfile),
-                "--auth-host",
-                "scram-sha-256",
-                "--auth-local",
-                "scram-sha-256",
-                "--encoding",
-                "UTF8",
-                "--no-sync",
-            ]
+            [str(bindir / "initdb"), "--pgdata", str(root / "data"), "--username", SUPERUSER,
+             "--pwfile", str(pwfile), "--auth-host", "scram-sha-256", "--auth-local",
+             "scram-sha-256", "--encoding", "UTF8", "--no-sync"]
         ),
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
     pwfile.unlink()
-    port = _free_port()
+    return password
+
+
+def write_hba(data_dir: Path, lines: str) -> None:
+    """Replace ``pg_hba.conf`` with ``lines``, readable by the server user."""
     hba = data_dir / "pg_hba.conf"
-    hba.write_text(
+    hba.write_text(lines)
+    _chown_to_server_user(hba)
+
+
+def pg_ctl_start(bindir: Path, root: Path, options: str) -> None:
+    """Start the server of ``root/data`` with ``options``, logging to ``root/server.log``;
+    returns once ``pg_ctl`` sees it up (raises after ``_START_TIMEOUT_S``)."""
+    subprocess.run(
+        _as_server_user(
+            [str(bindir / "pg_ctl"), "--pgdata", str(root / "data"), "--log",
+             str(root / "server.log"), "--options", options, "--wait", "--timeout",
+             str(int(_START_TIMEOUT_S)), "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def pg_ctl_stop(bindir: Path, data_dir: Path) -> None:
+    """Stop the server of ``data_dir`` at once (``immediate`` mode); never raises for a
+    server that is not running."""
+    subprocess.run(
+        _as_server_user(
+            [str(bindir / "pg_ctl"), "--pgdata", str(data_dir), "--mode", "immediate", "stop"]
+        ),
+        check=False,
+        capture_output=True,
+    )
+
+
+def start_scram_cluster(base_dir: Path | None = None) -> ScramCluster:
+    """Initialise and start a cluster; returns once it accepts password logins."""
+    bindir = _bin_dir()
+    root = Path(tempfile.mkdtemp(prefix="scram-pg-", dir=base_dir))
+    password = init_data_dir(bindir, root)
+    data_dir = root / "data"
+    port = _free_port()
+    write_hba(
+        data_dir,
         "# written by emulators/postgres_cluster.py: passwords only, TCP only\n"
         "host all all 127.0.0.1/32 scram-sha-256\n"
-        "host all all ::1/128 scram-sha-256\n"
+        "host all all ::1/128 scram-sha-256\n",
     )
-    _chown_to_server_user(hba)
     options = (
         f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
         "-c password_encryption=scram-sha-256 -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=50"
     )
-    subprocess.run(
-        _as_server_user(
-            [
-                str(bindir / "pg_ctl"),
-                "--pgdata",
-                str(data_dir),
-                "--log",
-                str(root / "server.log"),
-                "--options",
-                options,
-                "--wait",
-                "--timeout",
-                str(int(_START_TIMEOUT_S)),
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl_start(bindir, root, options)
     cluster = ScramCluster(
         host="127.0.0.1", port=port, superuser=SUPERUSER, password=password, data_dir=data_dir
     )
@@ -179,18 +188,5 @@ def _wait_ready(cluster: ScramCluster) -> None:
 
 def stop_scram_cluster(cluster: ScramCluster) -> None:
     """Stop the server at once and delete its directory."""
-    subprocess.run(
-        _as_server_user(
-            [
-                str(_bin_dir() / "pg_ctl"),
-                "--pgdata",
-                str(cluster.data_dir),
-                "--mode",
-                "immediate",
-                "stop",
-            ]
-        ),
-        check=False,
-        capture_output=True,
-    )
+    pg_ctl_stop(_bin_dir(), cluster.data_dir)
     shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)

@@ -12,7 +12,6 @@ Other emulators plug in with :meth:`AzureStack.register_host`.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from typing import Self
 
 from emulators.ca import LocalCA
 from emulators.clock import Clock
+from emulators.environ import overridden_environ
 from emulators.faults import FaultInjector
 from emulators.identity import APP_SERVICE_PATH, IdentityService
 from emulators.keyvault.service import HOST_PATTERN, KeyVaultService
@@ -159,13 +159,5 @@ class AzureStack(Lifecycle):
     def applied_env(self) -> Iterator[dict[str, str]]:
         """Set :meth:`env` in ``os.environ`` for the duration; restore the old values after."""
         values = self.env()
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        try:
+        with overridden_environ(values):
             yield values
-        finally:
-            for name, old in saved.items():
-                if old is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = old

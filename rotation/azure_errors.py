@@ -3,11 +3,13 @@
 :func:`classify` turns any exception an Azure SDK raises into an :class:`AzureFailure`:
 what kind of failure it is (the decision every caller makes the same way), the HTTP status
 and the service's error code. Callers then word the :mod:`rotation.errors` exception for
-their own resource (Key Vault, App Service, Azure SQL); no message ever carries a value.
+their own resource (Key Vault, App Service, Azure SQL), most through :func:`rotation_error`;
+no message ever carries a value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -19,6 +21,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+
+from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 
 
 class FailureKind(Enum):
@@ -91,3 +95,46 @@ def classify(error: BaseException) -> AzureFailure:
             kind = FailureKind.OTHER
         return AzureFailure(kind, status, code, message)
     return AzureFailure(FailureKind.OTHER, 0, "", type(error).__name__)
+
+
+#: What happened, per kind, as :func:`rotation_error` words it (``{short}``: status and code).
+_WORDING = {
+    FailureKind.NO_TOKEN: "no token for the app identity",
+    FailureKind.UNREACHABLE: "unreachable ({message})",
+    FailureKind.DENIED: "access denied ({short})",
+    FailureKind.NOT_FOUND: "not found ({code})",
+    FailureKind.CONFLICT: "conflict ({short})",
+    FailureKind.BUSY: "the service answered {short}",
+    FailureKind.REFUSED: "request refused ({short})",
+    FailureKind.OTHER: "unreachable ({message})",
+}
+
+#: Kinds that no retry cures: someone must change a role, a name or the request.
+_NEEDS_OPERATOR = (
+    FailureKind.DENIED,
+    FailureKind.NOT_FOUND,
+    FailureKind.CONFLICT,
+    FailureKind.REFUSED,
+)
+
+
+def rotation_error(
+    failure: AzureFailure, where: str, advice: Mapping[FailureKind, str] | None = None
+) -> RotationError:
+    """``failure`` as the engine's error, worded ``{where}: {what happened}[; {advice}]``.
+
+    A ``ConfigurationError`` for denied, not found, conflict and refused requests (no retry
+    helps), a ``TargetUnavailable`` for the rest (no token yet, unreachable, busy, other).
+    ``advice`` adds, per kind, what the operator should do. The message holds the status,
+    the error code and the SDK's message only, never a value sent or received.
+    """
+    what = _WORDING[failure.kind].format(
+        short=failure.short(),
+        code=failure.code,
+        message=failure.message or failure.kind.value,
+    )
+    hint = (advice or {}).get(failure.kind)
+    text = f"{where}: {what}" + (f"; {hint}" if hint else "")
+    if failure.kind in _NEEDS_OPERATOR:
+        return ConfigurationError(text)
+    return TargetUnavailable(text)

@@ -120,39 +120,48 @@ def handle_vault_request(
     return answer(serve)
 
 
+#: How each error is answered, first match wins: (error class, HTTP status, error code,
+#: whether the client should retry after ``Retry-After``).
+_ANSWERS: tuple[tuple[type[RotationError], int, str, bool], ...] = (
+    (VaultNotAllowed, 404, "NotFound", False),
+    (SecretNotFound, 404, "NotFound", False),
+    (InvalidName, 400, "InvalidInput", False),
+    (LockBusy, 409, "RotationInProgress", True),
+    (LockLost, 409, "RotationInterrupted", True),
+    (RevokeRefused, 409, "RevokeRefused", False),
+    (TargetBusy, 429, "TargetBusy", True),
+    (RotationConflict, 409, "RotationConflict", False),
+    # The target refused the candidate and the current credential stays: a state of the
+    # target to look at, not an unavailable dependency.
+    (VerificationFailed, 409, "VerificationFailed", False),
+    (TargetUnavailable, 503, "TargetUnavailable", True),
+    (ConfigurationError, 400, "ConfigurationError", False),
+)
+
+
 def answer(serve: Callable[[], HttpReply]) -> HttpReply:
     """``serve()``, with every failure turned into a JSON error (see :func:`handle_request`)."""
     try:
         return serve()
-    except (VaultNotAllowed, SecretNotFound) as error:
-        return HttpReply(404, _error("NotFound", str(error)))
-    except InvalidName as error:
-        return HttpReply(400, _error("InvalidInput", str(error)))
-    except LockBusy as error:
-        return HttpReply(409, _error("RotationInProgress", str(error)), _retry())
-    except LockLost as error:
-        return HttpReply(409, _error("RotationInterrupted", str(error)), _retry())
-    except RevokeRefused as error:
-        return HttpReply(409, _error("RevokeRefused", str(error)))
-    except TargetBusy as error:
-        return HttpReply(429, _error("TargetBusy", str(error)), _retry())
-    except RotationConflict as error:
-        return HttpReply(409, _error("RotationConflict", str(error)))
-    except VerificationFailed as error:
-        # The target refused the candidate and the current credential stays: a state of the
-        # target to look at, not an unavailable dependency.
-        return HttpReply(409, _error("VerificationFailed", str(error)))
-    except TargetUnavailable as error:
-        return HttpReply(503, _error("TargetUnavailable", str(error)), _retry())
-    except ConfigurationError as error:
-        return HttpReply(400, _error("ConfigurationError", str(error)))
     except RotationError as error:
-        if error.retryable:
-            return HttpReply(503, _error(type(error).__name__, str(error)), _retry())
-        return HttpReply(409, _error(type(error).__name__, str(error)))
+        return _error_reply(error)
     except Exception as error:  # noqa: BLE001 - an API answers, it does not crash
         incident = log_incident("rotation API failed", error)
         return HttpReply(500, _error("InternalError", f"unexpected failure, incident {incident}"))
+
+
+def _error_reply(error: RotationError) -> HttpReply:
+    """The answer to ``error`` from :data:`_ANSWERS`; another RotationError is a 503 to
+    retry when it is retryable, else a 409, under its class name."""
+    for kind, status, code, retry in _ANSWERS:
+        if isinstance(error, kind):
+            return _json_error(status, code, error, retry=retry)
+    retry = error.retryable
+    return _json_error(503 if retry else 409, type(error).__name__, error, retry=retry)
+
+
+def _json_error(status: int, code: str, error: RotationError, *, retry: bool) -> HttpReply:
+    return HttpReply(status, _error(code, str(error)), _retry() if retry else {})
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:

@@ -27,10 +27,8 @@ from collections.abc import Iterator
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from azure.storage.blob import BlobServiceClient
-
 from rotation.errors import LockBusy, TargetBusy
-from rotation.lock import BlobLeaseLocks, LeaseTiming
+from rotation.lock import BlobLeaseLocks
 
 LIMIT_CONTAINER = "rotation-limits"
 
@@ -70,14 +68,10 @@ def slot_key(host: str) -> str:
 class BlobLeaseLimits:
     """:class:`TargetLimits` over blob leases (one lease per slot, renewed while held)."""
 
-    def __init__(
-        self,
-        service: BlobServiceClient,
-        container: str = LIMIT_CONTAINER,
-        *,
-        timing: LeaseTiming | None = None,
-    ) -> None:
-        self._leases = BlobLeaseLocks(service, container, timing=timing)
+    def __init__(self, leases: BlobLeaseLocks) -> None:
+        """Slots are leases of ``leases``, which should have a container of their own
+        (:data:`LIMIT_CONTAINER`), apart from the per-secret locks'."""
+        self._leases = leases
 
     @contextlib.contextmanager
     def hold(self, host: str, limit: int) -> Iterator[None]:

@@ -107,14 +107,10 @@ class RotationService:
                 parsed.secret_name,
             )
             return None
-        vault_url = self.settings.allowed_vault(parsed.vault_url)
+        vault_url = self._allowed_or_dropped(
+            parsed.vault_url, f"{parsed.event_type} for '{parsed.secret_name}'"
+        )
         if vault_url is None:
-            log.error(
-                "dropped %s for '%s': vault %s is not in ROTATION_VAULTS",
-                parsed.event_type,
-                parsed.secret_name,
-                parsed.vault_url,
-            )
             return None
         request = RotationRequest(
             vault_url=vault_url,
@@ -124,6 +120,14 @@ class RotationService:
             event_due=True,
         )
         return self._run_acknowledging(request, busy_is_done=True)
+
+    def _allowed_or_dropped(self, vault_url: str, what: str) -> str | None:
+        """The configured spelling of ``vault_url``; None, logged as dropping ``what``, when
+        the vault is not in ROTATION_VAULTS."""
+        allowed = self.settings.allowed_vault(vault_url)
+        if allowed is None:
+            log.error("dropped %s: vault %s is not in ROTATION_VAULTS", what, vault_url)
+        return allowed
 
     # ------------------------------------------------------------------ queue worker
 
@@ -143,13 +147,8 @@ class RotationService:
         except Exception as error:  # noqa: BLE001 - decode_message raises only that
             log_incident("dropped a work message that could not be parsed", error)
             return None
-        vault_url = self.settings.allowed_vault(request.vault_url)
+        vault_url = self._allowed_or_dropped(request.vault_url, f"work for '{request.secret_name}'")
         if vault_url is None:
-            log.error(
-                "dropped work for '%s': vault %s is not in ROTATION_VAULTS",
-                request.secret_name,
-                request.vault_url,
-            )
             return None
         try:
             return self._run_acknowledging(

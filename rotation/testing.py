@@ -19,6 +19,9 @@ Class attributes
     ``hostile_usernames_rotate`` (optional, default ``None``)
         ``True`` if hostile names must rotate, ``False`` if they must be refused, ``None``
         if either outcome is fine.
+    ``context_options`` (optional, default empty)
+        Options (``rotation-*`` tags without the prefix) every context of the suite carries,
+        for example a profile the target needs; ``make_context(options=...)`` adds to them.
 
 Fixtures (define them in the subclass with ``@pytest.fixture``; all function-scoped unless
 the subclass wants otherwise)
@@ -50,10 +53,13 @@ What the base class provides to tests and subclasses
     fixtures ``rotator_class``, ``strategy`` (parametrized), ``make_context(strategy, *,
     admin=<admin_credential>, target=<target>, policy=<default>, options={})``, ``context``,
     ``down_context``, ``bad_admin_context``, ``initial_credential``, ``leak_watch``
-    (:class:`LeakWatch`), ``rotator_for(context)`` (makes rotators, closes them at teardown);
-    the method ``rotate(rotator, current)`` (generate, apply, verify); the decorator
-    :func:`only_for` for strategy-specific tests of your own; functions :func:`unique_name`
-    and :func:`free_port`.
+    (:class:`LeakWatch`), ``rotator_for(context)`` (makes rotators, closes them at teardown),
+    ``rotator_under_test`` (``rotator_for(context)``), ``fresh_rotator()`` (another rotator for
+    ``context``); the methods ``rotate(rotator, current)`` (generate, apply, verify) and
+    ``assert_target_unavailable(rotator, current)``; the decorator :func:`only_for` for
+    strategy-specific tests of your own; functions :func:`unique_name` and :func:`free_port`;
+    :class:`RotatorPool` (closes the rotators a test made); the fixture types
+    :data:`ContextMaker` and :data:`RotatorMaker`.
 
 To opt out of one test (a target without logins, say), override it in the subclass with a
 body that calls ``pytest.skip("why")``.
@@ -77,6 +83,14 @@ from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy, alternate_username
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+R = TypeVar("R", bound=Rotator)
+
+#: The ``make_context`` fixture: ``make_context(strategy, *, admin=, target=, policy=,
+#: options=)`` builds a checked context.
+ContextMaker = Callable[..., RotatorContext]
+#: The ``rotator_for`` fixture: a rotator for a context, closed at teardown.
+RotatorMaker = Callable[[RotatorContext], Rotator]
 
 #: Default hostile user names: quotes of every SQL flavour, statement separators, spaces,
 #: comment markers and a backslash. Short enough for every SQL target's name limit.
@@ -116,9 +130,33 @@ def only_for(*strategies: Strategy) -> Callable[[F], F]:
     return mark
 
 
+def _provided(value: T | None, missing: str) -> T:
+    """``value``, the subclass's optional fixture; the test is skipped when it is ``None``."""
+    if value is None:
+        pytest.skip(f"this rotator has {missing}")
+    return value
+
+
 def _exception_texts(error: BaseException) -> list[str]:
     """Everything a log handler or traceback could show of ``error`` and its chain."""
     return [*traceback.format_exception(error), repr(error), *(repr(a) for a in error.args)]
+
+
+class RotatorPool:
+    """The rotators a test made, to close them all at its teardown."""
+
+    def __init__(self) -> None:
+        self._made: list[Rotator] = []
+
+    def add(self, rotator: R) -> R:
+        """Keep ``rotator`` for :meth:`close`; returns it."""
+        self._made.append(rotator)
+        return rotator
+
+    def close(self) -> None:
+        """Close every rotator added, in order."""
+        for rotator in self._made:
+            rotator.close()
 
 
 class LeakWatch:
@@ -165,6 +203,8 @@ class RotatorContract:
     hostile_usernames: ClassVar[tuple[str, ...]] = HOSTILE_USERNAMES
     #: ``True``: hostile names must rotate; ``False``: must be refused; ``None``: either.
     hostile_usernames_rotate: ClassVar[bool | None] = None
+    #: Options every context carries (``make_context(options=...)`` adds to them).
+    context_options: ClassVar[dict[str, str]] = {}
 
     #: The ``target`` fixture's value and the ``admin_credential`` fixture's value.
     target_tag: str | None
@@ -225,7 +265,7 @@ class RotatorContract:
         rotator_class: type[Rotator],
         target: str | None,
         admin_credential: Credential | None,
-    ) -> Callable[..., RotatorContext]:
+    ) -> ContextMaker:
         def make(
             strategy: Strategy,
             *,
@@ -240,7 +280,7 @@ class RotatorContract:
                 strategy=strategy,
                 policy=policy or rotator_class.default_policy,
                 admin=admin_credential if admin is _UNSET else admin,
-                options=options or {},
+                options={**self.context_options, **(options or {})},
             )
             rotator_class.check_config(context)
             return context
@@ -249,32 +289,23 @@ class RotatorContract:
         return make
 
     @pytest.fixture
-    def context(
-        self, make_context: Callable[..., RotatorContext], strategy: Strategy
-    ) -> RotatorContext:
+    def context(self, make_context: ContextMaker, strategy: Strategy) -> RotatorContext:
         return make_context(strategy)
 
     @pytest.fixture
     def down_context(
-        self,
-        make_context: Callable[..., RotatorContext],
-        strategy: Strategy,
-        down_target: str | None,
+        self, make_context: ContextMaker, strategy: Strategy, down_target: str | None
     ) -> RotatorContext:
-        if down_target is None:
-            pytest.skip("this rotator has no target that can be down")
-        return make_context(strategy, target=down_target)
+        return make_context(strategy, target=_provided(down_target, "no target that can be down"))
 
     @pytest.fixture
     def bad_admin_context(
         self,
-        make_context: Callable[..., RotatorContext],
+        make_context: ContextMaker,
         strategy: Strategy,
         bad_admin_credential: Credential | None,
     ) -> RotatorContext:
-        if bad_admin_credential is None:
-            pytest.skip("this rotator takes no admin credential")
-        return make_context(strategy, admin=bad_admin_credential)
+        return make_context(strategy, admin=_provided(bad_admin_credential, "no admin credential"))
 
     @pytest.fixture
     def initial_credential(self, login_factory: Callable[[str], Credential]) -> Credential:
@@ -286,19 +317,23 @@ class RotatorContract:
         return LeakWatch(caplog)
 
     @pytest.fixture
-    def rotator_for(
-        self, rotator_class: type[Rotator]
-    ) -> Iterator[Callable[[RotatorContext], Rotator]]:
+    def rotator_for(self, rotator_class: type[Rotator]) -> Iterator[RotatorMaker]:
         """Makes rotators and closes them all at teardown."""
-        made: list[Rotator] = []
+        pool = RotatorPool()
+        yield lambda context: pool.add(rotator_class(context))
+        pool.close()
 
-        def make(context: RotatorContext) -> Rotator:
-            made.append(rotator_class(context))
-            return made[-1]
+    @pytest.fixture
+    def rotator_under_test(self, rotator_for: RotatorMaker, context: RotatorContext) -> Rotator:
+        """The rotator most tests exercise: ``rotator_for(context)``."""
+        return rotator_for(context)
 
-        yield make
-        for rotator in made:
-            rotator.close()
+    @pytest.fixture
+    def fresh_rotator(
+        self, rotator_for: RotatorMaker, context: RotatorContext
+    ) -> Callable[[], Rotator]:
+        """Makes another rotator for ``context``, as a retry after a crash builds one."""
+        return lambda: rotator_for(context)
 
     # ------------------------------------------------------------ helpers
 
@@ -308,6 +343,15 @@ class RotatorContract:
         applied = rotator.apply(current, candidate)
         rotator.verify(applied)
         return applied
+
+    def assert_target_unavailable(self, rotator: Rotator, current: Credential) -> None:
+        """``rotator`` cannot reach its target: apply fails retryably, verify fails too."""
+        candidate = rotator.generate(current)
+        with pytest.raises(TargetUnavailable) as applied:
+            rotator.apply(current, candidate)
+        assert applied.value.retryable
+        with pytest.raises(TargetUnavailable):
+            rotator.verify(current)
 
     # ------------------------------------------------------------ the contract
 
@@ -347,75 +391,61 @@ class RotatorContract:
         rotator_class.default_policy.validate()
 
     def test_apply_then_verify(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+        self, rotator_under_test: Rotator, initial_credential: Credential
     ) -> None:
-        rotator = rotator_for(context)
-        applied = self.rotate(rotator, initial_credential)
+        applied = self.rotate(rotator_under_test, initial_credential)
         assert self.can_login(applied)
 
     def test_apply_twice_is_idempotent(
         self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
+        fresh_rotator: Callable[[], Rotator],
+        rotator_under_test: Rotator,
         initial_credential: Credential,
     ) -> None:
-        rotator = rotator_for(context)
-        candidate = rotator.generate(initial_credential)
-        first = rotator.apply(initial_credential, candidate)
+        candidate = rotator_under_test.generate(initial_credential)
+        first = rotator_under_test.apply(initial_credential, candidate)
         # A retry after a crash reaches apply again, perhaps with a fresh rotator.
-        second = rotator_for(context).apply(initial_credential, candidate)
+        second = fresh_rotator().apply(initial_credential, candidate)
         assert second.password == first.password
         assert second.username == first.username
-        rotator.verify(second)
+        rotator_under_test.verify(second)
         assert self.can_login(second)
 
     def test_verify_rejects_wrong_password(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+        self, context: RotatorContext, rotator_under_test: Rotator, initial_credential: Credential
     ) -> None:
-        rotator = rotator_for(context)
-        rotator.verify(initial_credential)
+        rotator_under_test.verify(initial_credential)
         wrong = initial_credential.with_password(context.policy.generate())
         with pytest.raises(VerificationFailed):
-            rotator.verify(wrong)
+            rotator_under_test.verify(wrong)
 
     @only_for(Strategy.SINGLE)
     def test_single_old_password_stops_working(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+        self, rotator_under_test: Rotator, initial_credential: Credential
     ) -> None:
-        rotator = rotator_for(context)
-        applied = self.rotate(rotator, initial_credential)
+        applied = self.rotate(rotator_under_test, initial_credential)
         assert applied.username == initial_credential.username
         assert self.can_login(applied)
         assert not self.can_login(initial_credential)
         with pytest.raises(VerificationFailed):
-            rotator.verify(initial_credential)
-        rotator.retire(initial_credential, applied)
+            rotator_under_test.verify(initial_credential)
+        rotator_under_test.retire(initial_credential, applied)
         assert self.can_login(applied)
 
     @only_for(Strategy.ALTERNATING)
     def test_alternating_keeps_the_other_login(
         self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
+        fresh_rotator: Callable[[], Rotator],
+        rotator_under_test: Rotator,
         initial_credential: Credential,
     ) -> None:
-        rotator = rotator_for(context)
-        first = self.rotate(rotator, initial_credential)
+        first = self.rotate(rotator_under_test, initial_credential)
         assert first.username == alternate_username(initial_credential.username or "")
         assert self.can_login(first)
         assert self.can_login(initial_credential), "the old login must keep working"
-        rotator.retire(initial_credential, first)
+        rotator_under_test.retire(initial_credential, first)
         # The next rotation resets the original login and keeps the clone alive.
-        second = self.rotate(rotator_for(context), first)
+        second = self.rotate(fresh_rotator(), first)
         assert second.username == initial_credential.username
         assert second.password != initial_credential.password
         assert self.can_login(second)
@@ -424,50 +454,38 @@ class RotatorContract:
 
     @only_for(Strategy.MULTIPLE)
     def test_multiple_keeps_old_until_retired(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+        self, rotator_under_test: Rotator, initial_credential: Credential
     ) -> None:
-        rotator = rotator_for(context)
-        applied = self.rotate(rotator, initial_credential)
+        applied = self.rotate(rotator_under_test, initial_credential)
         assert self.can_login(applied)
         assert self.can_login(initial_credential), "the old password must live until retired"
-        rotator.retire(initial_credential, applied)
+        rotator_under_test.retire(initial_credential, applied)
         assert not self.can_login(initial_credential)
         assert self.can_login(applied)
 
     def test_retire_twice_succeeds(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+        self, fresh_rotator: Callable[[], Rotator], initial_credential: Credential
     ) -> None:
-        rotator = rotator_for(context)
+        rotator = fresh_rotator()
         applied = self.rotate(rotator, initial_credential)
         rotator.retire(initial_credential, applied)
         rotator.retire(initial_credential, applied)
-        rotator_for(context).retire(initial_credential, applied)
+        # A retry after a crash retires again, perhaps with a fresh rotator.
+        fresh_rotator().retire(initial_credential, applied)
         assert self.can_login(applied)
 
     def test_down_target_is_retryable(
         self,
         down_context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
+        rotator_for: RotatorMaker,
         initial_credential: Credential,
     ) -> None:
-        rotator = rotator_for(down_context)
-        candidate = rotator.generate(initial_credential)
-        with pytest.raises(TargetUnavailable) as applied:
-            rotator.apply(initial_credential, candidate)
-        assert applied.value.retryable
-        with pytest.raises(TargetUnavailable):
-            rotator.verify(initial_credential)
+        self.assert_target_unavailable(rotator_for(down_context), initial_credential)
 
     def test_wrong_admin_is_a_configuration_error(
         self,
         bad_admin_context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
+        rotator_for: RotatorMaker,
         initial_credential: Credential,
     ) -> None:
         rotator = rotator_for(bad_admin_context)
@@ -517,8 +535,8 @@ class RotatorContract:
     def test_secrets_never_leak(
         self,
         context: RotatorContext,
-        make_context: Callable[..., RotatorContext],
-        rotator_for: Callable[[RotatorContext], Rotator],
+        make_context: ContextMaker,
+        rotator_for: RotatorMaker,
         strategy: Strategy,
         initial_credential: Credential,
         bad_admin_credential: Credential | None,

@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, Required, TypedDict, TypeVar, Unpack
 
-from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from rotation.azure_errors import FailureKind, classify
+from rotation.azure_errors import FailureKind, classify, rotation_error
 from rotation.errors import (
-    ConfigurationError,
     RotationError,
     SecretDisabled,
     SecretNotFound,
-    TargetUnavailable,
 )
+
+T = TypeVar("T")
 
 MAX_NAME_LENGTH = 127
 STAGING_SUFFIX = "-rotation-staged"
@@ -55,6 +54,14 @@ class SecretListing:
     content_type: str | None
 
 
+class VersionAttributes(TypedDict, total=False):
+    """What :meth:`SecretStore.write` stores with a new version besides its value."""
+
+    tags: Required[Mapping[str, str]]
+    content_type: Required[str | None]
+    expires_on: datetime | None
+
+
 class SecretStore(Protocol):
     """The vault operations the engine needs. Implementations raise only RotationError."""
 
@@ -65,19 +72,16 @@ class SecretStore(Protocol):
         ...
 
     def read_if_enabled(self, name: str) -> SecretSnapshot | None:
-        """The current version, or None if the secret does not exist or it is disabled."""
-        ...
+        """The current version, or None if the secret does not exist or it is disabled.
 
-    def write(
-        self,
-        name: str,
-        value: str,
-        *,
-        tags: Mapping[str, str],
-        content_type: str | None,
-        expires_on: datetime | None = None,
-    ) -> str:
-        """Create a new version; return its version id."""
+        Implementations that subclass this protocol inherit this :meth:`read` wrapper."""
+        try:
+            return self.read(name)
+        except (SecretNotFound, SecretDisabled):
+            return None
+
+    def write(self, name: str, value: str, **attributes: Unpack[VersionAttributes]) -> str:
+        """Create a new version with ``attributes``; return its version id."""
         ...
 
     def update(
@@ -123,42 +127,46 @@ def translate_error(error: Exception, *, vault_url: str, operation: str) -> Rota
     """Map an Azure SDK exception to the engine's error tree. Messages carry no values."""
     where = f"Key Vault {vault_url} ({operation})"
     failure = classify(error)
-    kind = failure.kind
-    if kind is FailureKind.NOT_FOUND:
+    if failure.kind is FailureKind.NOT_FOUND:
         return SecretNotFound(f"{where}: not found")
-    if kind is FailureKind.DENIED and "disabled" in f"{failure.code} {failure.message}".lower():
+    disabled = "disabled" in f"{failure.code} {failure.message}".lower()
+    if failure.kind is FailureKind.DENIED and disabled:
         return SecretDisabled(f"{where}: the version is disabled")
-    if kind is FailureKind.DENIED:
-        return ConfigurationError(
-            f"{where}: access denied ({failure.short()}); the app's identity needs the "
-            "'Key Vault Secrets Officer' role on this vault"
-        )
-    if kind is FailureKind.CONFLICT:
-        return ConfigurationError(
-            f"{where}: conflict ({failure.code}); a soft-deleted secret of that name must be "
-            "recovered or purged first"
-        )
-    if kind is FailureKind.REFUSED:
-        return ConfigurationError(f"{where}: request refused ({failure.short()})")
-    if kind is FailureKind.BUSY:
-        return TargetUnavailable(f"{where}: service answered {failure.short()}")
-    return TargetUnavailable(f"{where}: unreachable ({failure.message or kind.value})")
+    return rotation_error(failure, where, _KEY_VAULT_ADVICE)
 
 
-class KeyVaultStore:
+#: What the operator should do, per failure of a Key Vault call.
+_KEY_VAULT_ADVICE = {
+    FailureKind.DENIED: (
+        "the app's identity needs the 'Key Vault Secrets Officer' role on this vault"
+    ),
+    FailureKind.CONFLICT: "a soft-deleted secret of that name must be recovered or purged first",
+}
+
+
+class KeyVaultStore(SecretStore):
     """:class:`SecretStore` over ``azure.keyvault.secrets.SecretClient``."""
 
     def __init__(self, client: SecretClient) -> None:
         self._client = client
         self.vault_url = client.vault_url.rstrip("/")
 
-    def read(self, name: str, version: str | None = None) -> SecretSnapshot:
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        """``call()``, one SDK call; any SDK error becomes :func:`translate_error`'s."""
         try:
-            secret = self._client.get_secret(name, version)
+            return call()
         except Exception as error:  # noqa: BLE001 - every SDK error is translated
-            raise translate_error(
-                error, vault_url=self.vault_url, operation=f"get {name}"
-            ) from None
+            raise translate_error(error, vault_url=self.vault_url, operation=operation) from None
+
+    def _call_or_none(self, operation: str, call: Callable[[], T]) -> T | None:
+        """As :meth:`_call`, with None when the object does not exist."""
+        try:
+            return self._call(operation, call)
+        except SecretNotFound:
+            return None
+
+    def read(self, name: str, version: str | None = None) -> SecretSnapshot:
+        secret = self._call(f"get {name}", lambda: self._client.get_secret(name, version))
         props = secret.properties
         return SecretSnapshot(
             name=props.name or name,
@@ -170,40 +178,28 @@ class KeyVaultStore:
             enabled=bool(props.enabled),
         )
 
-    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
-        try:
-            return self.read(name)
-        except (SecretNotFound, SecretDisabled):
-            return None
-
-    def write(
-        self,
-        name: str,
-        value: str,
-        *,
-        tags: Mapping[str, str],
-        content_type: str | None,
-        expires_on: datetime | None = None,
-    ) -> str:
-        try:
-            secret = self._client.set_secret(
-                name, value, tags=dict(tags), content_type=content_type, expires_on=expires_on
-            )
-        except Exception as error:  # noqa: BLE001
-            raise translate_error(
-                error, vault_url=self.vault_url, operation=f"set {name}"
-            ) from None
+    def write(self, name: str, value: str, **attributes: Unpack[VersionAttributes]) -> str:
+        secret = self._call(
+            f"set {name}",
+            lambda: self._client.set_secret(
+                name,
+                value,
+                tags=dict(attributes["tags"]),
+                content_type=attributes["content_type"],
+                expires_on=attributes.get("expires_on"),
+            ),
+        )
         return secret.properties.version or ""
 
     def update(
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None
     ) -> None:
-        try:
-            self._client.update_secret_properties(name, version, tags=dict(tags), enabled=enabled)
-        except Exception as error:  # noqa: BLE001
-            raise translate_error(
-                error, vault_url=self.vault_url, operation=f"update {name}"
-            ) from None
+        self._call(
+            f"update {name}",
+            lambda: self._client.update_secret_properties(
+                name, version, tags=dict(tags), enabled=enabled
+            ),
+        )
 
     def list(self) -> Iterator[SecretListing]:
         try:
@@ -229,29 +225,17 @@ class KeyVaultStore:
             raise translate_error(error, vault_url=self.vault_url, operation="list") from None
 
     def properties(self, name: str) -> SecretListing | None:
-        try:
-            newest = None
-            for props in self._client.list_properties_of_secret_versions(name):
-                if newest is None or _created(props) >= _created(newest):
-                    newest = props
-        except ResourceNotFoundError:
-            return None
-        except Exception as error:  # noqa: BLE001
-            raise translate_error(
-                error, vault_url=self.vault_url, operation=f"list versions of {name}"
-            ) from None
+        newest = self._call_or_none(
+            f"list versions of {name}",
+            lambda: _newest(self._client.list_properties_of_secret_versions(name)),
+        )
         return None if newest is None else _listing(newest, name)
 
     def deleted(self, name: str) -> SecretListing | None:
-        try:
-            deleted = self._client.get_deleted_secret(name)
-        except ResourceNotFoundError:
-            return None
-        except Exception as error:  # noqa: BLE001
-            raise translate_error(
-                error, vault_url=self.vault_url, operation=f"get deleted {name}"
-            ) from None
-        return _listing(deleted.properties, name)
+        deleted = self._call_or_none(
+            f"get deleted {name}", lambda: self._client.get_deleted_secret(name)
+        )
+        return None if deleted is None else _listing(deleted.properties, name)
 
     def list_deleted(self) -> Iterator[SecretListing]:
         try:
@@ -265,6 +249,15 @@ class KeyVaultStore:
 
 def _created(props: SecretProperties) -> datetime:
     return props.created_on or datetime.min.replace(tzinfo=UTC)
+
+
+def _newest(versions: Iterable[SecretProperties]) -> SecretProperties | None:
+    """The most recently created of ``versions`` (the last of equals), None if empty."""
+    newest = None
+    for props in versions:
+        if newest is None or _created(props) >= _created(newest):
+            newest = props
+    return newest
 
 
 def _listing(props: SecretProperties, name: str = "") -> SecretListing:

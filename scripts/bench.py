@@ -24,7 +24,6 @@ Prints, in one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import itertools
 import json
@@ -37,7 +36,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,23 +329,10 @@ def _short(operation: str | None, secret: str | None, name: str) -> str:
     return f"{verb}:staged" if secret.lower().startswith(name.lower()) else f"{verb}:{secret}"
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def bench_rotations(stack: Any, identity: Any) -> list[dict[str, Any]]:
     heading("Key Vault calls per rotation (one near-expiry event, no consumers)")
     from emulators.azurite import Azurite, installed
+    from emulators.environ import overridden_environ
 
     if not installed():
         print("  skipped: Azurite is not installed (npm install azurite@3.37.0)")
@@ -366,7 +352,7 @@ def bench_rotations(stack: Any, identity: Any) -> list[dict[str, Any]]:
     rows = []
     with (
         Azurite() as azurite,
-        _environment(
+        overridden_environ(
             {
                 "AZURE_CLIENT_ID": identity.client_id,
                 "ROTATION_VAULTS": url,

@@ -31,10 +31,10 @@ from urllib.parse import urlsplit
 from azure.mgmt.web import WebSiteManagementClient
 
 from rotation import tags as T
-from rotation.azure_errors import FailureKind, classify
+from rotation.azure_errors import FailureKind, classify, rotation_error
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
-from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
+from rotation.errors import ConfigurationError, RotationError
 
 log = logging.getLogger(__name__)
 
@@ -144,23 +144,15 @@ class AppServiceCheck(ConsumerCheck):
             )
 
     def _translate(self, error: Exception, action: str) -> RotationError:
-        where = f"consumer '{self.name}': could not {action} {self.site}"
-        failure = classify(error)
-        kind = failure.kind
-        if kind is FailureKind.NO_TOKEN:
-            return TargetUnavailable(f"{where}: no token for the app identity")
-        if kind is FailureKind.DENIED:
-            return ConfigurationError(
-                f"{where}: access denied ({failure.short()}); the app identity needs "
-                "'Website Contributor' on the consumer app"
-            )
-        if kind is FailureKind.NOT_FOUND:
-            return ConfigurationError(
-                f"{where}: not found ({failure.code}); check resource_id and that "
-                f"{self.setting} is a Key Vault reference"
-            )
-        if kind in (FailureKind.CONFLICT, FailureKind.REFUSED):
-            return ConfigurationError(f"{where}: refused ({failure.short()})")
-        if kind is FailureKind.BUSY:
-            return TargetUnavailable(f"{where}: ARM answered {failure.short()}")
-        return TargetUnavailable(f"{where}: {failure.message or kind.value}")
+        return rotation_error(
+            classify(error),
+            f"consumer '{self.name}': could not {action} {self.site}",
+            {
+                FailureKind.DENIED: (
+                    "the app identity needs 'Website Contributor' on the consumer app"
+                ),
+                FailureKind.NOT_FOUND: (
+                    f"check resource_id and that {self.setting} is a Key Vault reference"
+                ),
+            },
+        )

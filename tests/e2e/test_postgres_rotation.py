@@ -29,6 +29,21 @@ def put_managed_secret(
     return app.put_login(name, username, password, tags=all_tags, expires_in_days=expires_in_days)
 
 
+def put_alternating_secret(
+    app: AppUnderTest, name: str, login: tuple[str, str], cluster: ScramCluster, **options: Any
+) -> str:
+    """:func:`put_managed_secret` of ``login`` (user, password) with the ``alternating``
+    strategy, and the cluster's superuser stored as admin secret ``pg-admin`` for ``name``."""
+    app.client.set_secret(
+        "pg-admin",
+        json.dumps({"username": cluster.superuser, "password": cluster.password}),
+        content_type="application/json",
+        tags={T.ADMIN_FOR: name},
+    )
+    tags = {T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"}
+    return put_managed_secret(app, name, *login, cluster, tags=tags, **options)
+
+
 def current(app: AppUnderTest, name: str) -> tuple[dict[str, Any], Any]:
     secret = app.client.get_secret(name)
     return json.loads(secret.value or ""), secret.properties
@@ -69,20 +84,7 @@ def test_cloudevents_schema_event_rotates_alternating_strategy(
     app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any
 ) -> None:
     user, old_password = pg_login()
-    app.client.set_secret(
-        "pg-admin",
-        json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
-        content_type="application/json",
-        tags={T.ADMIN_FOR: "billing-db"},
-    )
-    put_managed_secret(
-        app,
-        "billing-db",
-        user,
-        old_password,
-        scram_postgres,
-        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
-    )
+    put_alternating_secret(app, "billing-db", (user, old_password), scram_postgres)
     with app.near_expiry_subscription(schema="CloudEventSchemaV1_0"):
         app.reach_near_expiry()
     value, _ = current(app, "billing-db")

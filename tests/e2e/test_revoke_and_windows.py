@@ -16,7 +16,7 @@ from rotation.sweep import DueSecret
 from rotation.windows import DAY_NAMES
 from rotation.workqueue import encode_message
 from tests.e2e.conftest import AppUnderTest, pg_logs_in
-from tests.e2e.test_postgres_rotation import current, put_managed_secret
+from tests.e2e.test_postgres_rotation import current, put_alternating_secret, put_managed_secret
 from tests.support.pg_cluster import ScramCluster
 
 
@@ -42,21 +42,7 @@ def test_revoke_alternating_leaves_no_old_password_alive(
     app: AppUnderTest, scram_postgres: ScramCluster, pg_login: Any
 ) -> None:
     user, old = pg_login()
-    app.client.set_secret(
-        "pg-admin",
-        json.dumps({"username": scram_postgres.superuser, "password": scram_postgres.password}),
-        content_type="application/json",
-        tags={T.ADMIN_FOR: "leaked-alt"},
-    )
-    put_managed_secret(
-        app,
-        "leaked-alt",
-        user,
-        old,
-        scram_postgres,
-        expires_in_days=80,
-        tags={T.STRATEGY: "alternating", T.ADMIN_SECRET: "pg-admin"},
-    )
+    put_alternating_secret(app, "leaked-alt", (user, old), scram_postgres, expires_in_days=80)
     # A normal rotation first: the clone holds a password and the original stays alive.
     status, _ = app.api("POST", "leaked-alt")
     assert status == 200
@@ -97,6 +83,27 @@ def window_away_from(app: AppUnderTest, days_ahead: int) -> tuple[str, Any]:
     return f"{DAY_NAMES[day.weekday()].title()} 03:00-04:00 UTC", opening
 
 
+def put_windowed_login(
+    app: AppUnderTest,
+    name: str,
+    username: str,
+    password: str,
+    cluster: ScramCluster,
+    window: str,
+    *,
+    expires_in_days: float,
+) -> None:
+    """A postgres login on ``cluster`` as secret ``name``, with ``rotation-window`` ``window``
+    and an expiry ``expires_in_days`` after the emulators' now (not the machine's)."""
+    app.client.set_secret(
+        name,
+        json.dumps({"username": username, "password": password}),
+        content_type="application/json",
+        expires_on=app.vault.stack.clock.now() + timedelta(days=expires_in_days),
+        tags={T.ROTATOR: "postgres", T.TARGET: cluster.target, T.WINDOW: window},
+    )
+
+
 @pytest.fixture
 def clocked(app: AppUnderTest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The production service with the emulators' clock as the engine's clock."""
@@ -114,13 +121,7 @@ def test_window_defers_queue_and_sweep_work_until_it_opens(
     user, old = pg_login()
     window, opening = window_away_from(app, 2)
     clock = app.vault.stack.clock
-    app.client.set_secret(
-        "windowed",
-        json.dumps({"username": user, "password": old}),
-        content_type="application/json",
-        expires_on=clock.now() + timedelta(days=20),
-        tags={T.ROTATOR: "postgres", T.TARGET: scram_postgres.target, T.WINDOW: window},
-    )
+    put_windowed_login(app, "windowed", user, old, scram_postgres, window, expires_in_days=20)
     outcome = clocked.on_work_message(work(app, "windowed"))
     assert outcome.status == "deferred"
     assert "next rotation window" in outcome.detail
@@ -139,14 +140,7 @@ def test_expiry_before_the_next_window_rotates_anyway_and_says_why(
 ) -> None:
     user, old = pg_login()
     window, _ = window_away_from(app, 3)
-    clock = app.vault.stack.clock
-    app.client.set_secret(
-        "expiring",
-        json.dumps({"username": user, "password": old}),
-        content_type="application/json",
-        expires_on=clock.now() + timedelta(days=1),
-        tags={T.ROTATOR: "postgres", T.TARGET: scram_postgres.target, T.WINDOW: window},
-    )
+    put_windowed_login(app, "expiring", user, old, scram_postgres, window, expires_in_days=1)
     outcome = clocked.on_work_message(work(app, "expiring"))
     assert outcome.status == "rotated"
     assert "outside the rotation window" in outcome.detail

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import ClassVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Unpack
 
 from rotation.credential import Credential
 from rotation.errors import (
@@ -19,7 +20,10 @@ from rotation.errors import (
     VerificationFailed,
 )
 from rotation.rotator import Rotator, Strategy
-from rotation.vault import SecretListing, SecretSnapshot
+from rotation.vault import SecretListing, SecretSnapshot, SecretStore, VersionAttributes
+
+#: The unit tests' fixed "now".
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -36,7 +40,7 @@ def _listing(name: str, v: _Version) -> SecretListing:
     return SecretListing(name, v.version, dict(v.tags), v.enabled, v.expires_on, v.content_type)
 
 
-class MemoryStore:
+class MemoryStore(SecretStore):
     """A SecretStore in memory, counting value reads per secret name."""
 
     def __init__(self, vault_url: str = "https://unit.vault.azure.net") -> None:
@@ -79,21 +83,8 @@ class MemoryStore:
                 found.enabled,
             )
 
-    def read_if_enabled(self, name: str) -> SecretSnapshot | None:
-        try:
-            return self.read(name)
-        except (SecretNotFound, SecretDisabled):
-            return None
-
-    def write(
-        self,
-        name: str,
-        value: str,
-        *,
-        tags: Mapping[str, str],
-        content_type: str | None,
-        expires_on: datetime | None = None,
-    ) -> str:
+    def write(self, name: str, value: str, **attributes: Unpack[VersionAttributes]) -> str:
+        tags, content_type = attributes["tags"], attributes["content_type"]
         with self._lock:
             version = uuid.uuid4().hex
             name = self._canonical(name)
@@ -104,9 +95,16 @@ class MemoryStore:
                     "soft-deleted secret of that name must be recovered or purged first"
                 )
             self.secrets.setdefault(name, []).append(
-                _Version(version, value, dict(tags), content_type, expires_on)
+                _Version(version, value, dict(tags), content_type, attributes.get("expires_on"))
             )
             return version
+
+    def put_login(self, name: str, username: str, password: str, **version: Any) -> str:
+        """Write the JSON login ``{"username", "password"}`` as a new version of ``name``, as
+        an operator stores a managed or admin secret (``version``: :meth:`write`'s ``tags``
+        and ``expires_on``); returns the version."""
+        value = json.dumps({"username": username, "password": password})
+        return self.write(name, value, content_type="application/json", **version)
 
     def update(
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,9 +49,8 @@ from rotation.lock import InProcessLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.outcome_events import OutcomePublisher, build_publisher, to_cloud_event
 from rotation.registry import RotatorRegistry
-from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
+from tests.engine.fakes import NOW, FakeRotator, FakeTarget, MemoryStore
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 VAULT = "https://unit.vault.azure.net"
 NEW = "b" * 32
 OLD = "a" * 32
@@ -513,15 +512,11 @@ class UsernamesCheck(TargetScripted):
 
 def test_the_engine_waits_records_sightings_and_retires(fake_target: FakeTarget) -> None:
     store = MemoryStore()
-    store.write(
-        "admin",
-        json.dumps({"username": "admin", "password": "admin-pw"}),
-        tags={T.ADMIN_FOR: "app-db"},
-        content_type="application/json",
-    )
-    store.write(
+    store.put_login("admin", "admin", "admin-pw", tags={T.ADMIN_FOR: "app-db"})
+    store.put_login(
         "app-db",
-        json.dumps({"username": "app", "password": "initial-password"}),
+        "app",
+        "initial-password",
         tags={
             T.ROTATOR: "fake",
             T.TARGET: "fake-host",
@@ -529,7 +524,6 @@ def test_the_engine_waits_records_sightings_and_retires(fake_target: FakeTarget)
             T.ADMIN_SECRET: "admin",
             T.CONSUMERS: "web,sessions",
         },
-        content_type="application/json",
         expires_on=NOW + timedelta(days=3),
     )
     web = Scripted("web", store.read("app-db").version, nudgeable=True)
@@ -562,11 +556,11 @@ def test_the_engine_waits_records_sightings_and_retires(fake_target: FakeTarget)
 
 def test_the_engine_marks_overdue_after_the_deadline(fake_target: FakeTarget) -> None:
     store = MemoryStore()
-    store.write(
+    store.put_login(
         "app-db",
-        json.dumps({"username": "app", "password": "initial-password"}),
+        "app",
+        "initial-password",
         tags={T.ROTATOR: "fake", T.TARGET: "fake-host", T.STRATEGY: "multiple", T.CONSUMERS: "w"},
-        content_type="application/json",
         expires_on=NOW + timedelta(days=3),
     )
     now = [NOW]

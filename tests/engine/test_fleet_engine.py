@@ -3,7 +3,6 @@ revoke, rotation windows and the per-target limit."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -14,8 +13,8 @@ from rotation.errors import RevokeRefused, TargetBusy
 from rotation.limits import InProcessLimits, target_host
 from rotation.outcome import Status, Trigger
 from rotation.vault import staging_name
-from tests.engine.fakes import FakeTarget, MemoryStore
-from tests.engine.test_protocol import NAME, NOW, make_engine, make_store, request, target
+from tests.engine.fakes import NOW, FakeTarget, MemoryStore
+from tests.engine.test_protocol import NAME, make_engine, make_store, request, target
 
 __all__ = ["target"]  # the fixture, re-used
 
@@ -25,9 +24,10 @@ def awaiting_multiple(target: FakeTarget) -> MemoryStore:
     store = make_store("multiple")
     first = store.versions(NAME)[0].version
     target.logins["app"] = {"initial-password", "second-password"}
-    store.write(
+    store.put_login(
         NAME,
-        json.dumps({"username": "app", "password": "second-password"}),
+        "app",
+        "second-password",
         tags={
             T.ROTATOR: "fake",
             T.TARGET: "fake-host",
@@ -36,7 +36,6 @@ def awaiting_multiple(target: FakeTarget) -> MemoryStore:
             T.PREVIOUS_VERSION: first,
             T.ROTATED_AT: T.format_time(NOW),
         },
-        content_type="application/json",
         expires_on=NOW + timedelta(days=80),
     )
     return store

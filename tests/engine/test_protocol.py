@@ -7,10 +7,9 @@ same protocol through the real SDKs, the emulators and real database servers.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -35,9 +34,8 @@ from rotation.registry import RotatorRegistry
 from rotation.staging import committed, needs_work
 from rotation.status import secret_status
 from rotation.vault import staging_name
-from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
+from tests.engine.fakes import NOW, FakeRotator, FakeTarget, MemoryStore
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NAME = "app-db"
 
 
@@ -58,12 +56,8 @@ def make_store(
 ) -> MemoryStore:
     store = MemoryStore()
     tags = {T.ROTATOR: "fake", T.TARGET: "fake-host", T.STRATEGY: strategy, **extra_tags}
-    store.write(
-        NAME,
-        json.dumps({"username": "app", "password": "initial-password"}),
-        tags=tags,
-        content_type="application/json",
-        expires_on=NOW + timedelta(days=expires_in_days),
+    store.put_login(
+        NAME, "app", "initial-password", tags=tags, expires_on=NOW + timedelta(days=expires_in_days)
     )
     return store
 
@@ -454,12 +448,7 @@ def test_admin_secret_serves_only_the_secrets_and_target_it_names(
 ) -> None:
     """Editing one secret's tags must not be enough to send an admin credential anywhere."""
     store = make_store()
-    store.write(
-        "db-admin",
-        json.dumps({"username": "root", "password": "admin-password"}),
-        tags=admin_tags,
-        content_type="application/json",
-    )
+    store.put_login("db-admin", "root", "admin-password", tags=admin_tags)
     store.secrets[NAME][0].tags[T.ADMIN_SECRET] = "db-admin"
     with pytest.raises(ConfigurationError, match=named):
         make_engine(store).run(request(store))

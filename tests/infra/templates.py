@@ -100,6 +100,13 @@ class Template:
                 return res
         raise KeyError(f"{self.name} declares no resource '{symbol}'")
 
+    def only(self, type_: str) -> Resource:
+        """The one resource of ``type_`` the file declares (``existing`` references aside);
+        fails the test unless there is exactly one."""
+        found = [res for res in self.resources(type_) if not res.existing]
+        assert len(found) == 1, f"{self.name} declares {len(found)} {type_}, not one"
+        return found[0]
+
     def resolve_string(self, value: Any) -> str:
         """A literal, or the value of the variable / parameter default an identifier names.
 

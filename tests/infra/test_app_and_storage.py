@@ -19,9 +19,7 @@ def function_app(templates: dict[str, Template]) -> Template:
 
 @pytest.fixture(scope="module")
 def site(function_app: Template) -> Resource:
-    sites = [s for s in function_app.resources(SITE) if not s.existing]
-    assert len(sites) == 1
-    return sites[0]
+    return function_app.only(SITE)
 
 
 def test_only_one_new_site_and_it_is_the_function_app(templates: dict[str, Template]) -> None:
@@ -131,9 +129,7 @@ def test_no_key_listing_anywhere(templates: dict[str, Template]) -> None:
 
 def test_storage_account_is_entra_only(templates: dict[str, Template]) -> None:
     storage = templates["modules/storage.bicep"]
-    accounts = [r for r in storage.resources(STORAGE) if not r.existing]
-    assert len(accounts) == 1
-    props = accounts[0].get("properties")
+    props = storage.only(STORAGE).get("properties")
     assert props["allowSharedKeyAccess"] is False
     assert props["allowBlobPublicAccess"] is False
     assert props["minimumTlsVersion"] == "TLS1_2"

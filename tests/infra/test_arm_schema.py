@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.infra.templates import Template
-from tests.infra.test_web_schema import BICEP_KEYS, WEB_MODELS
+from tests.infra.test_web_schema import BICEP_KEYS, WEB_MODELS, unknown_keys
 from tests.infra.test_web_schema import unknown_properties as sdk_unknown
 
 #: Resource type -> (models module, model class, the API version those models describe).
@@ -153,13 +153,7 @@ def msrest_unknown(value: Any, spec: Any, path: str) -> list[str]:
     if isinstance(spec, dict):
         if not isinstance(value, Mapping):
             return []
-        problems = []
-        for key, child in value.items():
-            if key not in spec:
-                problems.append(f"{path}.{key}")
-            else:
-                problems += msrest_unknown(child, spec[key], f"{path}.{key}")
-        return problems
+        return unknown_keys(value, spec, path, msrest_unknown)
     type_name, module = spec
     if type_name.startswith("[") and isinstance(value, list):
         item = (type_name[1:-1], module)

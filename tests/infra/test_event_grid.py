@@ -21,9 +21,7 @@ def vault_events(templates: dict[str, Template]) -> Template:
 
 @pytest.fixture(scope="module")
 def subscription(vault_events: Template) -> Resource:
-    subs = list(vault_events.resources(SUBSCRIPTION))
-    assert len(subs) == 1
-    return subs[0]
+    return vault_events.only(SUBSCRIPTION)
 
 
 def subscribed_function(vault_events: Template, subscription: Resource) -> str:

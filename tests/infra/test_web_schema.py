@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -58,6 +58,23 @@ def unwrap(hint: Any) -> Any:
     return hint
 
 
+def unknown_keys(
+    value: Mapping[str, Any],
+    known: Mapping[str, Any],
+    path: str,
+    walk: Callable[[Any, Any, str], list[str]],
+) -> list[str]:
+    """Paths of ``value``'s keys that ``known`` lacks, plus what ``walk(child, known[key],
+    child_path)`` finds below each key it has (one step of a schema walk)."""
+    problems = []
+    for key, child in value.items():
+        if key in known:
+            problems += walk(child, known[key], f"{path}.{key}")
+        else:
+            problems.append(f"{path}.{key}")
+    return problems
+
+
 def unknown_properties(value: Any, hint: Any, path: str) -> list[str]:
     """Paths in ``value`` that ``hint`` (an SDK type) does not define."""
     hint = unwrap(hint)
@@ -65,14 +82,7 @@ def unknown_properties(value: Any, hint: Any, path: str) -> list[str]:
     if is_sdk_model(hint):
         if not isinstance(value, Mapping):
             return []  # an expression; its shape is ARM's to check
-        fields = rest_fields(hint)
-        problems = []
-        for key, child in value.items():
-            if key not in fields:
-                problems.append(f"{path}.{key}")
-            else:
-                problems += unknown_properties(child, fields[key], f"{path}.{key}")
-        return problems
+        return unknown_keys(value, rest_fields(hint), path, unknown_properties)
     if origin is list and isinstance(value, list):
         (item,) = typing.get_args(hint)
         return [p for i, v in enumerate(value) for p in unknown_properties(v, item, f"{path}[{i}]")]

@@ -163,19 +163,12 @@ class TestAzureSqlAdminContract(RotatorContract):
     def test_down_target_is_retryable(  # type: ignore[override]
         self,
         stack: AzureStack,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
+        rotator_under_test: Rotator,
         initial_credential: Credential,
     ) -> None:
         # ARM unreachable: every connection to management.azure.com is dropped.
         stack.faults.add(FaultRule(host="management.azure.com", drop=True, times=None))
-        rotator = rotator_for(context)
-        candidate = rotator.generate(initial_credential)
-        with pytest.raises(TargetUnavailable) as applied:
-            rotator.apply(initial_credential, candidate)
-        assert applied.value.retryable
-        with pytest.raises(TargetUnavailable):
-            rotator.verify(initial_credential)
+        self.assert_target_unavailable(rotator_under_test, initial_credential)
         stack.faults.clear()
         assert self.can_login(initial_credential)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import ClassVar
 
 import pytest
 import requests
@@ -21,11 +21,17 @@ from rotation.credential import Credential
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.testing import LeakWatch, RotatorContract, free_port, unique_name
+from rotation.testing import (
+    LeakWatch,
+    RotatorContract,
+    RotatorMaker,
+    RotatorPool,
+    free_port,
+    unique_name,
+)
 from rotators.http_api_key.rotator import HttpApiKeyRotator
 
 DATADOG = "https://api.datadoghq.com"
-_UNSET: Any = object()
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,7 @@ class TestHttpApiKeyDatadog(RotatorContract):
     """The contract suite for ``http-api-key`` with ``rotation-profile=datadog``."""
 
     rotator = HttpApiKeyRotator
+    context_options: ClassVar[dict[str, str]] = {"profile": "datadog"}
     stack: AzureStack
 
     @pytest.fixture(autouse=True)
@@ -99,34 +106,6 @@ class TestHttpApiKeyDatadog(RotatorContract):
 
         return make
 
-    @pytest.fixture
-    def make_context(
-        self, target: str | None, admin_credential: Credential | None
-    ) -> Callable[..., RotatorContext]:
-        """As the base fixture, with ``rotation-profile=datadog`` in the options."""
-
-        def make(
-            strategy: Strategy,
-            *,
-            admin: Credential | None = _UNSET,
-            target: str | None = _UNSET,
-            policy: PasswordPolicy | None = None,
-            options: dict[str, str] | None = None,
-        ) -> RotatorContext:
-            context = RotatorContext(
-                secret_name=unique_name("secret").replace("_", "-"),
-                target=default_target if target is _UNSET else target,
-                strategy=strategy,
-                policy=policy or HttpApiKeyRotator.default_policy,
-                admin=admin_credential if admin is _UNSET else admin,
-                options={"profile": "datadog", **(options or {})},
-            )
-            HttpApiKeyRotator.check_config(context)
-            return context
-
-        default_target = target
-        return make
-
     def can_login(self, credential: Credential) -> bool:
         return validate(credential.password)
 
@@ -134,15 +113,10 @@ class TestHttpApiKeyDatadog(RotatorContract):
 
     @pytest.mark.parametrize("policy", [None], ids=["default"])
     def test_generate_respects_policy(
-        self,
-        make_context: Callable[..., RotatorContext],
-        rotator_for: Callable[[RotatorContext], Rotator],
-        strategy: Strategy,
-        rotator_class: type[Rotator],
-        policy: str | None,
+        self, rotator_under_test: Rotator, policy: str | None
     ) -> None:
         """Replaced: no password is drawn; generate returns a unique intent and sends nothing."""
-        rotator = rotator_for(make_context(strategy))
+        rotator = rotator_under_test
         current = Credential(
             password="k", username=None, extra={"k": "v", "key_id": "old", "last4": "abcd"}
         )
@@ -156,45 +130,40 @@ class TestHttpApiKeyDatadog(RotatorContract):
             assert len(name) <= 100
         assert len({i.extra["key_name"] for i in intents}) == len(intents)
 
-    def test_apply_twice_is_idempotent(
-        self,
-        context: RotatorContext,
-        rotator_for: Callable[[RotatorContext], Rotator],
-        initial_credential: Credential,
+    def test_apply_twice_is_idempotent(  # type: ignore[override]
+        self, fresh_rotator: Callable[[], Rotator], initial_credential: Credential
     ) -> None:
         """Replaced: the engine stages the minted credential at once, so a retry passes the
         minted credential back; apply returns it unchanged and mints nothing."""
-        rotator = rotator_for(context)
+        rotator = fresh_rotator()
         intent = rotator.generate(initial_credential)
         minted = rotator.apply(initial_credential, intent)
-        again = rotator_for(context).apply(initial_credential, minted)
+        again = fresh_rotator().apply(initial_credential, minted)
         assert again == minted
         assert again.password == minted.password
         rotator.verify(again)
         assert self.can_login(again)
         assert self.can_login(initial_credential)
 
-    def test_secrets_never_leak(
+    def test_secrets_never_leak(  # type: ignore[override]
         self,
         context: RotatorContext,
-        make_context: Callable[..., RotatorContext],
-        rotator_for: Callable[[RotatorContext], Rotator],
-        strategy: Strategy,
+        rotator_under_test: Rotator,
+        rotator_for: RotatorMaker,
+        bad_admin_context: RotatorContext,
+        down_context: RotatorContext,
         initial_credential: Credential,
-        bad_admin_credential: Credential | None,
-        down_target: str | None,
         leak_watch: LeakWatch,
     ) -> None:
         """Replaced: the same checks, following the minted key instead of a drawn password,
         plus a throttled and a failing target."""
-        assert bad_admin_credential is not None and down_target is not None
-        assert context.admin is not None
-        rotator = rotator_for(context)
+        assert context.admin is not None and bad_admin_context.admin is not None
+        rotator = rotator_under_test
         leak_watch.secret(
             initial_credential.password,
             context.admin.password,
             str(context.admin.extra["application_key"]),
-            bad_admin_credential.extra["application_key"],
+            str(bad_admin_context.admin.extra["application_key"]),
         )
         intent = rotator.generate(initial_credential)
         minted: list[Credential] = []
@@ -211,10 +180,10 @@ class TestHttpApiKeyDatadog(RotatorContract):
         for refused in (initial_credential, minted[0].with_password("f" * 32)):
             error = leak_watch.call(lambda c=refused: rotator.verify(c))  # type: ignore[misc]
             assert isinstance(error, VerificationFailed)
-        bad = rotator_for(make_context(strategy, admin=bad_admin_credential))
+        bad = rotator_for(bad_admin_context)
         error = leak_watch.call(lambda: bad.apply(minted[0], bad.generate(minted[0])))
         assert isinstance(error, ConfigurationError)
-        down = rotator_for(make_context(strategy, target=down_target))
+        down = rotator_for(down_context)
         error = leak_watch.call(lambda: down.apply(minted[0], down.generate(minted[0])))
         assert isinstance(error, TargetUnavailable)
         error = leak_watch.call(lambda: down.verify(minted[0]))
@@ -235,7 +204,7 @@ def admin(org: tuple[str, str]) -> Credential:
 
 @pytest.fixture
 def rotators() -> Iterator[Callable[..., HttpApiKeyRotator]]:
-    made: list[HttpApiKeyRotator] = []
+    pool = RotatorPool()
 
     def make(
         admin: Credential | None, *, target: str | None = None, secret: str | None = None
@@ -249,12 +218,18 @@ def rotators() -> Iterator[Callable[..., HttpApiKeyRotator]]:
             options={"profile": "datadog"},
         )
         HttpApiKeyRotator.check_config(context)
-        made.append(HttpApiKeyRotator(context))
-        return made[-1]
+        return pool.add(HttpApiKeyRotator(context))
 
     yield make
-    for rotator in made:
-        rotator.close()
+    pool.close()
+
+
+@pytest.fixture
+def admin_rotator(
+    rotators: Callable[..., HttpApiKeyRotator], admin: Credential
+) -> HttpApiKeyRotator:
+    """A rotator of a fresh secret with the organization's admin keys."""
+    return rotators(admin)
 
 
 @pytest.fixture
@@ -264,27 +239,25 @@ def current(datadog: DatadogEmulator, org: tuple[str, str]) -> Credential:
 
 
 def test_full_rotation_shape(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
+    admin_rotator: HttpApiKeyRotator,
     current: Credential,
     datadog: DatadogEmulator,
     org: tuple[str, str],
 ) -> None:
-    rotator = rotators(admin)
-    intent = rotator.generate(current)
-    minted = rotator.apply(current, intent)
+    intent = admin_rotator.generate(current)
+    minted = admin_rotator.apply(current, intent)
     assert minted.password and minted.password != current.password
     assert minted.extra["key_name"] == intent.extra["key_name"]
     assert minted.extra["last4"] == minted.password[-4:]
     assert minted.extra["key_id"] != current.extra["key_id"]
     assert intent.extra["key_name"] in datadog.key_names(org[0])
-    rotator.verify(minted)
+    admin_rotator.verify(minted)
     assert validate(current.password), "the old key lives until retired"
-    rotator.retire(current, minted)
+    admin_rotator.retire(current, minted)
     assert not validate(current.password)
     assert validate(minted.password)
     with pytest.raises(VerificationFailed):
-        rotator.verify(current)
+        admin_rotator.verify(current)
 
 
 def test_lost_create_answer_revokes_the_orphan(
@@ -320,61 +293,48 @@ def test_retire_is_idempotent_and_spares_the_new_key(
 
 
 def test_retire_by_name_when_the_id_is_missing(
-    rotators: Callable[..., HttpApiKeyRotator], admin: Credential, current: Credential
+    admin_rotator: HttpApiKeyRotator, current: Credential
 ) -> None:
-    rotator = rotators(admin)
-    first = rotator.apply(current, rotator.generate(current))
-    second = rotator.apply(first, rotator.generate(first))
+    first = admin_rotator.apply(current, admin_rotator.generate(current))
+    second = admin_rotator.apply(first, admin_rotator.generate(first))
     without_id = Credential(password=first.password, extra={"key_name": first.extra["key_name"]})
-    rotator.retire(without_id, second)
+    admin_rotator.retire(without_id, second)
     assert not validate(first.password)
     assert validate(second.password)
 
 
 def test_retire_without_id_or_name_warns_and_keeps_the_key(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    caplog: pytest.LogCaptureFixture,
+    admin_rotator: HttpApiKeyRotator, current: Credential, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rotator = rotators(admin)
-    minted = rotator.apply(current, rotator.generate(current))
+    minted = admin_rotator.apply(current, admin_rotator.generate(current))
     bare = Credential(password=current.password)
     with caplog.at_level(logging.WARNING):
-        rotator.retire(bare, minted)
+        admin_rotator.retire(bare, minted)
     assert "revoke it by hand" in caplog.text
     assert validate(current.password)
 
 
 def test_throttled_call_is_retried_once_after_retry_after(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    stack: AzureStack,
+    admin_rotator: HttpApiKeyRotator, current: Credential, stack: AzureStack
 ) -> None:
-    rotator = rotators(admin)
     rule = stack.faults.add(
         FaultRule(host="api.datadoghq.com", operation="create_api_key", status=429, retry_after=0)
     )
-    minted = rotator.apply(current, rotator.generate(current))
+    minted = admin_rotator.apply(current, admin_rotator.generate(current))
     assert stack.faults.fired(rule) == 1
     assert validate(minted.password)
 
 
 def test_throttled_twice_or_too_long_is_unavailable(
-    rotators: Callable[..., HttpApiKeyRotator],
-    admin: Credential,
-    current: Credential,
-    stack: AzureStack,
+    admin_rotator: HttpApiKeyRotator, current: Credential, stack: AzureStack
 ) -> None:
-    rotator = rotators(admin)
     rule = stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=0, times=2))
     with pytest.raises(TargetUnavailable, match="HTTP 429"):
-        rotator.verify(current)
+        admin_rotator.verify(current)
     assert stack.faults.fired(rule) == 2
     stack.faults.add(FaultRule(host="api.datadoghq.com", status=429, retry_after=3600))
     with pytest.raises(TargetUnavailable, match="3600"):
-        rotator.verify(current)
+        admin_rotator.verify(current)
 
 
 @pytest.mark.parametrize(

@@ -58,9 +58,16 @@ def test_every_command_in_the_readme_is_one_this_test_runs() -> None:
     ]
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _python(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` (this interpreter) in ``cwd`` with ``env``; never raises on failure."""
     return subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -75,21 +82,18 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
         target.write_text(content, encoding="utf-8")
     site = work / "site"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    built = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",  # setuptools from this venv: no download needed
-            "--target",
-            str(site),
-            str(work / PLUGIN_DIR),
-        ],
+    built = _python(
         work,
         env,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",  # setuptools from this venv: no download needed
+        "--target",
+        str(site),
+        str(work / PLUGIN_DIR),
     )
     assert built.returncode == 0, built.stdout + built.stderr
     assert list(site.glob("acme_rotators-*.dist-info/entry_points.txt"))
@@ -102,20 +106,15 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
 def test_readme_plugin_passes_the_contract_suite(
     installed_plugin: tuple[Path, dict[str, str]],
 ) -> None:
-    work, env = installed_plugin
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"{PLUGIN_DIR}/tests",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-rs",
-        ],
-        work,
-        env,
+    result = _python(
+        *installed_plugin,
+        "-m",
+        "pytest",
+        f"{PLUGIN_DIR}/tests",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -128,16 +127,11 @@ def test_readme_plugin_passes_the_contract_suite(
 def test_the_app_registry_finds_the_installed_plugin(
     installed_plugin: tuple[Path, dict[str, str]],
 ) -> None:
-    work, env = installed_plugin
-    result = _run(
-        [
-            sys.executable,
-            "-c",
-            "from rotators.catalogue import default_registry; "
-            f"cls = default_registry().get('{KIND}'); print(cls.__module__, cls.__qualname__)",
-        ],
-        work,
-        env,
+    result = _python(
+        *installed_plugin,
+        "-c",
+        "from rotators.catalogue import default_registry; "
+        f"cls = default_registry().get('{KIND}'); print(cls.__module__, cls.__qualname__)",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["acme_rotators", "RedisPasswordRotator"]

@@ -27,8 +27,10 @@ from rotators.rabbitmq import RabbitMqRotator, RabbitTarget, parse_target
 from tests.support.rotator_tests import (
     LocalContract,
     apply_and_verify,
-    assert_target_refused,
+    apply_for_missing_user,
+    apply_refused,
     rotator_context,
+    target_parsing_tests,
 )
 
 HOST = "127.0.0.1"
@@ -178,9 +180,9 @@ class TestRabbitMqContract(LocalContract, RotatorContract):
 # ---------------------------------------------------------------------------- target parsing
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
+test_parse_target_accepts, test_parse_target_refuses = target_parsing_tests(
+    parse_target,
+    accepted=[
         ("amqp://mq", RabbitTarget("mq", 5672, False, "/", "http://mq:15672")),
         ("amqp://mq:5673/%2F", RabbitTarget("mq", 5673, False, "/", "http://mq:15672")),
         ("amqps://mq/prod", RabbitTarget("mq", 5671, True, "prod", "https://mq:15671")),
@@ -189,14 +191,7 @@ class TestRabbitMqContract(LocalContract, RotatorContract):
             RabbitTarget("mq", 5672, False, "a/b", "https://admin.example:443/rabbitmq"),
         ),
     ],
-)
-def test_parse_target_accepts(text: str, expected: RabbitTarget) -> None:
-    assert parse_target(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    refused=[
         None,
         "",
         "http://mq:15672",
@@ -208,8 +203,6 @@ def test_parse_target_accepts(text: str, expected: RabbitTarget) -> None:
         "amqp://mq:notaport",
     ],
 )
-def test_parse_target_refuses(text: str | None) -> None:
-    assert_target_refused(parse_target, text)
 
 
 def test_multiple_strategy_is_refused() -> None:
@@ -267,13 +260,7 @@ def test_alternating_clone_mirrors_base(broker: Broker, admin: Credential) -> No
 def test_missing_user_is_not_created(broker: Broker, admin: Credential) -> None:
     name = unique_name("ghost")
     broker.users.append(name)
-    rotator = RabbitMqRotator(context_for(admin=admin))
-    current = Credential(password="p" * 20, username=name)
-    try:
-        with pytest.raises(ConfigurationError, match="does not exist"):
-            rotator.apply(current, rotator.generate(current))
-    finally:
-        rotator.close()
+    apply_for_missing_user(RabbitMqRotator(context_for(admin=admin)), name)
     assert broker.user(name) is None
 
 
@@ -283,12 +270,9 @@ def test_admin_without_administrator_tag_is_a_configuration_error(
 ) -> None:
     weak = broker.make_user(unique_name("weak"), tags="management")
     login = broker.make_user(unique_name())
-    rotator = RabbitMqRotator(context_for(strategy, admin=weak))
-    try:
-        with pytest.raises(ConfigurationError) as raised:
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    raised = apply_refused(
+        RabbitMqRotator(context_for(strategy, admin=weak)), login, ConfigurationError
+    )
     assert raised.value.tag == "rotation-admin-secret"
     assert weak.password not in str(raised.value)
     assert amqp_login(login)
@@ -297,12 +281,12 @@ def test_admin_without_administrator_tag_is_a_configuration_error(
 
 def test_admin_without_username_is_a_configuration_error(broker: Broker) -> None:
     login = broker.make_user(unique_name())
-    rotator = RabbitMqRotator(context_for(admin=Credential(password="x" * 20)))
-    try:
-        with pytest.raises(ConfigurationError, match="admin"):
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    apply_refused(
+        RabbitMqRotator(context_for(admin=Credential(password="x" * 20))),
+        login,
+        ConfigurationError,
+        match="admin",
+    )
 
 
 def test_verify_without_vhost_access_counts_as_login(
@@ -351,12 +335,7 @@ def test_no_proxy_keeps_management_calls_local(
 ) -> None:
     login = broker.make_user(unique_name())
     # Control: with the proxy in force and no NO_PROXY, the call goes to the dead proxy.
-    rotator = RabbitMqRotator(context_for(admin=admin))
-    try:
-        with pytest.raises(TargetUnavailable):
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    apply_refused(RabbitMqRotator(context_for(admin=admin)), login, TargetUnavailable)
     assert amqp_login(login)
     # As the test session sets it: NO_PROXY covers the broker, so the rotation works.
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -32,8 +33,10 @@ from rotators.redis_acl import (
 from tests.support.local_targets import redis_logs_in, redis_set_user
 from tests.support.rotator_tests import (
     LocalContract,
-    assert_target_refused,
+    apply_for_missing_user,
+    apply_refused,
     rotator_context,
+    target_parsing_tests,
 )
 
 HOST, PORT = "127.0.0.1", 6379
@@ -94,6 +97,19 @@ def admin(root: redis.Redis, users: list[str]) -> Credential:
     return make_user(root, users, unique_name("radmin"), "+acl")
 
 
+@pytest.fixture
+def login(root: redis.Redis, users: list[str]) -> Credential:
+    """A fresh user with a password (deleted at teardown)."""
+    return make_user(root, users, unique_name())
+
+
+@pytest.fixture
+def admin_rotator(admin: Credential) -> Iterator[RedisAclRotator]:
+    """A single-strategy rotator with :func:`admin`, closed at teardown."""
+    with closing(RedisAclRotator(context_for(admin=admin))) as rotator:
+        yield rotator
+
+
 class TestRedisAclContract(LocalContract, RotatorContract):
     rotator = RedisAclRotator
     local_target = TARGET
@@ -118,23 +134,16 @@ class TestRedisAclContract(LocalContract, RotatorContract):
 # ---------------------------------------------------------------------------- target parsing
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
+test_parse_target_accepts, test_parse_target_refuses = target_parsing_tests(
+    parse_target,
+    accepted=[
         ("127.0.0.1:6379", RedisTarget("127.0.0.1", 6379, tls=False)),
         ("cache.example.net", RedisTarget("cache.example.net", 6379, tls=False)),
         ("redis://cache:7000", RedisTarget("cache", 7000, tls=False)),
         ("rediss://cache.example.net:6380/", RedisTarget("cache.example.net", 6380, tls=True)),
         ("[::1]:6379", RedisTarget("::1", 6379, tls=False)),
     ],
-)
-def test_parse_target_accepts(text: str, expected: RedisTarget) -> None:
-    assert parse_target(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    refused=[
         None,
         "",
         "http://cache:6379",
@@ -146,8 +155,6 @@ def test_parse_target_accepts(text: str, expected: RedisTarget) -> None:
         "redis://:6379",
     ],
 )
-def test_parse_target_refuses(text: str | None) -> None:
-    assert_target_refused(parse_target, text)
 
 
 def test_target_with_credentials_does_not_echo_them() -> None:
@@ -186,13 +193,8 @@ def test_spaced_username_is_refused_before_any_command(
     root: redis.Redis, admin: Credential
 ) -> None:
     name = f"evil user {secrets.token_hex(3)}"
-    rotator = RedisAclRotator(context_for(admin=admin))
     current = Credential(password="x" * 20, username=name)
-    try:
-        with pytest.raises(ConfigurationError):
-            rotator.apply(current, rotator.generate(current))
-    finally:
-        rotator.close()
+    apply_refused(RedisAclRotator(context_for(admin=admin)), current, ConfigurationError)
     assert name not in root.acl_users()
     for part in name.split():
         assert part not in root.acl_users()
@@ -247,13 +249,7 @@ def test_single_replaces_every_password(
 
 def test_missing_user_is_not_created(root: redis.Redis, admin: Credential) -> None:
     name = unique_name("ghost")
-    rotator = RedisAclRotator(context_for(admin=admin))
-    current = Credential(password="p" * 20, username=name)
-    try:
-        with pytest.raises(ConfigurationError, match="does not exist"):
-            rotator.apply(current, rotator.generate(current))
-    finally:
-        rotator.close()
+    apply_for_missing_user(RedisAclRotator(context_for(admin=admin)), name)
     assert root.acl_getuser(name) is None
 
 
@@ -262,12 +258,9 @@ def test_disabled_user_is_left_alone(
 ) -> None:
     login = make_user(root, users, unique_name())
     cmd(root, "ACL SETUSER", login.username or "", "off")
-    rotator = RedisAclRotator(context_for(admin=admin))
-    try:
-        with pytest.raises(ConfigurationError, match="disabled"):
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    apply_refused(
+        RedisAclRotator(context_for(admin=admin)), login, ConfigurationError, match="disabled"
+    )
     state = getuser(root, login.username or "")
     assert "off" in state["flags"]
     assert state["passwords"] == [password_hash(login.password)]
@@ -278,12 +271,9 @@ def test_admin_without_acl_permission_is_a_configuration_error(
 ) -> None:
     weak_admin = make_user(root, users, unique_name("weak"), "+ping")
     login = make_user(root, users, unique_name())
-    rotator = RedisAclRotator(context_for(admin=weak_admin))
-    try:
-        with pytest.raises(ConfigurationError, match=r"\+acl") as raised:
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    raised = apply_refused(
+        RedisAclRotator(context_for(admin=weak_admin)), login, ConfigurationError, match=r"\+acl"
+    )
     assert raised.value.tag == "rotation-admin-secret"
     assert weak_admin.password not in str(raised.value)
     assert redis_login(login.username, login.password)
@@ -291,51 +281,31 @@ def test_admin_without_acl_permission_is_a_configuration_error(
 
 def test_missing_admin_is_a_configuration_error(root: redis.Redis, users: list[str]) -> None:
     login = make_user(root, users, unique_name())
-    rotator = RedisAclRotator(context_for(admin=None))
-    try:
-        with pytest.raises(ConfigurationError, match="admin"):
-            rotator.apply(login, rotator.generate(login))
-    finally:
-        rotator.close()
+    apply_refused(
+        RedisAclRotator(context_for(admin=None)), login, ConfigurationError, match="admin"
+    )
 
 
 def test_retire_refuses_to_remove_the_last_password(
-    root: redis.Redis, users: list[str], admin: Credential
+    admin_rotator: RedisAclRotator, login: Credential
 ) -> None:
-    login = make_user(root, users, unique_name())
-    rotator = RedisAclRotator(context_for(admin=admin))
-    never_applied = rotator.generate(login)
-    try:
-        with pytest.raises(RotationConflict):
-            rotator.retire(login, never_applied)
-    finally:
-        rotator.close()
+    never_applied = admin_rotator.generate(login)
+    with pytest.raises(RotationConflict):
+        admin_rotator.retire(login, never_applied)
     assert redis_login(login.username, login.password)
 
 
 def test_retire_of_same_password_is_a_no_op(
-    root: redis.Redis, users: list[str], admin: Credential
+    admin_rotator: RedisAclRotator, login: Credential
 ) -> None:
-    login = make_user(root, users, unique_name())
-    rotator = RedisAclRotator(context_for(admin=admin))
-    try:
-        rotator.retire(login, login)
-    finally:
-        rotator.close()
+    admin_rotator.retire(login, login)
     assert redis_login(login.username, login.password)
 
 
-def test_different_users_are_refused(
-    root: redis.Redis, users: list[str], admin: Credential
-) -> None:
-    login = make_user(root, users, unique_name())
-    rotator = RedisAclRotator(context_for(admin=admin))
+def test_different_users_are_refused(admin_rotator: RedisAclRotator, login: Credential) -> None:
     other = Credential(password="q" * 20, username=unique_name())
-    try:
-        with pytest.raises(ConfigurationError, match="different users"):
-            rotator.apply(login, other)
-    finally:
-        rotator.close()
+    with pytest.raises(ConfigurationError, match="different users"):
+        admin_rotator.apply(login, other)
 
 
 def test_down_target_verify_is_retryable() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,16 +25,17 @@ from psycopg import sql
 
 from emulators.postgres_cluster import (
     SUPERUSER,
-    _as_server_user,
     _bin_dir,
-    _chown_to_server_user,
     _free_port,
+    init_data_dir,
+    pg_ctl_start,
+    pg_ctl_stop,
+    write_hba,
 )
 from tests.support.tls import CERT_HOST, ServerCA
 
 CLEARTEXT_ROLE = "pw_clear"
 MD5_ROLE = "pw_md5"
-_START_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -88,31 +88,15 @@ def start_tls_cluster(ca: ServerCA) -> TlsCluster:
 
 
 def _start(bindir: Path, root: Path, ca: ServerCA) -> TlsCluster:
-    root.chmod(0o700)
-    _chown_to_server_user(root)
+    password = init_data_dir(bindir, root)
     data = root / "data"
-    password = secrets.token_urlsafe(24)
-    pwfile = root / "pwfile"
-    pwfile.write_text(password + "\n")
-    _chown_to_server_user(pwfile)
-    subprocess.run(
-        _as_server_user(
-            [str(bindir / "initdb"), "--pgdata", str(data), "--username", SUPERUSER,
-             "--pwfile", str(pwfile), "--auth-host", "scram-sha-256", "--auth-local",
-             "scram-sha-256", "--encoding", "UTF8", "--no-sync"]
-        ),
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    pwfile.unlink()
     files = ca.write_server_files(data / "tls", owner=SUPERUSER)
-    hba = data / "pg_hba.conf"
-    hba.write_text(
+    write_hba(
+        data,
         f"host all {CLEARTEXT_ROLE} 127.0.0.1/32 password\n"
         f"host all {MD5_ROLE} 127.0.0.1/32 md5\n"
-        "host all all 127.0.0.1/32 scram-sha-256\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n",
     )
-    _chown_to_server_user(hba)
     port = _free_port()
     options = (
         f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
@@ -120,14 +104,7 @@ def _start(bindir: Path, root: Path, ca: ServerCA) -> TlsCluster:
         "-c log_connections=on -c password_encryption=scram-sha-256 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=30"
     )
-    subprocess.run(
-        _as_server_user(
-            [str(bindir / "pg_ctl"), "--pgdata", str(data), "--log", str(root / "server.log"),
-             "--options", options, "--wait", "--timeout", str(_START_TIMEOUT_S), "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    pg_ctl_start(bindir, root, options)
     weak = secrets.token_urlsafe(18)
     cluster = TlsCluster(port=port, password=password, root=root, weak_role_password=weak)
     with cluster.connect() as conn:
@@ -152,12 +129,5 @@ def stop_tls_cluster(cluster: TlsCluster) -> None:
 
 def _stop(bindir: Path, root: Path) -> None:
     if (root / "data" / "postmaster.pid").exists():
-        subprocess.run(
-            _as_server_user(
-                [str(bindir / "pg_ctl"), "--pgdata", str(root / "data"), "--mode", "immediate",
-                 "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )  # fmt: skip
+        pg_ctl_stop(bindir, root / "data")
     shutil.rmtree(root, ignore_errors=True)

@@ -1,5 +1,5 @@
 """Helpers shared by the rotator tests (tests/rotators/): the context a test hands a rotator,
-the contract suite's wrong-password admin, and one apply-and-verify round.
+the contract suite's wrong-password admin, one apply-and-verify round and one refused apply.
 
 They only build inputs and drive the rotator's public steps; every check of the target stays
 in the test, with its own connection.
@@ -8,14 +8,16 @@ in the test, with its own connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import pytest
 
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError
+from rotation.errors import ConfigurationError, RotationError
 from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.testing import free_port
+
+E = TypeVar("E", bound=RotationError)
 
 
 def rotator_context(
@@ -89,3 +91,44 @@ def assert_target_refused(parse_target: Callable[..., object], text: str | None)
     with pytest.raises(ConfigurationError) as raised:
         parse_target(text, secret="s")
     assert raised.value.tag == "rotation-target"
+
+
+def apply_refused(
+    rotator: Rotator, current: Credential, error: type[E], *, match: str | None = None
+) -> pytest.ExceptionInfo[E]:
+    """Apply a fresh candidate for ``current``; assert it raises ``error`` (its message
+    matching ``match``) and return what was raised. The rotator is closed after."""
+    try:
+        with pytest.raises(error, match=match) as raised:
+            rotator.apply(current, rotator.generate(current))
+    finally:
+        rotator.close()
+    return raised
+
+
+def target_parsing_tests(
+    parse_target: Callable[..., object],
+    accepted: list[tuple[str, object]],
+    refused: list[str | None],
+) -> tuple[Callable[[str, object], None], Callable[[str | None], None]]:
+    """A rotator module's two target-parsing tests, to bind at module level as
+    ``test_parse_target_accepts, test_parse_target_refuses = target_parsing_tests(...)``:
+    every ``(text, expected)`` of ``accepted`` parses to ``expected``, every text of
+    ``refused`` is refused (:func:`assert_target_refused`)."""
+
+    @pytest.mark.parametrize(("text", "expected"), accepted)
+    def accepts(text: str, expected: object) -> None:
+        assert parse_target(text) == expected
+
+    @pytest.mark.parametrize("text", refused)
+    def refuses(text: str | None) -> None:
+        assert_target_refused(parse_target, text)
+
+    return accepts, refuses
+
+
+def apply_for_missing_user(rotator: Rotator, username: str) -> None:
+    """A rotation of a login that does not exist on the target is refused ("does not exist"),
+    never turned into a new login (the test then checks that ``username`` is still absent)."""
+    current = Credential(password="p" * 20, username=username)
+    apply_refused(rotator, current, ConfigurationError, match="does not exist")
