@@ -7,6 +7,7 @@ same protocol through the real SDKs, the emulators and real database servers.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
