@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError, VerificationFailed
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotators._arm_accounts import (
     AccountTarget,
     ArmAccountClient,
@@ -110,15 +110,16 @@ class AccountKeyRotator(Rotator):
     def __init__(
         self,
         context: RotatorContext,
+        settings: object = UNPARSED,
         *,
         client_options: Mapping[str, Any] | None = None,
         lro_timeout: float = LRO_TIMEOUT_S,
         credential: TokenCredential | None = None,
     ) -> None:
         super().__init__(context)
-        settings: AccountKeySettings = self.parse_settings(context)
-        self.settings = settings
-        self.target, self.pair = settings.target, settings.pair
+        parsed: AccountKeySettings = self.settings_for(context, settings)
+        self.settings = parsed
+        self.target, self.pair = parsed.target, parsed.pair
         self.lro_timeout = lro_timeout
         self._arm = ArmAccountClient(
             self.account.client,

@@ -40,7 +40,7 @@ from rotation import defaults
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotators.entra_app_secret.graph import GraphClient, app_credential
 from rotators.entra_app_secret.login import client_secret_logs_in
 from rotators.entra_app_secret.settings import (
@@ -73,9 +73,15 @@ class EntraAppSecretRotator(Rotator):
     requires_target: ClassVar[bool] = True
     requires_admin: ClassVar[bool] = False
 
-    def __init__(self, context: RotatorContext, *, credential: TokenCredential | None = None):
+    def __init__(
+        self,
+        context: RotatorContext,
+        settings: object = UNPARSED,
+        *,
+        credential: TokenCredential | None = None,
+    ) -> None:
         super().__init__(context)
-        self.settings = self.parse_settings(context)
+        self.settings = self.settings_for(context, settings)
         self._credential = credential
         self._graph: GraphClient | None = None
 

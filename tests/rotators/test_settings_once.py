@@ -24,20 +24,32 @@ from rotators.catalogue import default_registry
 from tests.engine.fakes import MemoryStore
 
 ADMIN = Credential(password="admin-pw", username="admin")
-AZURE_SQL = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
-    "/providers/Microsoft.Sql/servers/srv"
-)
+ARM = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+AZURE_SQL = ARM + "Microsoft.Sql/servers/srv"
+#: A pinned host key (the fingerprint form); nothing connects in these tests.
+HOST_KEY = {"ssh-host-key": "SHA256:" + "A" * 43}
+#: Kinds whose admin credential has a shape of its own (an LDAP bind DN).
+ADMINS = {"ldap": Credential(password="admin-pw", username="cn=admin,dc=example,dc=org")}
 
 #: kind -> (target, strategy, options): a valid description of one managed secret.
 VALID: dict[str, tuple[str | None, Strategy, dict[str, str]]] = {
     "azure-sql-admin": (AZURE_SQL, Strategy.SINGLE, {}),
+    "cosmos-db-key": (ARM + "Microsoft.DocumentDB/databaseAccounts/acct", Strategy.ALTERNATING, {}),
+    "entra-app-secret": ("00000000-0000-0000-0000-000000000001", Strategy.MULTIPLE, {}),
+    "ldap": ("ldap://127.0.0.1:389/dc=example,dc=org", Strategy.ALTERNATING, {}),
     "http-api-key": (None, Strategy.MULTIPLE, {"profile": "datadog"}),
     "mysql": ("127.0.0.1:3306", Strategy.ALTERNATING, {}),
     "postgres": ("127.0.0.1:5432/postgres", Strategy.ALTERNATING, {}),
     "rabbitmq": ("amqp://127.0.0.1/%2F", Strategy.ALTERNATING, {}),
     "random": (None, Strategy.SINGLE, {}),
     "redis-acl": ("redis://127.0.0.1:6379", Strategy.MULTIPLE, {}),
+    "ssh": ("127.0.0.1:22", Strategy.MULTIPLE, HOST_KEY),
+    "ssh-password": ("127.0.0.1:22", Strategy.SINGLE, HOST_KEY),
+    "storage-account-key": (
+        ARM + "Microsoft.Storage/storageAccounts/acct",
+        Strategy.ALTERNATING,
+        {},
+    ),
 }
 
 
@@ -52,7 +64,7 @@ def _context(kind: str, **changes: Any) -> RotatorContext:
         "target": target,
         "strategy": strategy,
         "policy": _builtin(kind).default_policy,
-        "admin": ADMIN,
+        "admin": ADMINS.get(kind, ADMIN),
         "options": options,
         **changes,
     }
