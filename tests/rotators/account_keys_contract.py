@@ -171,12 +171,7 @@ class AccountKeyContract(RotatorContract):
         self.stack.faults.add(FaultRule(host="management.azure.com", drop=True, times=None))
         data_host = self.data_host.format(self.account)
         self.stack.faults.add(FaultRule(host=data_host, drop=True, times=None))
-        rotator = rotator_for(context)
-        with pytest.raises(TargetUnavailable) as applied:
-            rotator.apply(initial_credential, rotator.generate(initial_credential))
-        assert applied.value.retryable
-        with pytest.raises(TargetUnavailable):
-            rotator.verify(initial_credential)
+        self.assert_target_unavailable(rotator_for(context), initial_credential)
         self.stack.faults.clear()
         assert self.can_login(initial_credential)
 

@@ -155,12 +155,7 @@ class TestEntraAppSecretContract(RotatorContract):
         """Replaced: Graph and the login endpoint unreachable (connections dropped)."""
         for host in HOSTS:
             self.stack.faults.add(FaultRule(host=host, drop=True, times=None))
-        rotator = rotator_for(context)
-        with pytest.raises(TargetUnavailable) as applied:
-            rotator.apply(initial_credential, rotator.generate(initial_credential))
-        assert applied.value.retryable
-        with pytest.raises(TargetUnavailable):
-            rotator.verify(initial_credential)
+        self.assert_target_unavailable(rotator_for(context), initial_credential)
         self.stack.faults.clear()
         assert self.emulator.password_names(self.app) == [initial_credential.extra["display_name"]]
 
