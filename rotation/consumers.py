@@ -17,8 +17,6 @@ from typing import Protocol
 
 from rotation.config import SecretConfig
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError
-from rotation.tags import CONSUMERS as CONSUMERS_TAG
 
 #: Key Vault's limit on one tag value.
 MAX_TAG_VALUE = 256
@@ -100,35 +98,7 @@ class ConsumerConfirmer(Protocol):
         config: SecretConfig,
         facts: RotationFacts,
         target: TargetAccess,
-        checked_at: datetime,
     ) -> ConsumerReport: ...
-
-
-class NoConsumers:
-    """The confirmer of an engine built without consumer checks: there is nobody to wait for.
-
-    A secret that declares consumers anyway is a configuration error (confirming them
-    blindly would retire a credential that may still be in use).
-    """
-
-    def validate(self, config: SecretConfig) -> None:
-        if config.consumers:
-            raise ConfigurationError(
-                f"consumer '{config.consumers[0]}' is not defined (no consumer checks are "
-                "configured: see ROTATION_CONSUMERS)",
-                secret=config.secret_name,
-                tag=CONSUMERS_TAG,
-            )
-
-    def check(
-        self,
-        config: SecretConfig,
-        facts: RotationFacts,
-        target: TargetAccess,
-        checked_at: datetime,
-    ) -> ConsumerReport:
-        self.validate(config)
-        return ConsumerReport(moved=True)
 
 
 # ---------------------------------------------------------------------- the "seen" tag

@@ -34,9 +34,9 @@ from rotation.config import (
     is_managed,
     parse_config,
 )
+from rotation.consumer_checks.composite import CompositeConfirmer
 from rotation.consumers import (
     ConsumerConfirmer,
-    NoConsumers,
     RotationFacts,
     decode_sightings,
     encode_sightings,
@@ -115,7 +115,7 @@ class RotationEngine:
         self._stores = stores
         self._registry = registry
         self._locks = locks
-        self._consumers = consumers or NoConsumers()
+        self._consumers = consumers or CompositeConfirmer({})
         self._settings = settings or EngineSettings()
         self._now = clock
         self._sleep = sleep
@@ -640,7 +640,7 @@ class _Run:
         )
         with self.telemetry.step("confirm"):
             report = self.engine._consumers.check(
-                config, facts, _TargetAccess(self, config, current), now
+                config, facts, _TargetAccess(self, config, current)
             )
         tags = dict(current.tags)
         if config.consumers:

@@ -5,29 +5,6 @@
 - one module per kind: :mod:`.app_service`, :mod:`.http_probe`, :mod:`.postgres_sessions`;
 - :mod:`.composite` is the confirmer the engine calls, built by :mod:`.loader`.
 
-See docs/consumers.md.
+Import from the modules themselves: this package imports nothing, so the engine can use
+:mod:`.composite` without loading every check kind's SDK. See docs/consumers.md.
 """
-
-from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
-from rotation.consumer_checks.composite import CompositeConfirmer
-from rotation.consumer_checks.definitions import (
-    ConsumerDefinition,
-    load_definitions,
-    parse_definitions,
-)
-from rotation.consumer_checks.loader import build_checks, build_confirmer
-from rotation.consumer_checks.registry import CheckRegistry, default_check_registry
-
-__all__ = [
-    "CheckEnvironment",
-    "CheckRegistry",
-    "CheckRequest",
-    "CompositeConfirmer",
-    "ConsumerCheck",
-    "ConsumerDefinition",
-    "build_checks",
-    "build_confirmer",
-    "default_check_registry",
-    "load_definitions",
-    "parse_definitions",
-]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 
 from rotation import tags as T
 from rotation.config import SecretConfig
@@ -63,7 +62,6 @@ class CompositeConfirmer:
         config: SecretConfig,
         facts: RotationFacts,
         target: TargetAccess,
-        checked_at: datetime,
     ) -> ConsumerReport:
         """Ask each declared consumer which version it uses (nudging first-time laggards)."""
         self.validate(config)

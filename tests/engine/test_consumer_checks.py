@@ -19,23 +19,19 @@ from azure.core.messaging import CloudEvent
 
 from rotation import tags as T
 from rotation.config import SecretConfig, parse_config
-from rotation.consumer_checks import (
-    CheckEnvironment,
-    CheckRegistry,
-    CheckRequest,
-    CompositeConfirmer,
-    ConsumerCheck,
+from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
+from rotation.consumer_checks.composite import CompositeConfirmer
+from rotation.consumer_checks.definitions import (
     ConsumerDefinition,
-    build_checks,
-    default_check_registry,
     load_definitions,
     parse_definitions,
 )
 from rotation.consumer_checks.http_probe import HttpProbeCheck
+from rotation.consumer_checks.loader import build_checks
+from rotation.consumer_checks.registry import CheckRegistry, default_check_registry
 from rotation.consumers import (
     MAX_TAG_VALUE,
     ConsumerReport,
-    NoConsumers,
     RotationFacts,
     Sighting,
     decode_sightings,
@@ -209,13 +205,13 @@ def test_the_registry_refuses_a_second_class_for_a_kind() -> None:
 def test_moved_only_when_every_consumer_reports_the_new_version() -> None:
     a, b = Scripted("a", NEW), Scripted("b", OLD)
     confirmer = CompositeConfirmer({"a": a, "b": b})
-    report = confirmer.check(config("a", "b"), facts(), NoTarget(), NOW)
+    report = confirmer.check(config("a", "b"), facts(), NoTarget())
     assert report == ConsumerReport(moved=False, seen={"a": NEW, "b": OLD}, errors={})
     b.answers = [NEW]
-    assert confirmer.check(config("a", "b"), facts(), NoTarget(), NOW).moved
+    assert confirmer.check(config("a", "b"), facts(), NoTarget()).moved
     # A consumer that cannot tell is not moved.
     b.answers = [None]
-    assert not confirmer.check(config("a", "b"), facts(), NoTarget(), NOW).moved
+    assert not confirmer.check(config("a", "b"), facts(), NoTarget()).moved
 
 
 def test_a_failing_check_is_an_error_never_moved(caplog: pytest.LogCaptureFixture) -> None:
@@ -226,7 +222,7 @@ def test_a_failing_check_is_an_error_never_moved(caplog: pytest.LogCaptureFixtur
             "fine": Scripted("fine", NEW),
         }
     )
-    report = confirmer.check(config("down", "broken", "fine"), facts(), NoTarget(), NOW)
+    report = confirmer.check(config("down", "broken", "fine"), facts(), NoTarget())
     assert not report.moved
     assert report.seen == {"fine": NEW}
     assert report.errors["down"] == "probe answered 503"
@@ -238,7 +234,7 @@ def test_a_failing_check_is_an_error_never_moved(caplog: pytest.LogCaptureFixtur
 def test_an_undefined_consumer_names_the_secret_the_tag_and_the_consumer() -> None:
     confirmer = CompositeConfirmer({"a": Scripted("a", NEW)})
     with pytest.raises(ConfigurationError) as raised:
-        confirmer.check(config("a", "ghost", name="orders-db"), facts(), NoTarget(), NOW)
+        confirmer.check(config("a", "ghost", name="orders-db"), facts(), NoTarget())
     message = str(raised.value)
     assert "secret 'orders-db'" in message and f"tag '{T.CONSUMERS}'" in message
     assert "consumer 'ghost' is not defined in ROTATION_CONSUMERS (defined: a)" in message
@@ -257,28 +253,26 @@ def test_laggards_are_nudged_once_on_the_first_check_only() -> None:
     fine = Scripted("fine", NEW, nudgeable=True)
     plain = Scripted("plain", OLD)
     confirmer = CompositeConfirmer({"lag": lagging, "fine": fine, "plain": plain})
-    report = confirmer.check(
-        config("lag", "fine", "plain"), facts(first_check=True), NoTarget(), NOW
-    )
+    report = confirmer.check(config("lag", "fine", "plain"), facts(first_check=True), NoTarget())
     assert report.seen == {"lag": NEW, "fine": NEW, "plain": OLD}
     assert (lagging.nudges, fine.nudges, plain.nudges) == (1, 0, 0)
     lagging.answers = [OLD]
-    confirmer.check(config("lag"), facts(first_check=False), NoTarget(), NOW)
+    confirmer.check(config("lag"), facts(first_check=False), NoTarget())
     assert lagging.nudges == 1
 
 
 def test_only_target_side_checks_get_target_access() -> None:
     plain, target_side = Scripted("p", NEW), TargetScripted("t", NEW)
     access = NoTarget()
-    CompositeConfirmer({"p": plain, "t": target_side}).check(config("p", "t"), facts(), access, NOW)
+    CompositeConfirmer({"p": plain, "t": target_side}).check(config("p", "t"), facts(), access)
     assert plain.requests[0].target is None
     assert target_side.requests[0].target is access
 
 
-def test_no_consumers_confirms_nothing_it_cannot_check() -> None:
-    assert NoConsumers().check(config(), facts(), NoTarget(), NOW).moved
+def test_no_defined_consumers_confirms_nothing_it_cannot_check() -> None:
+    assert CompositeConfirmer({}).check(config(), facts(), NoTarget()).moved
     with pytest.raises(ConfigurationError, match="consumer 'x' is not defined"):
-        NoConsumers().check(config("x"), facts(), NoTarget(), NOW)
+        CompositeConfirmer({}).check(config("x"), facts(), NoTarget())
 
 
 # ---------------------------------------------------------------------- the seen tag
