@@ -14,12 +14,8 @@ from rotation.targets import check_target_text
 from rotation.vault import STAGING_SUFFIX
 from rotation.windows import Window, parse_windows
 
-DEFAULT_VALIDITY_DAYS = D.VALIDITY_DAYS
-#: Key Vault raises SecretNearExpiry this long before expiry; a shorter validity would make a
-#: freshly rotated version "near expiry" at once and rotate it again and again.
-NEAR_EXPIRY_DAYS = D.NEAR_EXPIRY_DAYS
+#: Longest validity a ``rotation-validity-days`` tag may ask for (ten years).
 MAX_VALIDITY_DAYS = 3650
-JSON_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -192,17 +188,20 @@ def _parse_strategy(
 def _parse_validity(secret_name: str, tags: Mapping[str, str]) -> int:
     raw = tags.get(T.VALIDITY_DAYS, "").strip()
     if not raw:
-        return DEFAULT_VALIDITY_DAYS
+        return D.VALIDITY_DAYS
     try:
         days = int(raw)
     except ValueError:
         raise ConfigurationError(
             f"must be a whole number of days, got '{raw}'", secret=secret_name, tag=T.VALIDITY_DAYS
         ) from None
-    if days <= NEAR_EXPIRY_DAYS:
+    # A validity within Key Vault's SecretNearExpiry warning would make a freshly rotated
+    # version "near expiry" at once, and rotate it again and again.
+    if days <= D.NEAR_EXPIRY_DAYS:
         raise ConfigurationError(
             f"{days} days would make every new version near expiry at once "
-            f"(Key Vault warns {NEAR_EXPIRY_DAYS} days ahead): use more than {NEAR_EXPIRY_DAYS}",
+            f"(Key Vault warns {D.NEAR_EXPIRY_DAYS} days ahead): "
+            f"use more than {D.NEAR_EXPIRY_DAYS}",
             secret=secret_name,
             tag=T.VALIDITY_DAYS,
         )

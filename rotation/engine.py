@@ -28,8 +28,6 @@ from rotation import defaults as D
 from rotation import tags as T
 from rotation.candidates import check_candidate
 from rotation.config import (
-    JSON_CONTENT_TYPE,
-    NEAR_EXPIRY_DAYS,
     SecretConfig,
     is_managed,
     parse_config,
@@ -84,7 +82,7 @@ class EngineSettings:
     verify_backoff_seconds: float = D.VERIFY_BACKOFF_SECONDS
     #: How long consumers get to move to a new version before the rotation is overdue.
     consumer_deadline: timedelta = timedelta(hours=D.CONSUMER_DEADLINE_HOURS)
-    near_expiry: timedelta = timedelta(days=NEAR_EXPIRY_DAYS)
+    near_expiry: timedelta = timedelta(days=D.NEAR_EXPIRY_DAYS)
     #: Rotations in flight per target host (tag ``rotation-max-per-target`` overrides);
     #: 0: no limit. Enforced only when the engine has ``limits``.
     max_per_target: int = D.MAX_PER_TARGET
@@ -867,7 +865,7 @@ def _logs_in(rotator: GuardedRotator, credential: Credential) -> bool:
 
 def _is_json(snapshot: SecretSnapshot) -> bool:
     if snapshot.content_type:
-        return snapshot.content_type.split(";")[0].strip().lower() == JSON_CONTENT_TYPE
+        return snapshot.content_type.split(";")[0].strip().lower() == "application/json"
     return snapshot.value.lstrip().startswith("{")
 
 

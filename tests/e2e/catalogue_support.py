@@ -24,8 +24,8 @@ import pytest
 import redis
 import requests
 
+from rotation import defaults as D
 from rotation import tags as T
-from rotation.config import DEFAULT_VALIDITY_DAYS
 from rotation.states import RotationState
 from rotation.testing import LeakWatch as ContractLeakWatch
 from tests.e2e.conftest import AppUnderTest
@@ -109,7 +109,7 @@ class Committed:
 
 
 def assert_rotated(
-    app: AppUnderTest, name: str, previous: str, *, validity_days: int = DEFAULT_VALIDITY_DAYS
+    app: AppUnderTest, name: str, previous: str, *, validity_days: int = D.VALIDITY_DAYS
 ) -> Committed:
     """Assert that ``name`` has a new, completed version that replaced ``previous`` and
     expires ``validity_days`` from now; return it."""
