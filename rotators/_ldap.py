@@ -59,13 +59,6 @@ _SPECIAL = frozenset('\\,+"<>;=#')
 MAX_NAME_CHARS = 256
 
 
-class Dialect(StrEnum):
-    """How the directory changes passwords (tag ``rotation-ldap-dialect``)."""
-
-    OPENLDAP = "openldap"
-    ACTIVE_DIRECTORY = "active-directory"
-
-
 class TlsMode(StrEnum):
     """How a connection is protected."""
 
@@ -86,6 +79,13 @@ class LdapEndpoint:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+
+class Dialect(StrEnum):
+    """How the directory changes passwords (tag ``rotation-ldap-dialect``)."""
+
+    OPENLDAP = "openldap"
+    ACTIVE_DIRECTORY = "active-directory"
 
 
 class LoginRefused(RefusedLogin):
