@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rotation import defaults as D
 from rotation import tags as T
 from rotation.errors import ConfigurationError
+from rotation.numbers import whole_number_tag
 from rotation.policy import PasswordPolicy
 from rotation.rotator import Rotator, Strategy
 from rotation.targets import check_target_text
@@ -118,15 +119,7 @@ def parse_max_per_target(secret_name: str, raw: str | None) -> int | None:
     text = (raw or "").strip()
     if not text:
         return None
-    if not (text.isascii() and text.isdigit() and len(text) <= 3) or not (
-        1 <= int(text) <= MAX_PER_TARGET_LIMIT
-    ):
-        raise ConfigurationError(
-            f"must be a whole number from 1 to {MAX_PER_TARGET_LIMIT}",
-            secret=secret_name,
-            tag=T.MAX_PER_TARGET,
-        )
-    return int(text)
+    return whole_number_tag(text, 1, MAX_PER_TARGET_LIMIT, secret=secret_name, tag=T.MAX_PER_TARGET)
 
 
 def _parse_target(secret_name: str, raw: str) -> str | None:
@@ -189,12 +182,7 @@ def _parse_validity(secret_name: str, tags: Mapping[str, str]) -> int:
     raw = tags.get(T.VALIDITY_DAYS, "").strip()
     if not raw:
         return D.VALIDITY_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"must be a whole number of days, got '{raw}'", secret=secret_name, tag=T.VALIDITY_DAYS
-        ) from None
+    days = whole_number_tag(raw, 0, MAX_VALIDITY_DAYS, secret=secret_name, tag=T.VALIDITY_DAYS)
     # A validity within Key Vault's SecretNearExpiry warning would make a freshly rotated
     # version "near expiry" at once, and rotate it again and again.
     if days <= D.NEAR_EXPIRY_DAYS:
@@ -202,12 +190,6 @@ def _parse_validity(secret_name: str, tags: Mapping[str, str]) -> int:
             f"{days} days would make every new version near expiry at once "
             f"(Key Vault warns {D.NEAR_EXPIRY_DAYS} days ahead): "
             f"use more than {D.NEAR_EXPIRY_DAYS}",
-            secret=secret_name,
-            tag=T.VALIDITY_DAYS,
-        )
-    if days > MAX_VALIDITY_DAYS:
-        raise ConfigurationError(
-            f"must be at most {MAX_VALIDITY_DAYS} days, got {days}",
             secret=secret_name,
             tag=T.VALIDITY_DAYS,
         )

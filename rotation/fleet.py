@@ -48,6 +48,7 @@ from rotation.config import SecretConfig, is_managed, parse_config
 from rotation.credential import Credential
 from rotation.engine import _check_admin_opt_in
 from rotation.errors import ConfigurationError, InvalidName, RotationError
+from rotation.numbers import whole_number
 from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext
 from rotation.staging import needs_work
@@ -87,12 +88,10 @@ def page_size(raw: str | None) -> int:
     """The ``page_size`` query parameter: 1 to 25 (Key Vault's page limit); default 25."""
     if raw is None or raw == "":
         return MAX_PAGE_SIZE
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 3) or not (
-        1 <= int(text) <= MAX_PAGE_SIZE
-    ):
+    size = whole_number(raw, 1, MAX_PAGE_SIZE)
+    if size is None:
         raise InvalidName(f"query parameter 'page_size' must be a whole number 1-{MAX_PAGE_SIZE}")
-    return int(text)
+    return size
 
 
 def encode_token(next_link: str | None) -> str | None:

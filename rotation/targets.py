@@ -28,6 +28,14 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 #: ``scheme://`` (optional) then an authority up to the first ``/``, ``?`` or ``#``.
 _AUTHORITY = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<authority>[^/?#]*)")
 _USERINFO = re.compile(r"(?P<lead>^|://|[=&?])(?P<userinfo>[^/?#=&@\s]*)@")
+#: A GUID (subscription, tenant, application and object ids), either case.
+GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+#: The start of an ARM resource id, up to ``/providers/``: groups ``subscription`` and
+#: ``resource_group`` (Azure's resource-group name rules).
+ARM_RESOURCE_GROUP = (
+    rf"^/subscriptions/(?P<subscription>{GUID})"
+    r"/resourceGroups/(?P<resource_group>[-\w._()]{1,89}[-\w_()])"
+)
 
 
 def without_userinfo(text: str) -> str:

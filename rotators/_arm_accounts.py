@@ -22,15 +22,13 @@ from rotation import tags as T
 from rotation.azure_errors import FailureKind, classify
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 from rotation.sanitize import sanitize_error
-from rotation.targets import check_target_text
+from rotation.targets import ARM_RESOURCE_GROUP, check_target_text
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 R = TypeVar("R")
 
-_SUBSCRIPTION = r"(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
-_GROUP = r"(?P<resource_group>[-\w._()]{1,89}[-\w_()])"
 _BASE64_KEY = re.compile(r"^[A-Za-z0-9+/]{16,}={0,2}$")
 
 
@@ -65,7 +63,7 @@ def parse_account_target(
     """
     text = check_target_text(value, secret=secret) if value else ""
     pattern = (
-        rf"^/subscriptions/{_SUBSCRIPTION}/resourceGroups/{_GROUP}/providers/"
+        rf"{ARM_RESOURCE_GROUP}/providers/"
         rf"{re.escape(resource_type)}/(?P<name>(?-i:{name_pattern}))$"
     )
     found = re.fullmatch(pattern, text, re.IGNORECASE | re.ASCII)

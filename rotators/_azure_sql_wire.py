@@ -25,7 +25,7 @@ from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 from rotation.policy import POLICY_TAG, PasswordPolicy
 from rotation.rotator import RotatorContext
 from rotation.sanitize import sanitize_error
-from rotation.targets import check_target_text
+from rotation.targets import ARM_RESOURCE_GROUP, check_target_text
 
 TARGET_TAG = T.TARGET
 VERIFY_OPTION = T.option(T.SQL_VERIFY)
@@ -36,11 +36,10 @@ WRITE_ACTION = "Microsoft.Sql/servers/write"
 #: Azure SQL's admin password rules: 8..128 characters, three of four classes.
 SQL_MIN_LENGTH, SQL_MAX_LENGTH = 8, 128
 TDS_LOGIN_TIMEOUT_S = 15
-#: How long ``apply`` waits for the password reset to finish before giving up (retryable).
+#: An Azure SQL server's resource id; the server name itself is lower case.
 _TARGET = re.compile(
-    r"^/subscriptions/(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
-    r"/resourceGroups/(?P<resource_group>[-\w._()]{1,89}[-\w_()])"
-    r"/providers/Microsoft\.Sql/servers/(?P<server>(?-i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))$",
+    ARM_RESOURCE_GROUP + r"/providers/Microsoft\.Sql/servers/"
+    r"(?P<server>(?-i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?))$",
     re.IGNORECASE | re.ASCII,
 )
 

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rotation import defaults
+from rotation import defaults, targets
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
+from rotation.numbers import whole_number_tag
 from rotation.rotator import RotatorContext
 from rotation.targets import check_target_text
 
@@ -24,13 +25,12 @@ CLOUDS = {
     "china": ("https://microsoftgraph.chinacloudapi.cn", "login.chinacloudapi.cn"),
 }
 MAX_SECRET_DAYS = 3650
-GUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
+GUID = re.compile(targets.GUID)
 #: A tenant id: a GUID or a verified domain name.
 TENANT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 #: The display names this rotator gives the secrets it adds (``rotation-<secret>-<8 hex>``).
 MARKER = re.compile(rf"{T.PREFIX}[A-Za-z0-9-]{{1,120}}")
 EXPECTED_TARGET = "an application object id (GUID) or appId=<application (client) id>"
-_DAYS = re.compile(r"[0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -63,16 +63,11 @@ def parse_settings(context: RotatorContext) -> EntraSettings:
         raise ConfigurationError(
             f"unknown cloud (known: {', '.join(CLOUDS)})", secret=secret, tag=T.ENTRA_CLOUD
         )
-    days = context.options.get(T.option(T.ENTRA_SECRET_DAYS), str(defaults.ENTRA_SECRET_DAYS))
-    if not _DAYS.fullmatch(days.strip()) or not 1 <= int(days) <= MAX_SECRET_DAYS:
-        raise ConfigurationError(
-            f"expected a whole number of days from 1 to {MAX_SECRET_DAYS}",
-            secret=secret,
-            tag=T.ENTRA_SECRET_DAYS,
-        )
+    days_text = context.options.get(T.option(T.ENTRA_SECRET_DAYS), str(defaults.ENTRA_SECRET_DAYS))
+    days = whole_number_tag(days_text, 1, MAX_SECRET_DAYS, secret=secret, tag=T.ENTRA_SECRET_DAYS)
     graph_url, login_host = CLOUDS[cloud]
     path = parse_app_path(context.target, secret=secret)
-    return EntraSettings(path, graph_url, login_host, timedelta(days=int(days)))
+    return EntraSettings(path, graph_url, login_host, timedelta(days=days))
 
 
 def value_field(credential: Credential, name: str, pattern: re.Pattern[str], secret: str) -> str:
