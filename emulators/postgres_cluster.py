@@ -33,13 +33,13 @@ _START_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class ScramCluster:
-    """A running cluster: where it listens and its superuser login."""
+    """A running cluster: its data directory, where it listens and its superuser login."""
 
+    data_dir: Path
     host: str
     port: int
     superuser: str
     password: str = field(repr=False)
-    data_dir: Path
     dbname: str = "postgres"
 
     @property
