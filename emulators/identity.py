@@ -94,19 +94,15 @@ class IdentityService:
     # -- tokens -----------------------------------------------------------------------------
 
     def issue_token(
-        self,
-        identity: ManagedIdentity,
-        resource: str,
-        *,
-        lifetime: timedelta = DEFAULT_LIFETIME,
-        issued_at: float | None = None,
+        self, identity: ManagedIdentity, resource: str, issued_at: float | None = None
     ) -> tuple[str, int]:
         """A signed access token for ``identity`` and ``resource``, and its expiry (epoch s).
 
-        ``issued_at`` (epoch seconds) lets tests mint tokens that are already expired.
+        Tokens live :data:`DEFAULT_LIFETIME`; ``issued_at`` (epoch seconds) lets tests mint
+        tokens that are already expired.
         """
         now = int(time.time() if issued_at is None else issued_at)
-        expires = now + int(lifetime.total_seconds())
+        expires = now + int(DEFAULT_LIFETIME.total_seconds())
         claims = {
             "aud": normalise_resource(resource),
             "iss": self.issuer,

@@ -167,18 +167,21 @@ class InProcessLocks:
 
 
 class BlobLeaseLocks:
-    """Locks as blob leases in one container of the app's storage account."""
+    """Locks as blob leases in one container of the app's storage account.
+
+    ``timing`` is the lease policy; the composition root builds it from the app settings.
+    """
 
     def __init__(
         self,
         service: BlobServiceClient,
         container: str = LOCK_CONTAINER,
         *,
-        timing: LeaseTiming | None = None,
+        timing: LeaseTiming,
     ) -> None:
         self._container: ContainerClient = service.get_container_client(container)
         self._container_ready = False
-        self.timing = timing or LeaseTiming()
+        self.timing = timing
 
     def _ensure_container(self) -> None:
         if self._container_ready:

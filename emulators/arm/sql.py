@@ -154,11 +154,8 @@ class SqlServers:
             *self.status.routes(LOCATION_PATH, versions, status, names),
         ]  # fmt: skip
 
-    def _existing(self, call: Call) -> SqlServer:
-        return self._servers.named(call)
-
     def _update(self, call: Call) -> Response:
-        server = self._existing(call)
+        server = self._servers.named(call)
         body = _body(call)
         props = _properties(body)
         login = props.get("administratorLogin")

@@ -177,11 +177,8 @@ class WebApps:
                   "Microsoft.Web/sites/restart/action", v),
         ]  # fmt: skip
 
-    def _existing(self, call: Call) -> WebApp:
-        return self._apps.named(call)
-
     def _list_settings(self, call: Call) -> Response:
-        app = self._existing(call)
+        app = self._apps.named(call)
         with self._lock:
             settings = dict(app.app_settings)
         return Response.json(
@@ -215,13 +212,13 @@ class WebApps:
         }
 
     def _references(self, call: Call) -> Response:
-        app = self._existing(call)
+        app = self._apps.named(call)
         with self._lock:
             items = [self._reference_json(app, s, r) for s, r in sorted(app.references.items())]
         return Response.json(200, {"value": items})
 
     def _reference(self, call: Call) -> Response:
-        app = self._existing(call)
+        app = self._apps.named(call)
         setting = call.params["setting"]
         with self._lock:
             ref = app.references.get(setting)
@@ -234,7 +231,7 @@ class WebApps:
             return Response.json(200, self._reference_json(app, setting, ref))
 
     def _restart(self, call: Call) -> Response:
-        app = self._existing(call)
+        app = self._apps.named(call)
         with self._lock:
             app.restarts += 1
             hooks = list(self._restart_hooks.get(app.id.lower(), []))

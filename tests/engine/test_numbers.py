@@ -19,8 +19,23 @@ def test_plain_digits_in_range_are_read(text: str, expected: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "0", "101", "+5", "-5", "5_0", "5.0", "1e2", "٣", "²", "0x10", "5\x00", "1000"]
-    + ["9" * 5000],
+    [
+        "",
+        " ",
+        "0",
+        "101",
+        "+5",
+        "-5",
+        "5_0",
+        "5.0",
+        "1e2",
+        "٣",
+        "²",
+        "0x10",
+        "5\x00",
+        "1000",
+        "9" * 5000,
+    ],
 )
 def test_everything_else_is_none(text: str) -> None:
     assert whole_number(text, 1, 100) is None
