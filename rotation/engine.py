@@ -52,7 +52,7 @@ from rotation.errors import (
     VerificationFailed,
     VerificationPending,
 )
-from rotation.guarded import GuardedRotator
+from rotation.guarded import GuardedRotator, Prepared
 from rotation.limits import TargetLimits, target_host
 from rotation.lock import HeldLock, RotationLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status
@@ -207,6 +207,9 @@ class _Run:
         telemetry.track(self.outcome)
         #: Versions of the secret this run read or wrote, by version id (see read_version).
         self.versions: dict[str, SecretSnapshot] = {}
+        #: The rotator set-up of this run (see make_rotator): built once, reused by a second
+        #: rotator for the same configuration (rotate, then retire).
+        self.setup: tuple[SecretConfig, type[Rotator], RotatorContext, Prepared] | None = None
 
     def guard(self) -> None:
         """Stop before a change if the lock lapsed (``LockLost``, retried later)."""
@@ -759,7 +762,16 @@ class _Run:
         self, config: SecretConfig, rotator_class: type[Rotator], *known: Credential
     ) -> GuardedRotator:
         """The rotator for this run behind the engine's sanitizer, which redacts the admin
-        password and the passwords of ``known`` (and of every credential passed to a call)."""
+        password and the passwords of ``known`` (and of every credential passed to a call).
+
+        The admin secret is read, and the settings parsed, once per run: a second rotator
+        for the same ``config`` and class reuses the first one's context and settings.
+        """
+        secrets = [c.password for c in known]
+        if self.setup is not None:
+            done_config, done_class, context, prepared = self.setup
+            if done_config is config and done_class is rotator_class:
+                return GuardedRotator.create(rotator_class, context, secrets, prepared)
         context = RotatorContext(
             secret_name=self.name,
             target=config.target,
@@ -768,7 +780,10 @@ class _Run:
             admin=self.read_admin(config),
             options=config.options,
         )
-        return GuardedRotator.create(rotator_class, context, [c.password for c in known])
+        rotator = GuardedRotator.create(rotator_class, context, secrets)
+        if rotator.prepared is not None:
+            self.setup = (config, rotator_class, context, rotator.prepared)
+        return rotator
 
     def read_admin(self, config: SecretConfig) -> Credential | None:
         """The admin credential named by ``rotation-admin-secret``, or None without one."""

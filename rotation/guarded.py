@@ -15,6 +15,7 @@ Rotators therefore hold target logic only; time bounds come from their drivers' 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from rotation.credential import Credential
@@ -25,27 +26,48 @@ from rotation.sanitize import redact, sanitize_error
 R = TypeVar("R")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What :meth:`Rotator.prepare` returned for one context (its parsed settings)."""
+
+    value: object
+
+
 class GuardedRotator:
     """A rotator seen through the engine's sanitizer. Same methods, same contracts."""
 
-    def __init__(self, rotator: Rotator, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(
+        self,
+        rotator: Rotator,
+        secrets: Iterable[str | None] = (),
+        prepared: Prepared | None = None,
+    ) -> None:
         self._rotator = rotator
         self.kind = rotator.kind
         self._secrets = _known_secrets(rotator.context, secrets)
+        #: What :meth:`Rotator.prepare` returned for this context (None if not known).
+        self.prepared = prepared
 
     @classmethod
     def create(
-        cls, rotator_class: type[Rotator], context: RotatorContext, secrets: Iterable[str | None]
+        cls,
+        rotator_class: type[Rotator],
+        context: RotatorContext,
+        secrets: Iterable[str | None],
+        prepared: Prepared | None = None,
     ) -> GuardedRotator:
-        """Check ``context`` and build the rotator (:meth:`Rotator.create`: the settings are
-        parsed once), under the same sanitizer as every later call."""
+        """Check ``context`` and build the rotator, under the same sanitizer as every later
+        call. ``prepared``, the :attr:`prepared` of an earlier rotator for this very context,
+        skips the check and the parse (:meth:`Rotator.prepare`), so a run parses once."""
         secrets = list(secrets)
         known = _known_secrets(context, secrets)
 
-        def build() -> Rotator:
-            return rotator_class.create(context)
+        def set_up() -> tuple[Rotator, Prepared]:
+            done = prepared or Prepared(rotator_class.prepare(context))
+            return rotator_class.build(context, done.value), done
 
-        return cls(_guard_call(rotator_class.kind, "set-up", build, known), secrets)
+        rotator, done = _guard_call(rotator_class.kind, "set-up", set_up, known)
+        return cls(rotator, secrets, done)
 
     @property
     def context(self) -> RotatorContext:

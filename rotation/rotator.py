@@ -138,18 +138,34 @@ class Rotator(ABC):
     def create(cls, context: RotatorContext) -> Self:
         """Check ``context`` and build the rotator, parsing the settings once.
 
-        The engine's way to make a rotator (through :class:`rotation.guarded.GuardedRotator`).
-        A class whose constructor takes ``settings`` gets the result of one
-        :meth:`parse_settings` call, which is also the check; a class that overrides
-        :meth:`check_config` gets it called first, as before, and a constructor without
-        ``settings`` parses for itself.
+        The same as ``build(context, prepare(context))``. The engine makes its rotators
+        through :class:`rotation.guarded.GuardedRotator`, which keeps what :meth:`prepare`
+        returned so that a second rotator in the same run does not parse again.
+        """
+        return cls.build(context, cls.prepare(context))
+
+    @classmethod
+    def prepare(cls, context: RotatorContext) -> object:
+        """Check ``context`` and return what :meth:`build` needs: the parsed settings.
+
+        One :meth:`parse_settings` call, which is also the check. A class that overrides
+        :meth:`check_config` (a plugin written before ``settings``) gets it called instead,
+        and :data:`UNPARSED` back: its constructor parses for itself.
         """
         if cls.check_config.__func__ is not Rotator.check_config.__func__:  # type: ignore[attr-defined]
             cls.check_config(context)
-            return cls(context)
-        settings = cls.parse_settings(context)
-        if "settings" in inspect.signature(cls).parameters:
-            return cls(context, settings=settings)
+            return UNPARSED
+        return cls.parse_settings(context)
+
+    @classmethod
+    def build(cls, context: RotatorContext, prepared: object) -> Self:
+        """The rotator for ``context``, given what :meth:`prepare` returned for it.
+
+        No parsing when the constructor takes ``settings``; a one-argument constructor
+        gets ``context`` only.
+        """
+        if prepared is not UNPARSED and "settings" in inspect.signature(cls).parameters:
+            return cls(context, settings=prepared)
         return cls(context)
 
     @classmethod

@@ -19,9 +19,9 @@ from rotation.lock import InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.policy import PasswordPolicy
 from rotation.registry import RotatorRegistry
-from rotation.rotator import Rotator, RotatorContext, Strategy
+from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotators.catalogue import default_registry
-from tests.engine.fakes import MemoryStore
+from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
 
 ADMIN = Credential(password="admin-pw", username="admin")
 ARM = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -189,3 +189,57 @@ def test_an_engine_run_parses_the_settings_once(
     outcome = engine.run(request)
     assert outcome.status is (Status.DRY_RUN if dry_run else Status.ROTATED), outcome
     assert [k for k, _ in parses] == ["random"]
+
+
+class _ParsingFake(FakeRotator):
+    """:class:`FakeRotator` with settings of its own, counting every parse."""
+
+    kind = "parsing-fake"
+    parsed: ClassVar[list[str]] = []
+
+    @classmethod
+    def parse_settings(cls, context: RotatorContext) -> object:
+        super().parse_settings(context)
+        cls.parsed.append(context.secret_name)
+        return (context.target, context.strategy)
+
+    def __init__(self, context: RotatorContext, settings: object = UNPARSED) -> None:
+        super().__init__(context, settings)
+        self.settings = self.settings_for(context, settings)
+
+
+def test_a_run_that_rotates_and_retires_parses_and_reads_the_admin_once() -> None:
+    """Multiple strategy, no consumers: one run applies, commits and retires, with two
+    rotators (the rotation's and the retirement's) built from one set-up."""
+    _ParsingFake.parsed = []
+    _ParsingFake.target_state = FakeTarget(logins={"app": {"initial-password"}})
+    store = MemoryStore()
+    store.put_login("db-admin", "root", "admin-pw", tags={T.ADMIN_FOR: "orders"})
+    tags = {
+        T.ROTATOR: "parsing-fake",
+        T.TARGET: "fake-host",
+        T.STRATEGY: "multiple",
+        T.ADMIN_SECRET: "db-admin",
+    }
+    store.put_login("orders", "app", "initial-password", tags=tags, expires_on=datetime.now(UTC))
+    registry = RotatorRegistry()
+    registry.register(_ParsingFake)
+    engine = RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+        sleep=lambda s: None,
+    )
+    request = RotationRequest(
+        vault_url=store.vault_url, secret_name="orders", trigger=Trigger.SWEEP
+    )
+    outcome = engine.run(request)
+
+    assert outcome.status is Status.ROTATED, outcome
+    assert any("retired the credential" in step for step in outcome.steps), outcome.steps
+    assert _ParsingFake.target_state.logins["app"] == {
+        Credential.from_value(store.current_value("orders"), json_format=True).password
+    }
+    assert _ParsingFake.parsed == ["orders"]
+    assert store.value_reads.count("db-admin") == 1
