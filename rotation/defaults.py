@@ -43,3 +43,19 @@ ENTRA_SECRET_DAYS = 180
 #: The entra-app-secret rotator refuses to add a client secret to an application that
 #: already holds this many (Graph caps them per application; two are in use while rotating).
 ENTRA_MAX_SECRETS = 8
+#: The rotator options' defaults (docs/rotators.md gives each rotator's table).
+#: azure-sql-admin: how a new admin password is verified (tag rotation-sql-verify).
+SQL_VERIFY = "management"
+#: mysql: the host part of the managed account (tag rotation-account-host).
+MYSQL_ACCOUNT_HOST = "%"
+#: ldap: how the directory changes passwords (tag rotation-ldap-dialect).
+LDAP_DIALECT = "openldap"
+#: entra-app-secret: the cloud whose Graph and login hosts are used (tag rotation-entra-cloud).
+ENTRA_CLOUD = "public"
+#: Account-key rotators: what the secret holds, the key or a connection string (tag
+#: rotation-key-format).
+KEY_FORMAT = "key"
+#: cosmos-db-key: which key pair rotates (tag rotation-key-kind).
+COSMOS_KEY_KIND = "read-write"
+#: Seconds an http-probe consumer check waits for its answer (option timeout_seconds).
+HTTP_PROBE_TIMEOUT_SECONDS = 5

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError, VerificationFailed
@@ -147,7 +148,7 @@ class AccountKeyRotator(Rotator):
             names=kind.name_rule,
             secret=secret,
         )
-        value_format = context.options.get(FORMAT_OPTION, "key")
+        value_format = context.options.get(FORMAT_OPTION, D.KEY_FORMAT)
         if value_format not in FORMATS:
             raise ConfigurationError(
                 f"unknown key format (known: {', '.join(FORMATS)})", secret=secret, tag=T.KEY_FORMAT

@@ -18,6 +18,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 from azure.core.polling.base_polling import OperationFailed
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.azure_errors import FailureKind, classify
 from rotation.credential import Credential
@@ -157,7 +158,7 @@ def parse_settings(context: RotatorContext) -> SqlAdminSettings:
     problem = policy_problem(context.policy)
     if problem is not None:
         raise ConfigurationError(problem, secret=secret, tag=POLICY_TAG)
-    mode = context.options.get(VERIFY_OPTION, "management")
+    mode = context.options.get(VERIFY_OPTION, D.SQL_VERIFY)
     if mode not in VERIFY_MODES:
         raise ConfigurationError(
             f"unknown verification '{mode}' (known: {', '.join(VERIFY_MODES)})",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.errors import ConfigurationError
 from rotation.rotator import RotatorContext, Strategy
@@ -90,7 +91,7 @@ def parse_ldap_settings(context: RotatorContext) -> ServerSettings[LdapTarget]:
     checked (alternating needs an admin)."""
     secret = context.secret_name
     endpoint = parse_ldap_url(context.target, secret=secret)
-    chosen = context.options.get(DIALECT_OPTION, Dialect.OPENLDAP.value).strip().lower()
+    chosen = context.options.get(DIALECT_OPTION, D.LDAP_DIALECT).strip().lower()
     if chosen not in set(Dialect):
         raise ConfigurationError(
             f"must be one of {', '.join(Dialect)}", secret=secret, tag=T.LDAP_DIALECT

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable, VerificationFailed
 from rotation.rotator import RotatorContext
@@ -66,7 +67,7 @@ class CosmosDbKeyRotator(AccountKeyRotator):
     @classmethod
     def key_pair(cls, context: RotatorContext) -> tuple[str, str]:
         """``rotation-key-kind``: ``read-write`` (default) or ``read-only``."""
-        kind = context.options.get(KIND_OPTION, "read-write")
+        kind = context.options.get(KIND_OPTION, D.COSMOS_KEY_KIND)
         if kind not in PAIRS:
             raise ConfigurationError(
                 f"unknown key kind (known: {', '.join(PAIRS)})",

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 import pymysql.cursors
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError
@@ -115,7 +116,7 @@ class MySQLRotator(SqlRotator["Connection"]):
     def parse_tls(cls, context: RotatorContext, endpoint: Endpoint) -> SqlSettings:
         """The account host, and the trust anchor when TLS is verified (``None``: TLS off,
         see :func:`rotators._base.verify_or_disable`)."""
-        host = context.options.get(ACCOUNT_HOST_OPTION, "%")
+        host = context.options.get(ACCOUNT_HOST_OPTION, D.MYSQL_ACCOUNT_HOST)
         if not host or len(host) > 255 or not host.isprintable():
             raise ConfigurationError(
                 "must be a non-empty host pattern", secret=context.secret_name, tag=T.ACCOUNT_HOST

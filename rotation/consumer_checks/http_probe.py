@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from rotation import defaults as D
 from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
@@ -66,7 +67,9 @@ class HttpProbeCheck(ConsumerCheck):
             raise definition.error(
                 "must be a dotted path such as 'secrets.db.version'", "json_path"
             )
-        self.timeout = definition.number("timeout_seconds", default=5, minimum=0.1, maximum=60)
+        self.timeout = definition.number(
+            "timeout_seconds", default=D.HTTP_PROBE_TIMEOUT_SECONDS, minimum=0.1, maximum=60
+        )
         self._session = requests.Session()
 
     def __repr__(self) -> str:

@@ -58,7 +58,7 @@ def parse_app_path(target: str | None, *, secret: str | None) -> str:
 def parse_settings(context: RotatorContext) -> EntraSettings:
     """Target, ``rotation-entra-cloud`` and ``rotation-entra-secret-days``."""
     secret = context.secret_name
-    cloud = context.options.get(T.option(T.ENTRA_CLOUD), "public").strip().lower()
+    cloud = context.options.get(T.option(T.ENTRA_CLOUD), defaults.ENTRA_CLOUD).strip().lower()
     if cloud not in CLOUDS:
         raise ConfigurationError(
             f"unknown cloud (known: {', '.join(CLOUDS)})", secret=secret, tag=T.ENTRA_CLOUD

@@ -16,7 +16,7 @@ from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError
 from rotation.guarded import GuardedRotator
 from rotation.lock import InProcessLocks
-from rotation.outcome import RotationRequest, Status, Trigger
+from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.policy import PasswordPolicy
 from rotation.registry import RotatorRegistry
 from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
@@ -160,6 +160,25 @@ def test_a_plugin_with_the_old_signatures_is_still_checked_and_built() -> None:
     assert guarded.context is context and guarded.kind == "legacy"
 
 
+def _run(
+    store: MemoryStore, rotator_class: type[Rotator], name: str, *, dry_run: bool = False
+) -> RotationOutcome:
+    """One sweep-triggered run of ``name`` by a real engine over ``store``, one rotator kind."""
+    registry = RotatorRegistry()
+    registry.register(rotator_class)
+    engine = RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+        sleep=lambda s: None,
+    )
+    request = RotationRequest(
+        vault_url=store.vault_url, secret_name=name, trigger=Trigger.SWEEP, dry_run=dry_run
+    )
+    return engine.run(request)
+
+
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "rotation"])
 def test_an_engine_run_parses_the_settings_once(
     dry_run: bool, parses: list[tuple[str, object]]
@@ -174,19 +193,7 @@ def test_an_engine_run_parses_the_settings_once(
         content_type=None,
         expires_on=datetime.now(UTC) + timedelta(days=1),
     )
-    registry = RotatorRegistry()
-    registry.register(_builtin("random"))
-    engine = RotationEngine(
-        lambda url: store,
-        registry,
-        InProcessLocks(),
-        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
-        sleep=lambda s: None,
-    )
-    request = RotationRequest(
-        vault_url=store.vault_url, secret_name="shared-key", trigger=Trigger.SWEEP, dry_run=dry_run
-    )
-    outcome = engine.run(request)
+    outcome = _run(store, _builtin("random"), "shared-key", dry_run=dry_run)
     assert outcome.status is (Status.DRY_RUN if dry_run else Status.ROTATED), outcome
     assert [k for k, _ in parses] == ["random"]
 
@@ -222,19 +229,7 @@ def test_a_run_that_rotates_and_retires_parses_and_reads_the_admin_once() -> Non
         T.ADMIN_SECRET: "db-admin",
     }
     store.put_login("orders", "app", "initial-password", tags=tags, expires_on=datetime.now(UTC))
-    registry = RotatorRegistry()
-    registry.register(_ParsingFake)
-    engine = RotationEngine(
-        lambda url: store,
-        registry,
-        InProcessLocks(),
-        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
-        sleep=lambda s: None,
-    )
-    request = RotationRequest(
-        vault_url=store.vault_url, secret_name="orders", trigger=Trigger.SWEEP
-    )
-    outcome = engine.run(request)
+    outcome = _run(store, _ParsingFake, "orders")
 
     assert outcome.status is Status.ROTATED, outcome
     assert any("retired the credential" in step for step in outcome.steps), outcome.steps
