@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Unpack
 
+from rotation import tags as T
 from rotation.credential import Credential
 from rotation.errors import (
     ConfigurationError,
@@ -20,7 +21,13 @@ from rotation.errors import (
     VerificationFailed,
 )
 from rotation.rotator import Rotator, Strategy
-from rotation.vault import SecretListing, SecretSnapshot, SecretStore, VersionAttributes
+from rotation.vault import (
+    SecretListing,
+    SecretSnapshot,
+    SecretStore,
+    VersionAttributes,
+    staging_name,
+)
 
 #: The unit tests' fixed "now".
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -105,6 +112,23 @@ class MemoryStore(SecretStore):
         and ``expires_on``); returns the version."""
         value = json.dumps({"username": username, "password": password})
         return self.write(name, value, content_type="application/json", **version)
+
+    def put_candidate(
+        self, name: str, password: str, *, rotation_id: str, from_version: str
+    ) -> str:
+        """Stage ``password`` (login ``app``) for ``name`` as a run that applied it and then
+        stopped leaves it: the companion's new version, stage ``applied``; returns it."""
+        return self.write(
+            staging_name(name),
+            json.dumps({"username": "app", "password": password}),
+            tags={
+                T.STAGED_FOR: name,
+                T.STAGE: "applied",
+                T.ROTATION_ID: rotation_id,
+                T.STAGED_FROM_VERSION: from_version,
+            },
+            content_type="application/json",
+        )
 
     def update(
         self, name: str, version: str, *, tags: Mapping[str, str], enabled: bool | None = None

@@ -7,7 +7,6 @@ same protocol through the real SDKs, the emulators and real database servers.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -543,16 +542,11 @@ def test_a_committed_candidate_is_left_alone_and_a_stale_one_discarded(target: F
     assert target.works(current_credential(store))
 
     # A crashed run's candidate, then an operator's own new version.
-    store.write(
-        companion,
-        json.dumps({"username": "app", "password": "crashed-candidate"}),
-        tags={
-            T.STAGED_FOR: NAME,
-            T.STAGE: "applied",
-            T.ROTATION_ID: "crashed",
-            T.STAGED_FROM_VERSION: store.versions(NAME)[-1].version,
-        },
-        content_type="application/json",
+    store.put_candidate(
+        NAME,
+        "crashed-candidate",
+        rotation_id="crashed",
+        from_version=store.versions(NAME)[-1].version,
     )
     latest = store.versions(NAME)[-1]
     store.write(
@@ -572,17 +566,7 @@ def test_a_soft_deleted_companion_with_an_open_candidate_stops_every_run(
     learns of it from the staging write's 409, any other run reads it before returning."""
     store = make_store(expires_in_days=10 if force else 200)
     current = store.versions(NAME)[-1].version
-    store.write(
-        staging_name(NAME),
-        json.dumps({"username": "app", "password": "applied-candidate"}),
-        tags={
-            T.STAGED_FOR: NAME,
-            T.STAGE: "applied",
-            T.ROTATION_ID: "r-open",
-            T.STAGED_FROM_VERSION: current,
-        },
-        content_type="application/json",
-    )
+    store.put_candidate(NAME, "applied-candidate", rotation_id="r-open", from_version=current)
     store.soft_delete(staging_name(NAME))
     events: list[str] = []
     engine = make_engine(store, on_outcome=lambda event, outcome: events.append(event))
@@ -645,17 +629,7 @@ def test_status_readers_take_a_committed_candidate_as_finished(target: FakeTarge
     assert row["staged"] is None and row["health"] != "failing"
 
     current = store.versions(NAME)[-1]
-    store.write(
-        staging_name(NAME),
-        json.dumps({"username": "app", "password": "unfinished"}),
-        tags={
-            T.STAGED_FOR: NAME,
-            T.STAGE: "applied",
-            T.ROTATION_ID: "r-next",
-            T.STAGED_FROM_VERSION: current.version,
-        },
-        content_type="application/json",
-    )
+    store.put_candidate(NAME, "unfinished", rotation_id="r-next", from_version=current.version)
     staged = secret_status(store, NAME, registry)["staged"]
     assert staged["rotation_id"] == "r-next" and staged["current"] is True
     row = fleet_row()
