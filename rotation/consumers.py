@@ -17,6 +17,7 @@ from typing import Protocol
 
 from rotation.config import SecretConfig
 from rotation.credential import Credential
+from rotation.numbers import whole_number
 
 #: Key Vault's limit on one tag value.
 MAX_TAG_VALUE = 256
@@ -30,7 +31,12 @@ SHORT_VERSION = 8
 #: ``=`` + seen (8) + ``@`` + seconds (8) + ``!`` + seconds (8) + ``,``.
 ENTRY_OVERHEAD = 1 + SHORT_VERSION + 1 + 8 + 1 + 8 + 1
 #: Consumer names: letters, digits, ``-``, ``_`` and ``.`` (they go into a tag value).
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+#: What a sighting may record for another version: letters and digits only, so that a
+#: consumer's answer can never add an entry or a field to the tag.
+_SHORT_VERSION = re.compile(rf"[0-9A-Za-z]{{1,{SHORT_VERSION}}}")
+#: The largest offset in seconds an entry holds (8 digits, as ENTRY_OVERHEAD counts).
+MAX_OFFSET_SECONDS = 99_999_999
 
 
 @dataclass(frozen=True)
@@ -125,14 +131,15 @@ class Sighting:
 
 
 def seen_code(version: str | None, new_version: str, previous_version: str | None) -> str:
-    """The tag code of a version a consumer reported."""
+    """The tag code of a version a consumer reported: ``"?"`` for anything that is not a
+    version id (consumers' answers are untrusted: they must not shape the tag)."""
     if not version:
         return SEEN_UNKNOWN
     if version == new_version:
         return SEEN_NEW
     if previous_version and version == previous_version:
         return SEEN_OLD
-    return version[:SHORT_VERSION]
+    return _short_version(version[:SHORT_VERSION])
 
 
 def update_sightings(
@@ -180,20 +187,22 @@ def encode_sightings(sightings: Mapping[str, Sighting], rotated_at: datetime | N
 
 
 def decode_sightings(raw: str, rotated_at: datetime | None) -> dict[str, Sighting]:
-    """Parse :func:`encode_sightings` output; malformed entries are skipped.
+    """Parse :func:`encode_sightings` output. Never raises: the tag is editable by anyone who
+    may edit the secret's tags, so entries with a malformed name are skipped, and a malformed
+    seen code or time reads as unknown.
 
     Also reads the engine's earlier ``name=version`` format (``?`` for unknown).
     """
     result: dict[str, Sighting] = {}
     for part in filter(None, raw.split(",")):
         name, sep, rest = part.partition("=")
-        if not sep or not name:
+        if not sep or not NAME_PATTERN.fullmatch(name):
             continue
         rest, _, failed = rest.partition("!")
         seen, _, seen_s = rest.partition("@")
-        result[name] = Sighting(
-            seen or SEEN_UNKNOWN, _at(seen_s, rotated_at), _at(failed, rotated_at)
-        )
+        if seen not in (SEEN_NEW, SEEN_OLD):
+            seen = _short_version(seen)
+        result[name] = Sighting(seen, _at(seen_s, rotated_at), _at(failed, rotated_at))
     return result
 
 
@@ -202,11 +211,19 @@ def max_consumers_length(names: tuple[str, ...]) -> int:
     return sum(len(n) + ENTRY_OVERHEAD for n in names) - 1 if names else 0
 
 
+def _short_version(text: str) -> str:
+    return text if _SHORT_VERSION.fullmatch(text) else SEEN_UNKNOWN
+
+
 def _offset(when: datetime, rotated_at: datetime) -> int:
-    return max(0, int((when - rotated_at).total_seconds()))
+    return min(MAX_OFFSET_SECONDS, max(0, int((when - rotated_at).total_seconds())))
 
 
 def _at(text: str, rotated_at: datetime | None) -> datetime | None:
-    if not text.isdigit() or rotated_at is None:
+    seconds = whole_number(text, 0, MAX_OFFSET_SECONDS)
+    if seconds is None or rotated_at is None:
         return None
-    return rotated_at + timedelta(seconds=int(text))
+    try:
+        return rotated_at + timedelta(seconds=seconds)
+    except OverflowError:  # a rotated-at tag near the end of time
+        return None

@@ -104,7 +104,7 @@ def parse_definitions(text: str, *, source: str = CONSUMERS) -> dict[str, Consum
         raise ConfigurationError(f"{source} must be a JSON object of consumer definitions")
     definitions: dict[str, ConsumerDefinition] = {}
     for name, body in raw.items():
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise ConfigurationError(
                 f"{source}: consumer name '{name[:80]}' must be 1-63 letters, digits, "
                 "'-', '_' or '.', starting with a letter or digit"

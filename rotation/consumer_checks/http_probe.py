@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import requests
 
 from rotation import defaults as D
+from rotation import names
 from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
@@ -128,19 +129,23 @@ class HttpProbeCheck(ConsumerCheck):
 
 
 def _version_of(reported: str, request: CheckRequest, where: str) -> str | None:
-    """A bare version id, from a version or a full Key Vault secret identifier."""
+    """A bare version id, from a version or a full Key Vault secret identifier.
+
+    ``InvalidName`` for a bare answer that is not a version id: the probe is untrusted and
+    what it reports ends up in a tag."""
     if "/" not in reported:
-        return reported
+        return names.version(reported, what=f"{where}: the reported version")
     parts = urlsplit(reported)
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) != 3 or segments[0] != "secrets":
-        raise ConfigurationError(f"{where}: '{reported[:120]}' is not a secret identifier")
+        raise ConfigurationError(f"{where}: '{names.shown(reported)}' is not a secret identifier")
     vault = (urlsplit(request.facts.vault_url).hostname or "").lower()
     if (parts.hostname or "").lower() != vault or segments[1] != request.facts.secret_name:
         raise ConfigurationError(
-            f"{where}: the service reports secret '{segments[1]}' of {parts.hostname}, not "
+            f"{where}: the service reports secret '{names.shown(segments[1])}' of "
+            f"{names.shown(parts.hostname)}, not "
             f"'{request.facts.secret_name}' of {vault}",
             secret=request.facts.secret_name,
             tag=T.CONSUMERS,
         )
-    return segments[2]
+    return names.version(segments[2], what=f"{where}: the reported version")
