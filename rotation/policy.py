@@ -9,13 +9,16 @@ A policy comes from the rotator's default, overridden field by field by the secr
 ``0`` leaves the class out entirely. ``symbol-set`` replaces the default symbols, ``exclude``
 removes characters from every class. Values cannot contain ``;``, and neither may contain
 control characters or separators other than the plain space (Unicode categories C and Z:
-NUL, for one, ends a password in libpq).
+NUL, for one, ends a password in libpq); ``symbol-set`` may not contain characters that
+Unicode normalization changes (see :func:`never_storable`).
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
+import sys
 import unicodedata
 from dataclasses import dataclass, fields, replace
 
@@ -28,9 +31,57 @@ MAX_LENGTH = 1024
 
 
 def never_storable(char: str) -> bool:
-    """Whether ``char`` is refused in every password: control, format, surrogate,
-    private-use and unassigned characters (Unicode categories C*) and every separator
-    (Z*) but the plain space, which every built-in target stores and verifies."""
+    """Whether ``char`` is refused in every password.
+
+    Refused: control, format, surrogate, private-use and unassigned characters (Unicode
+    categories C*), every separator (Z*) but the plain space, which every built-in target
+    stores and verifies, and every character that Unicode normalization would change, drop or
+    compose with its neighbour (see :func:`normalization_stable`)."""
+    return _unsafe_category(char) or not normalization_stable(char)
+
+
+def normalization_stable(char: str) -> bool:
+    """Whether every password made of such characters is its own SASLprep (RFC 4013) and
+    NFKC form, so that clients that prepare passwords and clients that send the raw UTF-8
+    agree on the bytes (PostgreSQL's SCRAM and ldap3 prepare; libldap and most drivers do not).
+
+    False for combining marks (they compose with the character before them), compatibility
+    characters (``²``, ``\\uff21``, ``ﬁ``), the characters SASLprep maps to nothing or prohibits,
+    right-to-left letters (SASLprep's bidi rule refuses them beside Latin letters), and the
+    second half of every canonical composition (Hangul vowel and final jamo, for one).
+    ASCII is always stable.
+    """
+    if char.isascii():
+        return True
+    return (
+        unicodedata.category(char)[0] != "M"
+        and unicodedata.normalize("NFKC", char) == char
+        and char not in _SASLPREP_REFUSED
+        and unicodedata.bidirectional(char) not in ("R", "AL")
+        and char not in _composition_seconds()
+    )
+
+
+#: RFC 3454 tables B.1 (mapped to nothing) and C.6-C.8 that are not already of category C or
+#: M (those are refused by category): the Mongolian todo soft hyphen, the object and
+#: replacement characters and the ideographic description characters.
+_SASLPREP_REFUSED = frozenset("\u1806\ufffc\ufffd" + "".join(map(chr, range(0x2FF0, 0x2FFC))))
+
+
+@functools.cache
+def _composition_seconds() -> frozenset[str]:
+    """Every character that follows the first in some canonical decomposition: one that NFC
+    and NFKC may merge with the character before it."""
+    # Hangul syllables compose algorithmically (no decomposition entry): vowel and final jamo.
+    seconds = set(map(chr, [*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)]))
+    for code in range(0x80, sys.maxunicode + 1):
+        decomposition = unicodedata.decomposition(chr(code))
+        if decomposition and not decomposition.startswith("<"):
+            seconds.update(chr(int(part, 16)) for part in decomposition.split()[1:])
+    return frozenset(seconds)
+
+
+def _unsafe_category(char: str) -> bool:
     category = unicodedata.category(char)[0]
     return category == "C" or (category == "Z" and char != " ")
 
@@ -63,13 +114,14 @@ class PasswordPolicy:
 
     def validate(self, *, secret: str | None = None) -> None:
         """Raise :class:`ConfigurationError` if no password can satisfy this policy."""
-        for attr in ("symbol_set", "exclude"):
-            bad = sorted({c for c in getattr(self, attr) if never_storable(c)})
+        for attr, refused in (("symbol_set", never_storable), ("exclude", _unsafe_category)):
+            bad = sorted({c for c in getattr(self, attr) if refused(c)})
             if bad:
                 raise ConfigurationError(
-                    f"'{attr.replace('_', '-')}' contains control characters or separators "
-                    f"({', '.join(f'U+{ord(c):04X}' for c in bad)}), which no target stores "
-                    "reliably",
+                    f"'{attr.replace('_', '-')}' contains characters that no target stores "
+                    f"reliably ({', '.join(f'U+{ord(c):04X}' for c in bad)}): control "
+                    "characters, separators, or characters that Unicode normalization "
+                    "(SASLprep, NFKC) changes, drops or composes",
                     secret=secret,
                     tag=POLICY_TAG,
                 )

@@ -206,7 +206,7 @@ def connect(
         connect_timeout=TIMEOUT_S,
     )
     conn = ldap3.Connection(
-        server, user=dn, password=password, receive_timeout=TIMEOUT_S, auto_referrals=False
+        server, user=dn, password=octets(password), receive_timeout=TIMEOUT_S, auto_referrals=False
     )
     try:
         conn.open()
@@ -231,6 +231,17 @@ def close(conn: ldap3.Connection) -> None:
         pass
 
 
+def octets(password: str) -> bytes:
+    """``password`` as the UTF-8 octets a simple bind or password modify sends.
+
+    Always bytes: ldap3 runs SASLprep over a ``str`` (folding ``²`` to ``2``, dropping some
+    characters), so the directory would store another password than the vault holds. The
+    policy refuses the characters SASLprep would change (``rotation.policy.never_storable``),
+    so clients that do prepare passwords send these same octets too.
+    """
+    return password.encode("utf-8")
+
+
 def unicode_pwd(password: str) -> bytes:
     """An AD ``unicodePwd`` value: the password in double quotes, UTF-16LE."""
     return f'"{password}"'.encode("utf-16-le")
@@ -249,7 +260,8 @@ def change_own_password(
         change = [(ldap3.MODIFY_DELETE, [unicode_pwd(old)]), (ldap3.MODIFY_ADD, [unicode_pwd(new)])]
         _check(conn, conn.modify(dn, {"unicodePwd": change}))
     else:
-        _check(conn, conn.extend.standard.modify_password(old_password=old, new_password=new))
+        modify = conn.extend.standard.modify_password
+        _check(conn, modify(old_password=octets(old), new_password=octets(new)))
 
 
 def reset_password(conn: ldap3.Connection, dialect: Dialect, dn: str, new: str) -> None:
@@ -258,4 +270,4 @@ def reset_password(conn: ldap3.Connection, dialect: Dialect, dn: str, new: str) 
         change = [(ldap3.MODIFY_REPLACE, [unicode_pwd(new)])]
         _check(conn, conn.modify(dn, {"unicodePwd": change}))
     else:
-        _check(conn, conn.extend.standard.modify_password(user=dn, new_password=new))
+        _check(conn, conn.extend.standard.modify_password(user=dn, new_password=octets(new)))

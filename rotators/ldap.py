@@ -106,7 +106,8 @@ class LdapRotator(TargetRotator[LdapTarget]):
 
     Passwords: at most 256 characters (Active Directory's limit for ``unicodePwd``); no
     character is unsafe beyond the engine's refusals (binds and password modify carry the
-    password as an octet string; AD's quotes delimit the value, inner quotes are kept).
+    password as its UTF-8 octets, never SASLprep'd; AD's quotes delimit the value, inner quotes
+    are kept).
     """
 
     kind = "ldap"

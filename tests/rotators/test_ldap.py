@@ -7,6 +7,7 @@ server's ACLs let write ``userPassword`` under ``ou=people`` and nothing else.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -194,3 +195,23 @@ def test_longest_password_of_every_symbol_binds(
     rotator.verify(applied)
     assert len(applied.password) == length and " " in applied.password
     assert logs_in(slapd, applied) and not logs_in(slapd, current)
+
+
+@pytest.mark.parametrize("with_admin", [False, True], ids=["self-service", "admin"])
+def test_the_directory_stores_the_password_octets_the_vault_holds(
+    slapd: Slapd, accounts: Callable[[str], Credential], with_admin: bool
+) -> None:
+    """A password that SASLprep would rewrite (the policy never generates one; a value given
+    to ``apply`` may still hold one): the directory gets its UTF-8 octets untouched, so a
+    client that sends the vault's value as it is (libldap, JNDI) logs in, and its SASLprep
+    form (what ldap3 would have sent for a ``str``) does not."""
+    admin = Credential(password=slapd.admin_password, username=ADMIN_DN) if with_admin else None
+    rotator = LdapRotator(_context(slapd.target(), admin=admin))
+    current = accounts(unique_name("ldapoctets"))
+    odd = Credential(
+        password="Pw-\u00b2\uff21\u2460-e\u0301-" + "x" * 20, username=current.username
+    )
+    applied = rotator.apply(current, odd)
+    rotator.verify(applied)
+    folded = replace(odd, password=unicodedata.normalize("NFKC", odd.password))
+    assert logs_in(slapd, odd) and not logs_in(slapd, folded) and not logs_in(slapd, current)

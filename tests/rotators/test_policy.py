@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import string
+import unicodedata
 
 import pytest
+from ldap3.protocol.sasl.sasl import sasl_prep
 
 from rotation.errors import ConfigurationError
-from rotation.policy import MAX_LENGTH, MIN_LENGTH, POLICY_TAG, PasswordPolicy
+from rotation.policy import MAX_LENGTH, MIN_LENGTH, POLICY_TAG, PasswordPolicy, never_storable
 
 SAMPLES = 200
 
@@ -125,3 +128,44 @@ def test_bad_tags_are_configuration_errors_naming_the_tag(tag: str, fragment: st
 def test_impossible_policies_cannot_generate(policy: PasswordPolicy) -> None:
     with pytest.raises(ConfigurationError):
         policy.generate()
+
+
+def _every_code_point_allowed_in_a_symbol_set() -> list[str]:
+    return [chr(c) for c in range(0x20, 0x30000) if not never_storable(chr(c))]
+
+
+def test_every_allowed_character_is_its_own_saslprep_and_nfkc_form() -> None:
+    """What ldap3 and PostgreSQL's SCRAM send for a password (SASLprep) and what libldap and
+    most drivers send (the raw UTF-8) are the same bytes for every password the policy can
+    generate: each allowed character is stable beside ASCII letters and beside each other."""
+    allowed = _every_code_point_allowed_in_a_symbol_set()
+    assert "é" in allowed and "漢" in allowed and " " in allowed
+    unstable = []
+    for char in allowed:
+        text = f"a{char}Z{char}"
+        try:
+            prepared = sasl_prep(text)
+        except Exception:  # a prohibited character: record it
+            prepared = None
+        if prepared != text or unicodedata.normalize("NFKC", text) != text:
+            unstable.append(f"U+{ord(char):04X}")
+    assert unstable == []
+
+
+def test_no_two_allowed_characters_compose() -> None:
+    """A random sample of pairs (and the Hangul jamo that compose algorithmically)."""
+    allowed = [c for c in _every_code_point_allowed_in_a_symbol_set() if not c.isascii()]
+    rng = random.Random(1234)
+    pairs = [rng.choice(allowed) + rng.choice(allowed) for _ in range(50_000)]
+    pairs += ["\u1100" + c for c in allowed if "\u1100" <= c <= "\u11ff"]
+    composed = [p for p in pairs if unicodedata.normalize("NFKC", p) != p]
+    assert composed == []
+
+
+@pytest.mark.parametrize(
+    "symbol", ["²", "\uff21", "①", "\u0301", "\u034f", "\ufe0f", "\u1806", "א", "\u1161", "ﬁ"]
+)
+def test_a_symbol_set_that_normalization_would_change_is_refused(symbol: str) -> None:
+    with pytest.raises(ConfigurationError, match="normalization") as raised:
+        PasswordPolicy().overridden_by(f"symbols=2;symbol-set=-{symbol}", secret="s")
+    assert f"U+{ord(symbol):04X}" in str(raised.value)

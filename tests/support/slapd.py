@@ -76,9 +76,14 @@ class Slapd:
         return f"{scheme}://{host}:{port}/{PEOPLE}"
 
     def bind(self, dn: str, password: str) -> bool:
-        """Whether a simple bind as ``dn`` succeeds (test code's own plain loopback login)."""
+        """Whether a simple bind as ``dn`` succeeds (test code's own plain loopback login).
+
+        The password goes as its UTF-8 octets, untouched, as libldap (``ldapsearch``), JNDI
+        and .NET send it: ldap3 would run SASLprep over a ``str`` first."""
         server = ldap3.Server("127.0.0.1", port=self.port, get_info=ldap3.NONE, connect_timeout=5)
-        conn = ldap3.Connection(server, user=dn, password=password, receive_timeout=5)
+        conn = ldap3.Connection(
+            server, user=dn, password=password.encode("utf-8"), receive_timeout=5
+        )
         try:
             if conn.bind():
                 return True
