@@ -40,6 +40,10 @@ from rotation.names import shown
 from rotation.service import RotationService, log_incident
 
 RETRY_AFTER_SECONDS = "30"
+#: The parameters a POST takes; any other is refused (400), see :func:`_refuse_unknown`.
+POST_PARAMETERS = ("dry_run", "version", "revoke")
+#: Where a caller may pass the function key; the Functions host checks it, not this module.
+FUNCTION_KEY_PARAMETER = "code"
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "no"})
 
@@ -64,19 +68,21 @@ def handle_request(
     """Serve one API call; every failure becomes a JSON error with the matching status.
 
     Statuses: 400 for malformed input (a vault, secret name, ``version`` or ``dry_run`` that
-    could never be valid) and bad configuration; 404 for a vault that is not configured or a
-    secret that does not exist; 405 for another method; 409 while another instance rotates
-    the secret or when its lock lapsed (both with ``Retry-After``), and for states an operator
-    must resolve (including a candidate the target refused); 503 with ``Retry-After`` for an
-    unavailable dependency and any other retryable error; 500 only for a bug (logged with an
-    incident id that the answer names). ``revoke=true`` refused for the secret's strategy:
-    409 ``RevokeRefused``; the target's blast-radius limit reached: 429 with ``Retry-After``.
+    could never be valid, a POST parameter of another name) and bad configuration; 404 for a
+    vault that is not configured or a secret that does not exist; 405 for another method; 409
+    while another instance rotates the secret or when its lock lapsed (both with
+    ``Retry-After``), and for states an operator must resolve (including a candidate the target
+    refused); 503 with ``Retry-After`` for an unavailable dependency and any other retryable
+    error; 500 only for a bug (logged with an incident id that the answer names).
+    ``revoke=true`` refused for the secret's strategy: 409 ``RevokeRefused``; the target's
+    blast-radius limit reached: 429 with ``Retry-After``.
     """
 
     def serve() -> HttpReply:
         if method == "GET":
             return HttpReply(200, service.status(vault, name))
         if method == "POST":
+            _refuse_unknown(params, POST_PARAMETERS)
             outcome = service.rotate_now(
                 vault,
                 name,
@@ -162,6 +168,16 @@ def _error_reply(error: RotationError) -> HttpReply:
 
 def _json_error(status: int, code: str, error: RotationError, *, retry: bool) -> HttpReply:
     return HttpReply(status, _error(code, str(error)), _retry() if retry else {})
+
+
+def _refuse_unknown(params: Mapping[str, str], known: tuple[str, ...]) -> None:
+    """:class:`InvalidName` for a parameter outside ``known`` (and the host's ``code``): a
+    misspelt ``dry_run`` (``dry-run``, ``DRY_RUN``) must not be ignored into a rotation."""
+    for name in sorted(params):
+        if name not in known and name != FUNCTION_KEY_PARAMETER:
+            raise InvalidName(
+                f"unknown query parameter '{shown(name)}' (known: {', '.join(known)})"
+            )
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:

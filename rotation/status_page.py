@@ -115,8 +115,14 @@ COLUMNS = (
 
 
 def e(value: object) -> str:
-    """HTML-escaped text (quotes too, so it is safe inside attributes); '' for None."""
-    return "" if value is None else escape(str(value), quote=True)
+    """HTML-escaped text (quotes too, so it is safe inside attributes); '' for None.
+
+    Lone surrogates (a tag value may hold one) are shown as ``\\udXXX``: the page must
+    encode as UTF-8 whatever the vault holds."""
+    if value is None:
+        return ""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape(text, quote=True)
 
 
 def render(page: Mapping[str, Any], *, vault: str = "") -> str:

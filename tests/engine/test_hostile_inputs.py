@@ -16,6 +16,7 @@ import pytest
 from azure.functions.eventgrid import EventGridEventInConverter
 
 import function_app
+from rotation import tags as T
 from rotation.credential import MAX_JSON_DEPTH, Credential
 from rotation.engine import RotationEngine
 from rotation.errors import (
@@ -31,13 +32,15 @@ from rotation.errors import (
     VerificationPending,
 )
 from rotation.events import parse_event
-from rotation.http_api import handle_request
+from rotation.http_api import handle_request, handle_vault_request
+from rotation.lock import InProcessLocks
 from rotation.names import secret_name, shown, vault_name, vault_reference, vault_url, version
 from rotation.outcome import RotationOutcome, RotationRequest, Status
 from rotation.registry import RotatorRegistry
 from rotation.service import RotationService
 from rotation.settings import AppSettings
 from rotation.workqueue import decode_message
+from rotators.random_secret import RandomSecretRotator
 from tests.engine.fakes import MemoryStore
 from tests.support.functions_host import event_grid_input, queue_input
 from tests.support.keyvault_event_samples import MS_SAMPLE_CLOUD_EVENT, MS_SAMPLE_EVENT_GRID
@@ -525,6 +528,10 @@ def test_bad_events_are_acknowledged_before_the_engine(
         ("kv-unit", "app-db", {"version": "\x00"}, 400),
         ("kv-unit", "app-db", {"dry_run": "maybe"}, 400),
         ("kv-unit", "app-db", {"dry_run": "ture"}, 400),
+        ("kv-unit", "app-db", {"dry-run": "true"}, 400),
+        ("kv-unit", "app-db", {"DRY_RUN": "true"}, 400),
+        ("kv-unit", "app-db", {"dryRun": "true"}, 400),
+        ("kv-unit", "app-db", {"dry_run": "true", "x\u2028": "1"}, 400),
     ],
 )
 def test_malformed_http_input_is_4xx_before_the_engine(
@@ -561,6 +568,41 @@ def test_http_statuses(error: Exception, status: int, retry_after: bool) -> None
     assert ("Retry-After" in reply.headers) is retry_after
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {T.WINDOW: "x\ud800"},
+        {T.STATE: "x\ud800"},
+        {T.ROTATOR: "x\ud800"},
+        {T.CONSUMERS_SEEN: "app=new@\u00b2"},
+        {T.CONSUMERS_SEEN: "app=new@1!99999999999999999999"},
+        {T.CONSUMERS_SEEN: "app=a,b=c@\u00b2,,=x,\ud800=new"},
+        {T.ROTATED_AT: "9999-12-31T23:59:59+00:00", T.CONSUMERS_SEEN: "app=new@5!7"},
+    ],
+    ids=lambda tags: ",".join(f"{k}={v!a}" for k, v in tags.items()),
+)
+def test_hostile_tags_never_break_the_status_answers(hostile: dict[str, str]) -> None:
+    """Tags are editable by anyone who may edit the secret: every status view still answers
+    200, and the page still encodes (a lone surrogate once escaped the handler as a 500)."""
+    store = MemoryStore(VAULT)
+    tags = {T.ROTATOR: "random", T.STATE: "committed", T.ROTATED_AT: "2026-11-01T00:00:00Z"}
+    store.put_login("s1", "u", "pw", tags={**tags, **hostile})
+    registry = RotatorRegistry()
+    registry.register(RandomSecretRotator)
+    service = RotationService(
+        settings=AppSettings.from_env({"ROTATION_VAULTS": VAULT, "AZURE_CLIENT_ID": "id"}),
+        engine=RotationEngine(lambda url: store, registry, InProcessLocks()),
+        stores=lambda url: store,
+        registry=registry,
+    )
+    assert handle_request(service, "GET", "kv-unit", "s1", {}).status == 200
+    for form in ("json", "html"):
+        reply = handle_vault_request(service, "GET", "kv-unit", {"format": form})
+        assert reply.status == 200, reply.body
+        response = function_app.http_response(reply)
+        assert response.status_code == 200 and response.get_body()
+
+
 def test_dry_run_words() -> None:
     engine = StubEngine()
     service = make_service(engine)
@@ -569,6 +611,9 @@ def test_dry_run_words() -> None:
         assert engine.requests[-1].dry_run is expected
     handle_request(service, "POST", "kv-unit", "app-db", {"version": V32})
     assert engine.requests[-1].expected_version == V32
+    # The host hands the function key over with the other parameters.
+    reply = handle_request(service, "POST", "kv-unit", "app-db", {"dry_run": "1", "code": "k"})
+    assert reply.status == 200 and engine.requests[-1].dry_run
 
 
 def test_other_keyvault_event_types_are_ignored_quietly(caplog: pytest.LogCaptureFixture) -> None:
