@@ -1,5 +1,7 @@
 """Edits of an OpenSSH ``authorized_keys`` file's text, in memory. No I/O here.
 
+Lines and fields are split as sshd(8) splits them: lines at ``\\n``, fields at spaces and tabs.
+
 Every line this module does not add or remove comes back byte for byte: other keys, their
 options (``from="...",command="..." ssh-ed25519 ...``), comments, blank lines and the line
 endings. A key is identified by its blob (the base64 part decoded), never by its comment, so
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 #: Key types an authorized_keys line may start with (after its options), as sshd(8) lists.
 _KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-sha2-")
@@ -32,14 +35,21 @@ def _skip_options(line: str) -> str:
     return ""
 
 
+def lines(text: str) -> list[str]:
+    """The lines of ``text`` as sshd reads them, line endings kept: split at ``\\n`` only
+    (``str.splitlines`` also splits at form feeds and Unicode separators, which sshd leaves
+    inside a line, in a comment for one)."""
+    return [line for line in re.split(r"(?<=\n)", text) if line]
+
+
 def key_blob(line: str) -> bytes | None:
     """The public key blob a line authorizes, or ``None`` (blank line, comment, garbage)."""
-    text = line.strip()
+    text = line.strip(" \t\r\n")
     if not text or text.startswith("#"):
         return None
     if not text.startswith(_KEY_TYPE_PREFIXES):
         text = _skip_options(text)
-    words = text.split()
+    words = [word for word in re.split(r"[ \t]+", text) if word]
     if len(words) < 2 or not words[0].startswith(_KEY_TYPE_PREFIXES):
         return None
     try:
@@ -50,7 +60,7 @@ def key_blob(line: str) -> bytes | None:
 
 def has_key(text: str, blob: bytes) -> bool:
     """Whether some line of ``text`` authorizes the key ``blob``."""
-    return any(key_blob(line) == blob for line in text.splitlines())
+    return any(key_blob(line) == blob for line in lines(text))
 
 
 def with_key(text: str, blob: bytes, line: str) -> str:
@@ -65,5 +75,5 @@ def with_key(text: str, blob: bytes, line: str) -> str:
 
 def without_key(text: str, blob: bytes) -> str:
     """``text`` without the lines that authorize ``blob`` (unchanged if there are none)."""
-    kept = [line for line in text.splitlines(keepends=True) if key_blob(line) != blob]
+    kept = [line for line in lines(text) if key_blob(line) != blob]
     return "".join(kept)

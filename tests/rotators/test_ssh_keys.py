@@ -144,6 +144,20 @@ def test_edits_keep_every_other_byte() -> None:
     assert without_key(added, BLOB) == f"# hand\r\n\r\nno key here\r\n{public} rotation:s\r\n"
 
 
+@pytest.mark.parametrize("separator", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_lines_split_as_sshd_splits_them(separator: str) -> None:
+    """sshd ends a line at ``\\n`` only: a key hidden after a form feed (or a Unicode line
+    separator) in another key's comment is comment text, and removing the first key must not
+    turn it into a line of its own."""
+    _, public = new_key_pair()
+    words = public.split()
+    hidden = decode_public(words[0], words[1])
+    text = f"ssh-ed25519 {ED} note{separator}{public} hidden\n"
+    assert key_blob(text) == BLOB and not has_key(text, hidden)
+    assert without_key(text, BLOB) == ""
+    assert key_blob(f"ssh-ed25519{separator}{ED}") is None
+
+
 # ---------------------------------------------------------------------- on the server
 
 
