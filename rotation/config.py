@@ -73,7 +73,8 @@ def parse_config(
     validity = _parse_validity(secret_name, tags)
 
     admin_secret = tags.get(T.ADMIN_SECRET, "").strip() or None
-    if admin_secret == secret_name:
+    if admin_secret is not None and admin_secret.lower() == secret_name.lower():
+        # Key Vault names are case-insensitive: "DB" is the secret "db" itself.
         raise ConfigurationError(
             "a secret cannot be its own admin secret", secret=secret_name, tag=T.ADMIN_SECRET
         )

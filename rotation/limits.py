@@ -57,7 +57,8 @@ def target_host(target: str) -> str:
         host = urlsplit(text).hostname
     except ValueError:
         host = None
-    return (host or target.strip()).lower()
+    # A fully qualified name's trailing dot names the same host.
+    return (host or target.strip()).lower().rstrip(".")
 
 
 def slot_key(host: str) -> str:

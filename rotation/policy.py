@@ -120,7 +120,7 @@ class PasswordPolicy:
                 raise ConfigurationError(
                     f"'{attr.replace('_', '-')}' contains characters that no target stores "
                     f"reliably ({', '.join(f'U+{ord(c):04X}' for c in bad)}): control "
-                    "characters, separators, or characters that Unicode normalization "
+                    "characters or separators, or characters that Unicode normalization "
                     "(SASLprep, NFKC) changes, drops or composes",
                     secret=secret,
                     tag=POLICY_TAG,

@@ -32,7 +32,13 @@ from rotation.errors import RotationError
 from rotation.outcome import RotationRequest, Trigger
 from rotation.staging import needs_work
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES
-from rotation.vault import MAX_NAME_LENGTH, STAGING_SUFFIX, SecretListing, SecretStore
+from rotation.vault import (
+    MAX_NAME_LENGTH,
+    STAGING_SUFFIX,
+    SecretListing,
+    SecretStore,
+    staging_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,12 +313,16 @@ def deleted_companions(deleted: Iterable[SecretListing]) -> dict[str, dict[str, 
     Such a candidate may be what the target holds now (a run stopped between apply and
     commit), unless the owner's current version committed it; :class:`_Scan` judges that
     from the owner's listing, and queues the owner, whose run reports ``CompanionDeleted``
-    with an alert event until someone recovers the companion.
+    with an alert event until someone recovers the companion. A companion whose
+    ``rotation-staged-for`` names another secret than its own name says (the tag is
+    editable) is skipped: it cannot be that secret's companion.
     """
     found: dict[str, dict[str, str]] = {}
     for item in deleted:
         owner = item.tags.get(T.STAGED_FOR, "").strip()
-        if owner and item.tags.get(T.STAGE) in OPEN_STAGES:
+        if not owner or staging_name(owner).lower() != item.name.lower():
+            continue
+        if item.tags.get(T.STAGE) in OPEN_STAGES:
             found[owner.lower()] = {**_keep(item.tags, _STAGED_TAGS), _OWNER: owner}
     return found
 

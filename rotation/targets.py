@@ -98,7 +98,7 @@ def is_loopback(host: str) -> bool:
 
 #: ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; the host has no ``/``, ``:`` or spaces.
 _HOST_PORT = re.compile(
-    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]@]+))(?::(?P<port>\d+))?$"
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/\[\]@]+))(?::(?P<port>[0-9]{1,5}))?$"
 )
 
 

@@ -110,6 +110,7 @@ def test_a_full_target_raises_target_busy_before_any_change(target: FakeTarget) 
     [
         ("db.example.com:5432/app", "db.example.com"),
         ("DB.example.com", "db.example.com"),
+        ("db.example.com.:5432/app", "db.example.com"),
         ("https://api.example.com/v1/keys", "api.example.com"),
         ("[::1]:5432/app", "::1"),
         ("/subscriptions/S/resourceGroups/R/providers/Microsoft.Sql/servers/X", None),

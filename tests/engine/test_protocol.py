@@ -247,6 +247,7 @@ def test_a_differently_spelled_name_resumes_the_same_staged_candidate(
         ({T.VALIDITY_DAYS: "\u0669\u0660"}, T.VALIDITY_DAYS),
         ({T.VALIDITY_DAYS: "+90"}, T.VALIDITY_DAYS),
         ({T.ADMIN_SECRET: "missing-admin"}, T.ADMIN_SECRET),
+        ({T.ADMIN_SECRET: NAME.upper()}, T.ADMIN_SECRET),
         ({T.PASSWORD_POLICY: "length=4"}, T.PASSWORD_POLICY),
         ({T.ROTATOR: "teleporter"}, T.ROTATOR),
     ],
