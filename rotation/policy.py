@@ -24,6 +24,8 @@ from dataclasses import dataclass, fields, replace
 
 from rotation import tags as T
 from rotation.errors import ConfigurationError
+from rotation.names import shown
+from rotation.numbers import whole_number
 
 POLICY_TAG = T.PASSWORD_POLICY
 MIN_LENGTH = 16
@@ -185,15 +187,17 @@ class PasswordPolicy:
             if attr in ("symbol_set", "exclude"):
                 changes[attr] = value
                 continue
-            try:
-                number = int(value)
-            except ValueError:
-                raise ConfigurationError(
-                    f"'{key}' must be a whole number, got '{value}'", secret=secret, tag=POLICY_TAG
-                ) from None
-            if number < 0:
+            # Ranges are validate()'s to check; this bound only keeps the digits sane.
+            number = whole_number(value, 0, 999_999)
+            if number is None and value.strip().startswith("-"):
                 raise ConfigurationError(
                     f"'{key}' cannot be negative", secret=secret, tag=POLICY_TAG
+                )
+            if number is None:
+                raise ConfigurationError(
+                    f"'{key}' must be a whole number, got '{shown(value)}'",
+                    secret=secret,
+                    tag=POLICY_TAG,
                 )
             changes[attr] = number
         policy = replace(self, **changes)  # type: ignore[arg-type]
