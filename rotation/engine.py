@@ -63,7 +63,7 @@ from rotation.rotator import Rotator, RotatorContext, Strategy
 from rotation.staging import StagedCandidate, Staging
 from rotation.states import UNFINISHED_STATES, RotationState, Stage
 from rotation.telemetry import RotationRun, RotationTelemetry, step_span
-from rotation.vault import SecretSnapshot, SecretStore
+from rotation.vault import SecretSnapshot, SecretStore, staging_name
 from rotation.windows import decide as window_decision
 
 log = logging.getLogger(__name__)
@@ -286,9 +286,7 @@ class _Run:
         if staged is not None and pending is None and not staged.is_finished(current.tags):
             self.step(f"found a stale staged candidate from version {staged.from_version}")
             if not self.request.dry_run:
-                self.guard()
-                staging.discard(staged)
-                self.step("discarded the stale staged candidate")
+                self.discard_stale(config, rotator_class, current, staging, staged)
         job = _Job(config, rotator_class, current, staging, pending)
 
         state = current.tags.get(T.STATE)
@@ -601,6 +599,45 @@ class _Run:
         else:
             self.step("would stage a new candidate, apply it, verify it and commit it")
         return self.finish(Status.DRY_RUN, detail="nothing was changed")
+
+    def discard_stale(
+        self,
+        config: SecretConfig,
+        rotator_class: type[Rotator],
+        current: SecretSnapshot,
+        staging: Staging,
+        staged: StagedCandidate,
+    ) -> None:
+        """Discard an open candidate staged from a version that is no longer current (a run
+        stopped before its commit, then someone wrote a version by hand).
+
+        The candidate may be live on the target. If it logs in and the current version does
+        not, it holds the only working password: nothing is discarded and the run stops
+        with :class:`RotationConflict` for an operator. If both log in (alternating,
+        multiple), the rotator makes the candidate stop working first, so no live credential
+        is left whose only copy is a disabled version. A target that cannot be reached stops
+        the run before anything changes (retried).
+        """
+        rotator, current_credential = self.rotator_for(config, rotator_class, current, staged)
+        try:
+            if _logs_in(rotator, staged.credential):
+                if not _logs_in(rotator, current_credential):
+                    raise RotationConflict(
+                        f"secret '{self.name}': the target accepts the candidate that rotation "
+                        f"{staged.rotation_id} staged from version {staged.from_version} (version "
+                        f"{staged.version} of {staging_name(self.name)}), not the current version "
+                        f"{current.version}. Write that candidate as the secret's new version, or "
+                        "set the target's password to the current version's, then run again."
+                    )
+                if config.strategy is not Strategy.SINGLE:
+                    self.guard()
+                    rotator.discard(staged.credential, current_credential)
+                    self.step("made the stale candidate stop working on the target")
+            self.guard()
+            staging.discard(staged)
+        finally:
+            rotator.close()
+        self.step("discarded the stale staged candidate")
 
     # ------------------------------------------------------------------ after commit
 

@@ -559,6 +559,48 @@ def test_a_committed_candidate_is_left_alone_and_a_stale_one_discarded(target: F
     assert stale.tags[T.STAGE] == "discarded" and not stale.enabled
 
 
+def _stale_live_candidate(store: MemoryStore, target: FakeTarget, operator_password: str) -> None:
+    """A run staged and applied ``live-candidate`` from the current version and stopped
+    before its commit; then an operator wrote ``operator_password`` as a new version."""
+    first = store.versions(NAME)[-1]
+    store.put_candidate(NAME, "live-candidate", rotation_id="r-stopped", from_version=first.version)
+    if first.tags[T.STRATEGY] == "single":
+        target.logins["app"] = {"live-candidate"}
+    else:
+        target.logins["app"].add("live-candidate")
+    store.put_login(NAME, "app", operator_password, tags=first.tags, expires_on=NOW)
+
+
+def test_a_stale_candidate_that_holds_the_only_working_password_is_kept(
+    target: FakeTarget,
+) -> None:
+    """The operator's version does not log in, the stale candidate does: discarding it would
+    leave the target on a password that only a disabled version holds."""
+    store = make_store()
+    _stale_live_candidate(store, target, "operator-typo")
+    with pytest.raises(RotationConflict, match="target accepts the candidate"):
+        make_engine(store).run(request(store, force=True))
+    staged = store.versions(staging_name(NAME))[-1]
+    assert staged.enabled and staged.tags[T.STAGE] == "applied"
+    assert target.logins["app"] == {"live-candidate"}
+
+
+def test_a_stale_live_candidate_stops_working_before_it_is_discarded(target: FakeTarget) -> None:
+    """Multiple: the stale candidate and the operator's version both log in. The candidate is
+    removed from the target, then disabled, and the run rotates from the operator's version."""
+    store = make_store("multiple")
+    _stale_live_candidate(store, target, "initial-password")
+    outcome = make_engine(store).run(request(store, force=True))
+    assert "made the stale candidate stop working on the target" in outcome.steps
+    assert outcome.status is Status.ROTATED
+    assert "live-candidate" not in target.logins["app"]
+    assert not [
+        v
+        for v in store.versions(staging_name(NAME))
+        if v.enabled and v.tags.get(T.ROTATION_ID) == "r-stopped"
+    ]
+
+
 @pytest.mark.parametrize("force", [True, False], ids=["rotation", "not-due"])
 def test_a_soft_deleted_companion_with_an_open_candidate_stops_every_run(
     target: FakeTarget, force: bool
