@@ -5,7 +5,8 @@ a NUL-bearing candidate would leave a role whose password no stored value matche
 engine therefore refuses, for every target, control, format, surrogate, private-use and
 unassigned characters and every separator but the plain space, and each rotator adds what
 its own target cannot store (:attr:`rotation.rotator.Rotator.unsafe_password_characters`)
-and its longest password (:attr:`~rotation.rotator.Rotator.max_password_length`). The same
+and its longest password (:attr:`~rotation.rotator.Rotator.max_password_length`, and
+:attr:`~rotation.rotator.Rotator.max_password_bytes` where the target counts bytes). The same
 rule checks a policy tag at parse time and every candidate before ``apply``, under every
 strategy.
 """
@@ -52,6 +53,14 @@ def check_candidate(candidate: Credential, rotator_class: type[Rotator], *, secr
         raise ConfigurationError(
             f"the new password has {len(password)} characters; the {rotator_class.kind} "
             f"target stores at most {rotator_class.max_password_length}; nothing was changed",
+            secret=secret,
+            tag=T.PASSWORD_POLICY,
+        )
+    max_bytes = rotator_class.max_password_bytes
+    if max_bytes is not None and len(password.encode("utf-8")) > max_bytes:
+        raise ConfigurationError(
+            f"the new password has more than the {max_bytes} bytes (UTF-8) the "
+            f"{rotator_class.kind} target stores; nothing was changed",
             secret=secret,
             tag=T.PASSWORD_POLICY,
         )

@@ -152,6 +152,18 @@ def _check_policy_fits(
             secret=secret_name,
             tag=T.PASSWORD_POLICY,
         )
+    max_bytes = rotator_class.max_password_bytes
+    widest = max(
+        (len(c.encode("utf-8")) for chars, _ in policy.alphabets() for c in chars), default=1
+    )
+    if max_bytes is not None and policy.length * widest > max_bytes:
+        raise ConfigurationError(
+            f"length {policy.length} of characters up to {widest} bytes long could exceed "
+            f"the {rotator_class.kind} target's maximum of {max_bytes} bytes (UTF-8): use a "
+            "shorter length or ASCII symbols",
+            secret=secret_name,
+            tag=T.PASSWORD_POLICY,
+        )
 
 
 def _parse_strategy(

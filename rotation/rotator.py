@@ -112,6 +112,9 @@ class Rotator(ABC):
     unsafe_password_characters: ClassVar[str] = ""
     #: The longest password this target stores in full (longer ones may be truncated).
     max_password_length: ClassVar[int] = 1024
+    #: For a target that counts bytes, not characters: the longest password in UTF-8 bytes
+    #: (PAM's ``chpasswd`` refuses 512 and more). ``None``: only the length in characters.
+    max_password_bytes: ClassVar[int | None] = None
 
     #: The typed settings :meth:`parse_settings` made from :attr:`context` (set by the
     #: constructor of a rotator that parses any).

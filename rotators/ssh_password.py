@@ -40,6 +40,8 @@ class SshPasswordRotator(SshRotator[SshHost]):
 
     kind = "ssh-password"
     strategies = (Strategy.SINGLE,)
+    #: ``chpasswd`` (PAM) refuses passwords of 512 bytes and more.
+    max_password_bytes = 511
 
     @classmethod
     def parse_server(cls, context: RotatorContext) -> ServerSettings[SshHost]:
