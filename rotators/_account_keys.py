@@ -247,7 +247,7 @@ class AccountKeyRotator(Rotator):
             key = connection_string_key(value)
             problem = None if key else "holds no AccountKey= (is it a bare key?)"
         else:
-            key = value
+            key = value.strip()  # a pasted newline: the SDKs accept the key all the same
             problem = "looks like a connection string" if "accountkey=" in value.lower() else None
         if problem is not None or key is None:
             message = f"the secret's value {problem} although {T.KEY_FORMAT} says otherwise"

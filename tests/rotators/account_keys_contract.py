@@ -261,6 +261,18 @@ class AccountKeyBehaviour(AccountKeyContract):
         assert minted.username == one
         assert self.can_login(current) and self.can_login(minted)
 
+    def test_a_key_stored_with_surrounding_whitespace_is_still_the_held_key(
+        self, target: str
+    ) -> None:
+        """An operator pasted the first key with a trailing newline (the SDKs accept it, so
+        consumers use it): it is still the held key, and the second one is regenerated."""
+        one, two = self.keys
+        current = Credential(password=f" {self.ring().value(one)}\n")  # no username
+        rotator = self.fresh(target)
+        minted = rotator.apply(current, rotator.generate(current))
+        assert minted.username == two
+        assert self.can_login(Credential(password=current.password.strip(), username=one))
+
     def test_a_wrong_username_never_regenerates_the_held_key(self, target: str) -> None:
         one, two = self.keys
         # The secret claims the first key but holds the second's value: the value decides.
