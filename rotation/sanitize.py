@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -12,7 +13,8 @@ MAX_MESSAGE_CHARS = 500
 
 
 def _forms(value: str) -> set[str]:
-    """``value`` as it may appear in text: as is, URL-encoded and JSON-escaped."""
+    """``value`` as it may appear in text: as is, URL-encoded, JSON-escaped, as Python shows
+    it and its UTF-8 and UTF-16LE bytes, and base64-encoded."""
     # surrogatepass: a lone surrogate (hostile input) must not make redaction itself fail.
     forms = {
         value,
@@ -22,15 +24,21 @@ def _forms(value: str) -> set[str]:
     forms.add(json.dumps(value)[1:-1])
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
     forms.add(repr(value)[1:-1])
+    encoded = value.encode("utf-8", "surrogatepass")
+    # As a driver shows the bytes it sent: b'p\xc3\xa9', AD's UTF-16LE unicodePwd, base64.
+    forms.add(repr(encoded)[2:-1])
+    forms.add(repr(value.encode("utf-16-le", "surrogatepass"))[2:-1])
+    forms.add(base64.b64encode(encoded).decode("ascii").rstrip("="))
+    forms.add(base64.urlsafe_b64encode(encoded).decode("ascii").rstrip("="))
     return {f for f in forms if f}
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every non-empty value of ``secrets`` replaced by ``[REDACTED]``.
 
-    Each value is matched exactly as it is, URL-encoded, JSON-escaped and as Python's repr
-    shows it. Longer forms are replaced first so that a secret containing another is fully
-    hidden.
+    Each value is matched exactly as it is, URL-encoded, JSON-escaped, as Python's repr
+    shows it and its bytes (UTF-8, UTF-16LE), and base64-encoded (padding aside). Longer
+    forms are replaced first so that a secret containing another is fully hidden.
     """
     forms: set[str] = set()
     for secret in secrets:

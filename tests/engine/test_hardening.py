@@ -3,6 +3,7 @@ the admin opt-in and the lock's local deadline (the real paths are in tests/e2e)
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import ClassVar
@@ -38,8 +39,11 @@ PASSWORD = 'pa  ss\nw"ord/&+%'  # two spaces, a newline, a quote, URL specials
         quote(PASSWORD, safe=""),
         json.dumps(PASSWORD)[1:-1],
         repr(PASSWORD)[1:-1],
+        repr((PASSWORD + "é").encode("utf-8"))[2:-1],
+        repr(f'"{PASSWORD}"'.encode("utf-16-le"))[2:-1],
+        base64.b64encode(PASSWORD.encode()).decode(),
     ],
-    ids=["as-is", "url-encoded", "json-escaped", "repr"],
+    ids=["as-is", "url-encoded", "json-escaped", "repr", "utf-8-bytes", "utf-16le", "base64"],
 )
 def test_every_form_of_a_secret_is_redacted(form: str) -> None:
     text = f"driver said: login with {form} failed"
