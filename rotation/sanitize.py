@@ -30,7 +30,30 @@ def _forms(value: str) -> set[str]:
     forms.add(repr(value.encode("utf-16-le", "surrogatepass"))[2:-1])
     forms.add(base64.b64encode(encoded).decode("ascii").rstrip("="))
     forms.add(base64.urlsafe_b64encode(encoded).decode("ascii").rstrip("="))
+    for part in _connection_string_secrets(value):
+        forms |= _forms(part)
     return {f for f in forms if f}
+
+
+#: Shorter connection-string fields are not redacted on their own.
+MIN_FIELD_CHARS = 8
+#: Connection-string fields that hold a secret of their own (Azure Storage and Cosmos DB
+#: ``AccountKey``, Service Bus ``SharedAccessKey``, ADO.NET ``Password``/``Pwd``).
+_SECRET_FIELDS = ("accountkey", "sharedaccesskey", "password", "pwd")
+
+
+def _connection_string_secrets(value: str) -> list[str]:
+    """The secret fields' values of ``value`` when it is a ``name=value;...`` connection
+    string (a driver may quote such a field alone)."""
+    if ";" not in value:
+        return []
+    found = []
+    for part in value.split(";"):
+        name, sep, field = part.strip().partition("=")
+        if sep and name.strip().lower() in _SECRET_FIELDS and field.strip() != value:
+            found.append(field.strip())
+    # Short fields are left to the whole value: hiding every "ab" would garble messages.
+    return [f for f in found if len(f) >= MIN_FIELD_CHARS]
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

@@ -54,6 +54,14 @@ def test_every_form_of_a_secret_is_redacted(form: str) -> None:
         assert other not in redacted
 
 
+def test_the_key_inside_a_connection_string_is_redacted_alone_too() -> None:
+    key = "c2VjcmV0LWFjY291bnQta2V5LXZhbHVlLTAxMjM0NTY3ODk="
+    value = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={key};EndpointSuffix=x"
+    redacted = redact(f"HMAC with {key} refused; value {value}", [value])
+    assert key not in redacted and key.rstrip("=") not in redacted
+    assert "AccountName=acct" not in redacted  # the whole value goes first
+
+
 def test_sanitize_error_redacts_before_folding_whitespace() -> None:
     message = sanitize_error(ValueError(f"bad password {PASSWORD}"), [PASSWORD])
     assert "pa ss" not in message and "pa  ss" not in message
