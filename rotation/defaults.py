@@ -10,6 +10,8 @@ VERIFY_ATTEMPTS = 5
 #: First pause between verification attempts, doubled each time
 #: (ROTATION_VERIFY_BACKOFF_SECONDS).
 VERIFY_BACKOFF_SECONDS = 0.5
+#: The longest pause between two verification attempts, in seconds (the doubling stops).
+VERIFY_MAX_BACKOFF_SECONDS = 30.0
 #: How long consumers get to move to a new version (ROTATION_CONSUMER_DEADLINE_HOURS).
 CONSUMER_DEADLINE_HOURS = 24.0
 #: Seconds of a rotation-lock lease (ROTATION_LOCK_LEASE_SECONDS; Azure allows 15-60).

@@ -488,8 +488,13 @@ class _Run:
     ) -> None:
         settings = self.engine._settings
         delay = settings.verify_backoff_seconds
+        # At least verify_attempts logins, and at least the rotator's patience of waiting.
+        patience = rotator.verify_patience_seconds if delay > 0 else 0.0
+        waited = 0.0
         last: Exception | None = None
-        for attempt in range(1, settings.verify_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 rotator.verify(staged.credential)
                 self.telemetry.verify_attempt("ok")
@@ -500,9 +505,12 @@ class _Run:
                     "refused" if isinstance(error, VerificationFailed) else "unavailable"
                 )
                 last = error
-                if attempt < settings.verify_attempts:
-                    self.engine._sleep(delay)
-                    delay *= 2
+            if attempt >= settings.verify_attempts and waited >= patience:
+                break
+            self.guard()
+            self.engine._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, D.VERIFY_MAX_BACKOFF_SECONDS)
         if isinstance(last, TargetUnavailable):
             raise last
         if rotator.context.strategy is Strategy.SINGLE:
@@ -511,7 +519,7 @@ class _Run:
             self.engine._report("failed", self.outcome)
             raise VerificationPending(
                 f"secret '{self.name}': the target does not accept the new credential yet "
-                f"after {settings.verify_attempts} attempts; the staged candidate "
+                f"after {attempt} attempts; the staged candidate "
                 f"({staging.name}) is kept and will be verified again"
             )
         if _logs_in(rotator, current):
@@ -525,7 +533,7 @@ class _Run:
             self.engine._report("failed", self.outcome)
             raise VerificationFailed(
                 f"secret '{self.name}': the target refused the new credential after "
-                f"{settings.verify_attempts} attempts; the current one still works and stays"
+                f"{attempt} attempts; the current one still works and stays"
             )
         self.engine._report("failed", self.outcome)
         raise RotationConflict(

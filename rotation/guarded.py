@@ -44,6 +44,7 @@ class GuardedRotator:
     ) -> None:
         self._rotator = rotator
         self.kind = rotator.kind
+        self.verify_patience_seconds = rotator.verify_patience_seconds
         self._secrets = _known_secrets(rotator.context, secrets)
         #: What :meth:`Rotator.prepare` returned for this context (None if not known).
         self.prepared = prepared

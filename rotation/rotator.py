@@ -112,6 +112,10 @@ class Rotator(ABC):
     unsafe_password_characters: ClassVar[str] = ""
     #: The longest password this target stores in full (longer ones may be truncated).
     max_password_length: ClassVar[int] = 1024
+    #: How long a new credential may take to work everywhere, in seconds: the engine keeps
+    #: verifying (backing off) at least this long before it counts a refusal, so that a
+    #: propagating credential is not discarded and minted again on every run.
+    verify_patience_seconds: ClassVar[float] = 0.0
     #: For a target that counts bytes, not characters: the longest password in UTF-8 bytes
     #: (PAM's ``chpasswd`` refuses 512 and more). ``None``: only the length in characters.
     max_password_bytes: ClassVar[int | None] = None

@@ -30,11 +30,15 @@ from urllib.parse import urlsplit
 
 from azure.mgmt.web import WebSiteManagementClient
 
-from rotation import tags as T
 from rotation.azure_errors import FailureKind, classify, rotation_error
-from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
+from rotation.consumer_checks.base import (
+    CheckEnvironment,
+    CheckRequest,
+    ConsumerCheck,
+    refuse_another_secret,
+)
 from rotation.consumer_checks.definitions import ConsumerDefinition
-from rotation.errors import ConfigurationError, RotationError
+from rotation.errors import RotationError
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +138,8 @@ class AppServiceCheck(ConsumerCheck):
         self, request: CheckRequest, vault_name: str | None, secret_name: str | None
     ) -> None:
         vault = (urlsplit(request.facts.vault_url).hostname or "").split(".")[0].lower()
-        if (vault_name or "").lower() != vault or (secret_name or "") != request.facts.secret_name:
-            raise ConfigurationError(
-                f"consumer '{self.name}': app setting {self.setting} of {self.site} refers to "
-                f"secret '{secret_name}' in vault '{vault_name}', not to "
-                f"'{request.facts.secret_name}' in '{vault}'",
-                secret=request.facts.secret_name,
-                tag=T.CONSUMERS,
-            )
+        where = f"consumer '{self.name}': app setting {self.setting} of {self.site}"
+        refuse_another_secret(request, where, vault_name, secret_name, vault)
 
     def _translate(self, error: Exception, action: str) -> RotationError:
         return rotation_error(

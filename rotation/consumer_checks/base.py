@@ -25,9 +25,12 @@ from typing import Any, ClassVar
 
 from azure.core.credentials import TokenCredential
 
+from rotation import tags as T
 from rotation.config import SecretConfig
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.consumers import RotationFacts, TargetAccess
+from rotation.errors import ConfigurationError
+from rotation.names import shown
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,22 @@ class CheckRequest:
     config: SecretConfig
     facts: RotationFacts
     target: TargetAccess | None = None
+
+
+def refuse_another_secret(
+    request: CheckRequest, where: str, vault: str | None, secret: str | None, expected_vault: str
+) -> None:
+    """ConfigurationError (tag ``rotation-consumers``) unless the consumer uses the secret this
+    rotation is about: ``secret`` exactly, ``vault`` compared without case with
+    ``expected_vault``. ``where`` starts the message; what the consumer said is shown escaped
+    and bounded (it is untrusted)."""
+    if (vault or "").lower() != expected_vault or (secret or "") != request.facts.secret_name:
+        raise ConfigurationError(
+            f"{where} refers to secret '{shown(secret)}' in vault '{shown(vault)}', not to "
+            f"'{request.facts.secret_name}' in '{expected_vault}'",
+            secret=request.facts.secret_name,
+            tag=T.CONSUMERS,
+        )
 
 
 class ConsumerCheck(ABC):

@@ -32,8 +32,12 @@ import requests
 
 from rotation import defaults as D
 from rotation import names
-from rotation import tags as T
-from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
+from rotation.consumer_checks.base import (
+    CheckEnvironment,
+    CheckRequest,
+    ConsumerCheck,
+    refuse_another_secret,
+)
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
 
@@ -140,12 +144,5 @@ def _version_of(reported: str, request: CheckRequest, where: str) -> str | None:
     if len(segments) != 3 or segments[0] != "secrets":
         raise ConfigurationError(f"{where}: '{names.shown(reported)}' is not a secret identifier")
     vault = (urlsplit(request.facts.vault_url).hostname or "").lower()
-    if (parts.hostname or "").lower() != vault or segments[1] != request.facts.secret_name:
-        raise ConfigurationError(
-            f"{where}: the service reports secret '{names.shown(segments[1])}' of "
-            f"{names.shown(parts.hostname)}, not "
-            f"'{request.facts.secret_name}' of {vault}",
-            secret=request.facts.secret_name,
-            tag=T.CONSUMERS,
-        )
+    refuse_another_secret(request, f"{where}: the service", parts.hostname, segments[1], vault)
     return names.version(segments[2], what=f"{where}: the reported version")

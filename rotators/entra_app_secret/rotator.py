@@ -71,7 +71,9 @@ class EntraAppSecretRotator(Rotator):
     kind: ClassVar[str] = "entra-app-secret"
     strategies: ClassVar[tuple[Strategy, ...]] = (Strategy.MULTIPLE,)
     requires_target: ClassVar[bool] = True
-    requires_admin: ClassVar[bool] = False
+    #: A client secret Graph just added may be refused for a while (4-18 s observed,
+    #: microsoftgraph/microsoft-graph-docs#17966; no documented bound): wait up to two minutes.
+    verify_patience_seconds: ClassVar[float] = 120.0
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -677,3 +677,57 @@ def test_status_readers_take_a_committed_candidate_as_finished(target: FakeTarge
     assert staged["rotation_id"] == "r-next" and staged["current"] is True
     row = fleet_row()
     assert row["staged"]["rotation_id"] == "r-next" and row["health"] == "failing"
+
+
+class _Propagating(FakeRotator):
+    """A target that refuses a new credential for its first ``refusals`` logins (an
+    identity provider replicating a new client secret), with a rotator that says so."""
+
+    kind = "propagating"
+    verify_patience_seconds = 20.0
+    refusals: ClassVar[int] = 0
+
+    def verify(self, credential: Credential) -> None:
+        if credential.password != "initial-password" and type(self).refusals > 0:
+            type(self).refusals -= 1
+            raise VerificationFailed("not yet")
+        super().verify(credential)
+
+
+def backing_off(
+    store: MemoryStore, registry: RotatorRegistry, sleeps: list[float]
+) -> RotationEngine:
+    """An engine that verifies twice at least, backing off from 0.5 s into ``sleeps``."""
+    return RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=2, verify_backoff_seconds=0.5),
+        clock=lambda: NOW,
+        sleep=sleeps.append,
+    )
+
+
+def test_a_rotator_s_patience_keeps_a_propagating_candidate(target: FakeTarget) -> None:
+    """Multiple strategy, two attempts configured: the candidate is accepted on the sixth
+    login, after 15.5 s of back-off, inside the rotator's 20 s of patience. Without it the
+    candidate would be discarded (and a new one minted by the next run)."""
+    store = make_store("multiple", **{T.ROTATOR: "propagating"})
+    registry = RotatorRegistry()
+    registry.register(_Propagating)
+    _Propagating.refusals = 5
+    sleeps: list[float] = []
+    engine = backing_off(store, registry, sleeps)
+    outcome = engine.run(request(store, trigger=Trigger.SWEEP))
+    assert outcome.status is Status.ROTATED, outcome
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert "verified the candidate by logging in (attempt 6)" in outcome.steps
+
+    _Propagating.refusals = 1_000
+    target.logins["app"] = {"initial-password"}
+    store = make_store("multiple", **{T.ROTATOR: "propagating"})
+    sleeps.clear()
+    engine = backing_off(store, registry, sleeps)
+    with pytest.raises(VerificationFailed):
+        engine.run(request(store, trigger=Trigger.SWEEP))
+    assert sum(sleeps) >= _Propagating.verify_patience_seconds and max(sleeps) <= 30
