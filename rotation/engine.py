@@ -385,7 +385,7 @@ class _Run:
                     f"resumed staged candidate (stage {staged.stage}) of {staged.rotation_id}"
                 )
                 if staged.stage == Stage.PENDING:
-                    check_candidate(staged.credential, rotator_class, secret=self.name)
+                    self.check_resumed(rotator, rotator_class, staged)
 
             staged = self.apply(
                 rotator, staging, staged, current_credential, resumed=pending is not None
@@ -396,6 +396,21 @@ class _Run:
             rotator.close()
         self.engine._report("committed", self.outcome)
         return committed
+
+    def check_resumed(
+        self, rotator: GuardedRotator, rotator_class: type[Rotator], staged: StagedCandidate
+    ) -> None:
+        """Check a resumed ``pending`` candidate as a new one is checked, unless it logs in.
+
+        It may have been applied already (the stage is updated only when the target returns
+        another credential), under rules that were looser then: a candidate the target
+        evidently stores must be committed, not refused forever with the target on it."""
+        try:
+            check_candidate(staged.credential, rotator_class, secret=self.name)
+        except ConfigurationError:
+            if not _logs_in(rotator, staged.credential):
+                raise
+            self.step("the staged candidate breaks today's password rules but already logs in")
 
     @contextlib.contextmanager
     def target_slot(self, config: SecretConfig) -> Iterator[None]:

@@ -118,7 +118,8 @@ def staging_name(name: str) -> str:
     candidate = name + STAGING_SUFFIX
     if len(candidate) <= MAX_NAME_LENGTH:
         return candidate
-    digest = hashlib.sha256(name.lower().encode()).hexdigest()[:16]
+    # surrogatepass: a name read from an editable tag must not make this raise.
+    digest = hashlib.sha256(name.lower().encode("utf-8", "surrogatepass")).hexdigest()[:16]
     keep = MAX_NAME_LENGTH - len(STAGING_SUFFIX) - len(digest) - 1
     return f"{name[:keep]}-{digest}{STAGING_SUFFIX}"
 

@@ -731,3 +731,28 @@ def test_a_rotator_s_patience_keeps_a_propagating_candidate(target: FakeTarget) 
     with pytest.raises(VerificationFailed):
         engine.run(request(store, trigger=Trigger.SWEEP))
     assert sum(sleeps) >= _Propagating.verify_patience_seconds and max(sleeps) <= 30
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["on-the-target", "not-applied"])
+def test_a_resumed_candidate_that_today_s_rules_refuse_is_committed_only_if_it_logs_in(
+    target: FakeTarget, applied: bool
+) -> None:
+    """A ``pending`` candidate staged before the rules refused ``\u00b2``: if the target
+    already runs on it (single: the current version is dead), it is committed; if not, it is
+    refused as a new candidate would be, and nothing changes."""
+    store = make_store()
+    first = store.versions(NAME)[-1]
+    odd = "Abcdefgh12345678\u00b2xyz"
+    store.put_candidate(NAME, odd, rotation_id="r-old-rules", from_version=first.version)
+    staged = store.versions(staging_name(NAME))[-1]
+    staged.tags[T.STAGE] = "pending"
+    if applied:
+        target.logins["app"] = {odd}
+        outcome = make_engine(store).run(request(store, force=True))
+        assert outcome.status is Status.ROTATED
+        assert current_credential(store).password == odd
+    else:
+        with pytest.raises(ConfigurationError, match="U\\+00B2"):
+            make_engine(store).run(request(store, force=True))
+        assert target.logins["app"] == {"initial-password"}
+        assert len(store.versions(NAME)) == 1

@@ -248,7 +248,15 @@ def test_a_deleted_companion_counts_only_while_its_candidate_needs_work() -> Non
         None,
         None,
     )
-    deleted = deleted_companions([finished[1], open_one[1], gone, forged])
+    huge = SecretListing(
+        staging_name("huge"),
+        None,
+        {T.STAGED_FOR: "a" * 120 + "\ud800", T.STAGE: "applied"},
+        True,
+        None,
+        None,
+    )
+    deleted = deleted_companions([finished[1], open_one[1], gone, forged, huge])
     live = sorted([finished[0], open_one[0], *_rotated(3)], key=lambda i: i.name.lower())
     due, _, _ = find_due("https://v", iter(live), is_due, deleted=deleted)
     assert [(d.secret_name, d.version, d.reason) for d in due] == [
