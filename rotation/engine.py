@@ -636,31 +636,41 @@ class _Run:
 
         The candidate may be live on the target. If it logs in and the current version does
         not, it holds the only working password: nothing is discarded and the run stops
-        with :class:`RotationConflict` for an operator. If both log in (alternating,
-        multiple), the rotator makes the candidate stop working first, so no live credential
-        is left whose only copy is a disabled version. A target that cannot be reached stops
-        the run before anything changes (retried).
+        with :class:`RotationConflict` for an operator. Under alternating and multiple, while
+        the current version logs in, the rotator's ``discard`` (idempotent) makes the
+        candidate stop working where it can. A candidate that still logs in after that (the
+        standby login of alternating keeps its password until the next rotation resets it)
+        is marked discarded but left readable, so no live credential's only copy is a
+        disabled version. A target that cannot be reached stops the run before anything
+        changes (retried).
         """
         rotator, current_credential = self.rotator_for(config, rotator_class, current, staged)
         try:
-            if _logs_in(rotator, staged.credential):
-                if not _logs_in(rotator, current_credential):
-                    raise RotationConflict(
-                        f"secret '{self.name}': the target accepts the candidate that rotation "
-                        f"{staged.rotation_id} staged from version {staged.from_version} (version "
-                        f"{staged.version} of {staging_name(self.name)}), not the current version "
-                        f"{current.version}. Write that candidate as the secret's new version, or "
-                        "set the target's password to the current version's, then run again."
-                    )
-                if config.strategy is not Strategy.SINGLE:
-                    self.guard()
-                    rotator.discard(staged.credential, current_credential)
-                    self.step("made the stale candidate stop working on the target")
+            works = _logs_in(rotator, staged.credential)
+            current_works = _logs_in(rotator, current_credential)
+            if works and not current_works:
+                raise RotationConflict(
+                    f"secret '{self.name}': the target accepts the candidate that rotation "
+                    f"{staged.rotation_id} staged from version {staged.from_version} (version "
+                    f"{staged.version} of {staging_name(self.name)}), not the current version "
+                    f"{current.version}. Write that candidate as the secret's new version, or "
+                    "set the target's password to the current version's, then run again."
+                )
+            if config.strategy is not Strategy.SINGLE and current_works:
+                self.guard()
+                rotator.discard(staged.credential, current_credential)
+                works = works and _logs_in(rotator, staged.credential)
             self.guard()
-            staging.discard(staged)
+            staging.discard(staged, readable=works)
         finally:
             rotator.close()
-        self.step("discarded the stale staged candidate")
+        if works:
+            self.step(
+                "the stale candidate still logs in (a standby login keeps its password until "
+                "the next rotation resets it): marked discarded, its value left readable"
+            )
+        else:
+            self.step("discarded the stale staged candidate")
 
     # ------------------------------------------------------------------ after commit
 

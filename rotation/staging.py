@@ -220,13 +220,15 @@ class Staging:
                 f"'{self.name}' meanwhile; this run stops before the target sees its own"
             )
 
-    def discard(self, staged: StagedCandidate) -> None:
-        """Mark ``staged`` discarded and disable it so its value is unreadable."""
+    def discard(self, staged: StagedCandidate, *, readable: bool = False) -> None:
+        """Mark ``staged`` discarded and disable it so its value is unreadable; with
+        ``readable``, leave it enabled (a credential the target still accepts must keep a
+        readable copy)."""
         self._store.update(
             self.name,
             staged.version,
             tags=self._tags(staged.from_version, staged.rotation_id, Stage.DISCARDED),
-            enabled=False,
+            enabled=None if readable else False,
         )
 
     def _check_owner(self, tags: Mapping[str, str]) -> None:

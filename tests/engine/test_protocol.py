@@ -7,6 +7,7 @@ same protocol through the real SDKs, the emulators and real database servers.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -31,6 +32,7 @@ from rotation.fleet import FleetContext, vault_status
 from rotation.lock import HeldLock, InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
 from rotation.registry import RotatorRegistry
+from rotation.rotator import alternate_username
 from rotation.staging import committed, needs_work
 from rotation.status import secret_status
 from rotation.vault import staging_name
@@ -564,10 +566,17 @@ def _stale_live_candidate(store: MemoryStore, target: FakeTarget, operator_passw
     before its commit; then an operator wrote ``operator_password`` as a new version."""
     first = store.versions(NAME)[-1]
     store.put_candidate(NAME, "live-candidate", rotation_id="r-stopped", from_version=first.version)
-    if first.tags[T.STRATEGY] == "single":
+    strategy = first.tags[T.STRATEGY]
+    if strategy == "single":
         target.logins["app"] = {"live-candidate"}
-    else:
+    elif strategy == "multiple":
         target.logins["app"].add("live-candidate")
+    else:  # alternating: the run applied it to the standby login
+        target.logins[alternate_username("app")] = {"live-candidate"}
+        staged = store.versions(staging_name(NAME))[-1]
+        staged.value = json.dumps(
+            {"username": alternate_username("app"), "password": "live-candidate"}
+        )
     store.put_login(NAME, "app", operator_password, tags=first.tags, expires_on=NOW)
 
 
@@ -585,13 +594,28 @@ def test_a_stale_candidate_that_holds_the_only_working_password_is_kept(
     assert target.logins["app"] == {"live-candidate"}
 
 
+def test_a_stale_candidate_live_on_the_standby_login_stays_readable(target: FakeTarget) -> None:
+    """Alternating: nothing can make the standby login's password stop working before the
+    next rotation resets it, so the discarded candidate is not disabled: a vault reader still
+    has every password the target accepts."""
+    store = make_store("alternating", expires_in_days=200)
+    _stale_live_candidate(store, target, "initial-password")
+    store.versions(NAME)[-1].expires_on = NOW + timedelta(days=200)
+    outcome = make_engine(store).run(request(store, trigger=Trigger.SWEEP))
+    assert outcome.status is Status.NOT_DUE, outcome
+    staged = store.versions(staging_name(NAME))[-1]
+    assert staged.tags[T.STAGE] == "discarded" and staged.enabled
+    assert target.logins[alternate_username("app")] == {"live-candidate"}
+    assert any("marked discarded, its value left readable" in step for step in outcome.steps)
+
+
 def test_a_stale_live_candidate_stops_working_before_it_is_discarded(target: FakeTarget) -> None:
     """Multiple: the stale candidate and the operator's version both log in. The candidate is
     removed from the target, then disabled, and the run rotates from the operator's version."""
     store = make_store("multiple")
     _stale_live_candidate(store, target, "initial-password")
     outcome = make_engine(store).run(request(store, force=True))
-    assert "made the stale candidate stop working on the target" in outcome.steps
+    assert "discarded the stale staged candidate" in outcome.steps
     assert outcome.status is Status.ROTATED
     assert "live-candidate" not in target.logins["app"]
     assert not [
