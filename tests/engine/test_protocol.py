@@ -736,7 +736,7 @@ def test_a_rotator_s_patience_keeps_a_propagating_candidate(target: FakeTarget) 
     """Multiple strategy, two attempts configured: the candidate is accepted on the sixth
     login, after 15.5 s of back-off, inside the rotator's 20 s of patience. Without it the
     candidate would be discarded (and a new one minted by the next run)."""
-    store = make_store("multiple", **{T.ROTATOR: "propagating"})
+    store = make_store("multiple", 10, **{T.ROTATOR: "propagating"})
     registry = RotatorRegistry()
     registry.register(_Propagating)
     _Propagating.refusals = 5
@@ -749,7 +749,7 @@ def test_a_rotator_s_patience_keeps_a_propagating_candidate(target: FakeTarget) 
 
     _Propagating.refusals = 1_000
     target.logins["app"] = {"initial-password"}
-    store = make_store("multiple", **{T.ROTATOR: "propagating"})
+    store = make_store("multiple", 10, **{T.ROTATOR: "propagating"})
     sleeps.clear()
     engine = backing_off(store, registry, sleeps)
     with pytest.raises(VerificationFailed):
