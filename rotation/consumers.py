@@ -34,7 +34,7 @@ ENTRY_OVERHEAD = 1 + SHORT_VERSION + 1 + 8 + 1 + 8 + 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 #: What a sighting may record for another version: letters and digits only, so that a
 #: consumer's answer can never add an entry or a field to the tag.
-_SHORT_VERSION = re.compile(rf"[0-9A-Za-z]{{1,{SHORT_VERSION}}}")
+_VERSION_TEXT = re.compile(r"[0-9A-Za-z]{1,64}")
 #: The largest offset in seconds an entry holds (8 digits, as ENTRY_OVERHEAD counts).
 MAX_OFFSET_SECONDS = 99_999_999
 
@@ -139,7 +139,7 @@ def seen_code(version: str | None, new_version: str, previous_version: str | Non
         return SEEN_NEW
     if previous_version and version == previous_version:
         return SEEN_OLD
-    return _short_version(version[:SHORT_VERSION])
+    return _short_version(version)
 
 
 def update_sightings(
@@ -212,7 +212,9 @@ def max_consumers_length(names: tuple[str, ...]) -> int:
 
 
 def _short_version(text: str) -> str:
-    return text if _SHORT_VERSION.fullmatch(text) else SEEN_UNKNOWN
+    """The first characters of a version id (a full one in the earlier format); ``"?"`` for
+    anything else."""
+    return text[:SHORT_VERSION] if _VERSION_TEXT.fullmatch(text) else SEEN_UNKNOWN
 
 
 def _offset(when: datetime, rotated_at: datetime) -> int:

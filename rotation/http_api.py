@@ -42,7 +42,8 @@ from rotation.service import RotationService, log_incident
 RETRY_AFTER_SECONDS = "30"
 #: The parameters a POST takes; any other is refused (400), see :func:`_refuse_unknown`.
 POST_PARAMETERS = ("dry_run", "version", "revoke")
-#: Where a caller may pass the function key; the Functions host checks it, not this module.
+#: Where a caller may pass the function key (the host reads it in any case); the Functions
+#: host checks it, not this module.
 FUNCTION_KEY_PARAMETER = "code"
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "no"})
@@ -174,7 +175,7 @@ def _refuse_unknown(params: Mapping[str, str], known: tuple[str, ...]) -> None:
     """:class:`InvalidName` for a parameter outside ``known`` (and the host's ``code``): a
     misspelt ``dry_run`` (``dry-run``, ``DRY_RUN``) must not be ignored into a rotation."""
     for name in sorted(params):
-        if name not in known and name != FUNCTION_KEY_PARAMETER:
+        if name not in known and name.lower() != FUNCTION_KEY_PARAMETER:
             raise InvalidName(
                 f"unknown query parameter '{shown(name)}' (known: {', '.join(known)})"
             )

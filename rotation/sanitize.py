@@ -14,7 +14,7 @@ MAX_MESSAGE_CHARS = 500
 
 def _forms(value: str) -> set[str]:
     """``value`` as it may appear in text: as is, URL-encoded, JSON-escaped, as Python shows
-    it and its UTF-8 and UTF-16LE bytes, and base64-encoded."""
+    it and its UTF-8 and UTF-16LE bytes, and base64-encoded on its own."""
     # surrogatepass: a lone surrogate (hostile input) must not make redaction itself fail.
     forms = {
         value,
@@ -60,7 +60,8 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every non-empty value of ``secrets`` replaced by ``[REDACTED]``.
 
     Each value is matched exactly as it is, URL-encoded, JSON-escaped, as Python's repr
-    shows it and its bytes (UTF-8, UTF-16LE), and base64-encoded (padding aside). Longer
+    shows it and its bytes (UTF-8, UTF-16LE), and base64-encoded on its own (padding aside; not
+    inside a larger encoded text). Longer
     forms are replaced first so that a secret containing another is fully hidden.
     """
     forms: set[str] = set()

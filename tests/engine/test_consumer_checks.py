@@ -292,6 +292,7 @@ def test_sightings_round_trip_and_keep_the_last_answer_on_failure() -> None:
     assert not second["a"].moved and second["b"].moved
     assert encode_sightings(second, NOW).startswith("a=old@0!300,")
     assert decode_sightings("legacy=" + NEW + ",x=?", NOW)["x"] == Sighting("?")
+    assert decode_sightings("legacy=" + NEW, NOW)["legacy"] == Sighting(NEW[:8])
 
 
 def test_the_encoded_tag_never_exceeds_key_vault_limits() -> None:

@@ -612,8 +612,9 @@ def test_dry_run_words() -> None:
     handle_request(service, "POST", "kv-unit", "app-db", {"version": V32})
     assert engine.requests[-1].expected_version == V32
     # The host hands the function key over with the other parameters.
-    reply = handle_request(service, "POST", "kv-unit", "app-db", {"dry_run": "1", "code": "k"})
-    assert reply.status == 200 and engine.requests[-1].dry_run
+    for key in ("code", "Code"):
+        reply = handle_request(service, "POST", "kv-unit", "app-db", {"dry_run": "1", key: "k"})
+        assert reply.status == 200 and engine.requests[-1].dry_run
 
 
 def test_other_keyvault_event_types_are_ignored_quietly(caplog: pytest.LogCaptureFixture) -> None:
