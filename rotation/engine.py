@@ -476,7 +476,13 @@ class _Run:
         resumed: bool,
     ) -> StagedCandidate:
         candidate = staged.credential
-        if resumed and candidate.password and _logs_in(rotator, candidate):
+        # Alternating applies again when resumed (apply is idempotent): a login that already
+        # works may still miss what apply gives it after the password (a clone's grants, a
+        # broker user's permissions) if the last run stopped in between. The other
+        # strategies skip it: single's current login may be dead, a minting target would
+        # mint again.
+        again = rotator.context.strategy is Strategy.ALTERNATING
+        if resumed and candidate.password and not again and _logs_in(rotator, candidate):
             self.step("staged candidate already works on the target; apply skipped")
             return staged
         self.guard()

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pymysql
 import pytest
 
+from rotation import tags as T
 from rotation.credential import Credential
+from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError, RotationConflict
+from rotation.lock import InProcessLocks
+from rotation.outcome import RotationRequest, Status, Trigger
+from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, unique_name
 from rotators.mysql import MySQLRotator, quote_identifier, rendered_account
+from tests.engine.fakes import MemoryStore
 from tests.support.local_targets import mysql_logs_in, run_sql
 from tests.support.rotator_tests import LocalContract, rotator_context
 
@@ -203,3 +210,56 @@ def test_missing_user_is_a_configuration_error(admin_account: Credential) -> Non
     ghost = Credential(password="x" * 20, username=unique_name("ghost"))
     with pytest.raises(ConfigurationError, match="does not exist"):
         rotator.apply(ghost, rotator.generate(ghost))
+
+
+class _Stopped(BaseException):
+    """The process stopped here (no handler in the app may catch it)."""
+
+
+def test_a_clone_stopped_before_its_grants_gets_them_when_the_run_resumes(
+    plain_user: Credential,
+    admin_account: Credential,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alternating: a run that dies between the clone's password and its grants leaves a
+    candidate that logs in but cannot read anything. The next run applies again (it is
+    idempotent) before it commits, so consumers that move get the base's grants."""
+    name = "orders-db"
+    store = MemoryStore()
+    store.put_login("mysql-admin", admin_account.username or "", admin_account.password,
+                    tags={T.ADMIN_FOR: name})  # fmt: skip
+    tags = {
+        T.ROTATOR: "mysql",
+        T.TARGET: TARGET,
+        T.STRATEGY: "alternating",
+        T.ADMIN_SECRET: "mysql-admin",
+    }
+    store.put_login(name, plain_user.username or "", plain_user.password, tags=tags)
+    registry = RotatorRegistry()
+    registry.register(MySQLRotator)
+    engine = RotationEngine(
+        lambda url: store,
+        registry,
+        InProcessLocks(),
+        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
+        sleep=lambda s: None,
+    )
+    request = RotationRequest(vault_url=store.vault_url, secret_name=name, force=True,
+                              trigger=Trigger.MANUAL)  # fmt: skip
+    run_statement = MySQLRotator._run
+
+    def stop_at_the_grants(self: MySQLRotator, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("what") == "copy a grant":
+            raise _Stopped
+        return run_statement(self, *args, **kwargs)
+
+    monkeypatch.setattr(MySQLRotator, "_run", stop_at_the_grants)
+    with pytest.raises(_Stopped):
+        engine.run(request)
+    monkeypatch.setattr(MySQLRotator, "_run", run_statement)
+
+    assert engine.run(request).status is Status.ROTATED
+    committed = Credential.from_value(store.current_value(name), json_format=True)
+    assert committed.username == alternate_username(plain_user.username or "")
+    assert _logs_in(committed, database)
