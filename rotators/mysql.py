@@ -76,6 +76,9 @@ __all__ = ["MySQLRotator", "quote_identifier", "rendered_account"]
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a statement may wait for a lock on the server (below the 30 s read timeout).
+LOCK_WAIT_TIMEOUT_S = 10
+
 if TYPE_CHECKING:
     Connection = pymysql.connections.Connection[pymysql.cursors.Cursor]
 
@@ -149,6 +152,8 @@ class MySQLRotator(SqlRotator["Connection"]):
             connect_timeout=CONNECT_TIMEOUT_S,
             read_timeout=30,
             write_timeout=30,
+            # An ALTER USER waits for metadata locks (a year, by default) on the server side.
+            init_command=f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}",
             autocommit=True,
             charset="utf8mb4",
             **tls,

@@ -42,8 +42,8 @@ Security notes
 Every driver call (connect, queries, the client-side hash, close) runs inside one error
 translation: no ``psycopg`` exception leaves this module.
 
-Verification is a real login with the candidate (``connect_timeout`` 5 s) that checks
-``current_user``.
+Verification is a real login with the candidate that checks ``current_user``. Every
+connection carries the time bounds of :mod:`rotation.libpq` (login, statement, lock wait).
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ from psycopg import sql
 
 from rotation import tags as T
 from rotation.credential import Credential
+from rotation.libpq import TIME_BOUNDS
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.targets import Endpoint
 from rotation.tls import REQUIRE_AUTH, SSLMODE_TAG, libpq_tls
 from rotators import _errors as E
-from rotators._sql import CONNECT_TIMEOUT_S, SqlDialect, SqlRotator, SqlSettings
+from rotators._sql import SqlDialect, SqlRotator, SqlSettings
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class PostgresRotator(SqlRotator[Connection]):
             dbname=self.endpoint.database,
             user=credential.username,
             password=credential.password,
-            connect_timeout=CONNECT_TIMEOUT_S,
+            **TIME_BOUNDS,
             require_auth=REQUIRE_AUTH,
             application_name="keyvault-rotation",
             autocommit=True,

@@ -28,6 +28,7 @@ from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.libpq import TIME_BOUNDS
 from rotation.rotator import RotatorContext
 from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, parse_endpoint
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 OPTIONS = frozenset({"target"})
 APPLICATION_NAME = "keyvault-rotation"
-CONNECT_TIMEOUT_S = 5
 COUNT_SESSIONS = (
     "SELECT count(*) FROM pg_catalog.pg_stat_activity "
     "WHERE usename = %s AND pid <> pg_backend_pid() "
@@ -129,7 +129,7 @@ class PostgresSessionsCheck(ConsumerCheck):
                 dbname=endpoint.database,
                 user=admin.username,
                 password=admin.password,
-                connect_timeout=CONNECT_TIMEOUT_S,
+                **TIME_BOUNDS,
                 sslmode=sslmode,
                 sslrootcert=anchor.cafile if anchor is not None else None,
                 # As the postgres rotator: the admin password goes only into SCRAM, never to

@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 
 from rotation.credential import Credential
-from rotation.errors import ConfigurationError, RotationConflict
+from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, unique_name
@@ -265,3 +265,26 @@ def test_alternating_clone_inherits_privileges(
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
             for name in (base + "_clone", base, admin):
                 _drop_role(conn, name)
+
+
+def test_a_role_locked_by_an_open_transaction_is_unavailable_not_a_hang(
+    scram_postgres: ScramCluster, plain_role: Credential
+) -> None:
+    """Another session changed the role and left its transaction open: ALTER ROLE waits for
+    it. The lock wait is bounded (rotation.libpq), so the run is retried later instead of
+    holding its rotation lock forever, and the password is unchanged."""
+    rotator = PostgresRotator(_context(scram_postgres.target))
+    blocker = scram_postgres.connect()
+    blocker.autocommit = False
+    try:
+        blocker.execute(
+            sql.SQL("ALTER ROLE {} CONNECTION LIMIT 5").format(
+                sql.Identifier(plain_role.username or "")
+            )
+        )  # left uncommitted
+        with pytest.raises(TargetUnavailable):
+            rotator.apply(plain_role, rotator.generate(plain_role))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert _logs_in(scram_postgres, plain_role)
