@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from rotation import defaults as D
 from rotation import names
@@ -40,6 +42,7 @@ from rotation.consumer_checks.base import (
 )
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.http_body import BodyTooLarge, BodyTooSlow, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class HttpProbeCheck(ConsumerCheck):
 
     def observe(self, request: CheckRequest) -> str | None:
         where = f"consumer '{self.name}': probe {self._where()}"
+        deadline = time.monotonic() + self.timeout
         try:
             response = self._session.get(
                 self.url, timeout=self.timeout, allow_redirects=False, stream=True
@@ -100,21 +104,25 @@ class HttpProbeCheck(ConsumerCheck):
                 if reported is None:
                     raise ConfigurationError(f"{where}: the answer has no header {self.header}")
             else:
-                reported = self._from_json(response, where)
+                reported = self._from_json(response, where, deadline)
         if reported is None or reported == "":
             return None
         if not isinstance(reported, str):
             raise ConfigurationError(f"{where}: the version must be a string")
         return _version_of(reported.strip(), request, where)
 
-    def _from_json(self, response: requests.Response, where: str) -> Any:
-        body = b""
+    def _from_json(self, response: requests.Response, where: str, deadline: float) -> Any:
         try:
-            for chunk in response.iter_content(chunk_size=8192):
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise ConfigurationError(f"{where}: the answer is larger than {MAX_BODY} bytes")
-        except requests.RequestException as error:
+            body = read_bounded(response, max_bytes=MAX_BODY, deadline=deadline)
+        except BodyTooLarge:
+            raise ConfigurationError(
+                f"{where}: the answer is larger than {MAX_BODY} bytes"
+            ) from None
+        except BodyTooSlow:
+            raise TargetUnavailable(
+                f"{where}: the answer took longer than {self.timeout:g} s"
+            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise TargetUnavailable(
                 f"{where}: reading the answer failed ({type(error).__name__})"
             ) from None

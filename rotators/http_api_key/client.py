@@ -14,6 +14,7 @@ Nothing secret is ever logged or put in a message: logs name the method and the 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -24,9 +25,11 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import requests
+import urllib3
 
 from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.http_body import BodyTooLarge, BodyTooSlow, body_text, read_bounded
 from rotation.sanitize import redact, sanitize_error
 from rotation.tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
@@ -74,6 +77,8 @@ RETRYABLE_WITH_DELAY = frozenset({429, 503})
 #: Headers read, in order, for how long to wait before retrying a 429/503.
 DELAY_HEADERS = ("Retry-After", "X-RateLimit-Reset")
 MAX_ERROR_EXCERPT = 200
+#: The largest answer read (a key, or an error); a larger one is a configuration error.
+MAX_BODY_BYTES = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class ApiClient:
         self._secrets: list[str | None] = _with_encodings(secrets)
         self._session = session or requests.Session()
         self._sleep = sleep
+        #: When the answer of the request in flight must have arrived (time.monotonic).
+        self._deadline = 0.0
 
     def add_secret(self, value: str | None) -> None:
         """Also redact ``value`` (and its URL-encoded forms) from messages from now on."""
@@ -185,13 +192,15 @@ class ApiClient:
                 response.close()
                 raise self._unavailable(step, spec, response.status_code, None)
         if response.status_code >= 500:
+            response.close()
             raise self._unavailable(step, spec, response.status_code, None)
         if 300 <= response.status_code < 400:
+            response.close()
             raise self._config(
                 f"{step}: {spec.method} {spec.path} was redirected (HTTP "
                 f"{response.status_code}); redirects are not followed, check the base URL"
             )
-        return self._wrap(response)
+        return self._wrap(step, spec, response)
 
     def _send_once(
         self,
@@ -203,6 +212,7 @@ class ApiClient:
         body: Any,
     ) -> requests.Response:
         timeout = self.profile.timeout_seconds
+        self._deadline = time.monotonic() + 2 * timeout  # connect, then the whole answer
         try:
             response = self._session.request(
                 spec.method,
@@ -211,6 +221,7 @@ class ApiClient:
                 headers=dict(headers),
                 json=body,
                 timeout=(timeout, timeout),
+                stream=True,
                 allow_redirects=False,
                 verify=self._verify,  # per call: a Session's verify loses to REQUESTS_CA_BUNDLE
             )
@@ -244,10 +255,21 @@ class ApiClient:
             f"{spec.method} {spec.path} failed: {reason}"
         )
 
-    def _wrap(self, response: requests.Response) -> ApiResponse:
-        text = response.text
+    def _wrap(self, step: str, spec: RequestSpec, response: requests.Response) -> ApiResponse:
         try:
-            body: Any = response.json() if text else None
+            raw = read_bounded(response, max_bytes=MAX_BODY_BYTES, deadline=self._deadline)
+        except BodyTooLarge:
+            raise self._config(
+                f"{step}: {spec.method} {spec.path} answered more than {MAX_BODY_BYTES} bytes"
+            ) from None
+        except (BodyTooSlow, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise TargetUnavailable(
+                f"secret '{self.secret_name}': profile '{self.profile.name}' {step}: "
+                f"{spec.method} {spec.path}: reading the answer failed ({type(exc).__name__})"
+            ) from None
+        text = body_text(response, raw)
+        try:
+            body: Any = json.loads(text) if text else None
         except ValueError:
             body = None
         # A 2xx body may hold a new key: only error bodies are kept as (redacted) text.

@@ -6,10 +6,8 @@ in-memory vault. The real path (ARM, Event Grid, Redis, PostgreSQL) is tests/e2e
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +44,7 @@ from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.outcome_events import OutcomePublisher, build_publisher, to_cloud_event
 from rotation.registry import RotatorRegistry
 from tests.engine.fakes import NOW, FakeRotator, FakeTarget, MemoryStore
+from tests.support.answer_server import AnswerServer
 
 VAULT = "https://unit.vault.azure.net"
 NEW = "b" * 32
@@ -303,66 +302,21 @@ def test_the_encoded_tag_never_exceeds_key_vault_limits() -> None:
 # ---------------------------------------------------------------------- http-probe
 
 
-class ProbeServer:
-    """A real HTTP server on 127.0.0.1 whose answer tests set."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.body: bytes = b""
-        self.headers: dict[str, str] = {}
-        probe = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(probe.status)
-                for key, value in probe.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(probe.body)))
-                self.end_headers()
-                self.wfile.write(probe.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/secret-versions"
-
-    def answer(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.status = status
-        self.headers = headers or {}
-
-
-@pytest.fixture
-def probe_server() -> Iterator[ProbeServer]:
-    server = ProbeServer()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
 def make_probe(url: str, **options: Any) -> HttpProbeCheck:
     definition = ConsumerDefinition("api", "http-probe", {"url": url, **options})
     return HttpProbeCheck(definition, CheckEnvironment())
 
 
-def test_http_probe_reads_the_version_from_json_or_a_header(probe_server: ProbeServer) -> None:
+def test_http_probe_reads_the_version_from_json_or_a_header(answer_server: AnswerServer) -> None:
     request = CheckRequest(config("api"), facts())
-    probe_server.answer({"secrets": {"app-db": {"version": NEW}}})
-    assert make_probe(probe_server.url, json_path="secrets.app-db.version").observe(request) == NEW
-    probe_server.answer({"version": f"{VAULT}/secrets/app-db/{OLD}"})
-    assert make_probe(probe_server.url).observe(request) == OLD
-    probe_server.answer({"version": None})
-    assert make_probe(probe_server.url).observe(request) is None
-    probe_server.answer(b"", headers={"X-Secret-Version": NEW})
-    assert make_probe(probe_server.url, header="X-Secret-Version").observe(request) == NEW
+    answer_server.answer({"secrets": {"app-db": {"version": NEW}}})
+    assert make_probe(answer_server.url, json_path="secrets.app-db.version").observe(request) == NEW
+    answer_server.answer({"version": f"{VAULT}/secrets/app-db/{OLD}"})
+    assert make_probe(answer_server.url).observe(request) == OLD
+    answer_server.answer({"version": None})
+    assert make_probe(answer_server.url).observe(request) is None
+    answer_server.answer(b"", headers={"X-Secret-Version": NEW})
+    assert make_probe(answer_server.url, header="X-Secret-Version").observe(request) == NEW
 
 
 @pytest.mark.parametrize(
@@ -383,15 +337,17 @@ def test_http_probe_reads_the_version_from_json_or_a_header(probe_server: ProbeS
     ],
 )
 def test_http_probe_failures(
-    probe_server: ProbeServer,
+    answer_server: AnswerServer,
     body: Any,
     status: int,
     error: type[Exception],
     expected: str,
 ) -> None:
-    probe_server.answer(body, status, {"Location": "http://127.0.0.1:1/"})
+    answer_server.answer(body, status, {"Location": "http://127.0.0.1:1/"})
     with pytest.raises(error, match=expected) as raised:
-        make_probe(probe_server.url + "?token=hidden").observe(CheckRequest(config("api"), facts()))
+        make_probe(answer_server.url + "?token=hidden").observe(
+            CheckRequest(config("api"), facts())
+        )
     assert "consumer 'api'" in str(raised.value)
     assert "hidden" not in str(raised.value), "query strings are left out of messages"
 
@@ -569,3 +525,17 @@ def test_the_engine_marks_overdue_after_the_deadline(fake_target: FakeTarget) ->
     assert result.state == "overdue"
     assert fake_target.works(Credential("initial-password", "app")), "old credential kept"
     assert [e for e, _ in events] == ["started", "committed", "overdue"]
+
+
+def test_a_probe_that_drips_its_answer_is_cut_off_at_its_timeout(
+    answer_server: AnswerServer,
+) -> None:
+    """requests' read timeout restarts with every byte: the probe's own deadline does not, so
+    a server sending a byte every 50 ms is abandoned at 0.5 s, long before it is done."""
+    answer_server.answer({"version": NEW, "padding": "x" * 400})
+    answer_server.drip = 0.05
+    with pytest.raises(TargetUnavailable, match=r"took longer than 0\.5 s"):
+        make_probe(answer_server.url, timeout_seconds=0.5).observe(
+            CheckRequest(config("api"), facts())
+        )
+    assert answer_server.sent < len(answer_server.body)

@@ -28,7 +28,9 @@ from rotators.http_api_key import (
     load_profile,
     parse_profile,
 )
+from rotators.http_api_key.client import MAX_BODY_BYTES
 from rotators.http_api_key.rotator import HttpApiKeyRotator
+from tests.support.answer_server import AnswerServer
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "rotators" / "http_api_key" / "profiles"
 
@@ -213,3 +215,39 @@ def test_retry_delay_reads_seconds_dates_and_rate_limit_reset() -> None:
     assert retry_delay({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
     assert retry_delay({"Retry-After": "soon"}) is None
     assert retry_delay({}) is None
+
+
+@pytest.mark.parametrize("stall", ["drip", "huge"])
+def test_an_answer_that_drips_or_never_ends_is_bounded(
+    answer_server: AnswerServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: str
+) -> None:
+    """The profile's timeout bounds the whole answer, not each byte, and an answer larger
+    than 1 MiB is refused without holding it in memory (the server is not done either way)."""
+    profile = mutated("name", "dd-stall")
+    profile["base_url"] = answer_server.base_url
+    profile["timeout_seconds"] = 1
+    (tmp_path / "dd-stall.json").write_text(json.dumps(profile))
+    monkeypatch.setenv(PROFILES_DIR_SETTING, str(tmp_path))
+    if stall == "drip":
+        answer_server.answer({"valid": True, "padding": "x" * 400})
+        answer_server.drip = 0.05
+        expected: type[Exception] = TargetUnavailable
+    else:
+        answer_server.answer(b"x" * (MAX_BODY_BYTES * 32), status=400)
+        expected = ConfigurationError
+    context = RotatorContext(
+        secret_name="stall-secret",
+        target=None,
+        strategy=Strategy.MULTIPLE,
+        policy=PasswordPolicy(),
+        admin=Credential(password="api-key-admin", extra={"application_key": "app-key"}),
+        options={"profile": "dd-stall"},
+    )
+    rotator = HttpApiKeyRotator(context)
+    try:
+        with pytest.raises(expected) as raised:
+            rotator.verify(Credential(password="the-current-api-key", extra={"key_id": "k1"}))
+    finally:
+        rotator.close()
+    assert answer_server.sent < len(answer_server.body)
+    assert "the-current-api-key" not in str(raised.value)
