@@ -10,15 +10,13 @@ import pytest
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError, RotationConflict
-from rotation.lock import InProcessLocks
 from rotation.outcome import RotationRequest, Status, Trigger
-from rotation.registry import RotatorRegistry
 from rotation.rotator import RotatorContext, Strategy, alternate_username
 from rotation.testing import RotatorContract, unique_name
 from rotators.mysql import MySQLRotator, quote_identifier, rendered_account
 from tests.engine.fakes import MemoryStore
+from tests.support.engines import quick_engine
 from tests.support.local_targets import mysql_logs_in, run_sql
 from tests.support.rotator_tests import LocalContract, rotator_context
 
@@ -236,15 +234,7 @@ def test_a_clone_stopped_before_its_grants_gets_them_when_the_run_resumes(
         T.ADMIN_SECRET: "mysql-admin",
     }
     store.put_login(name, plain_user.username or "", plain_user.password, tags=tags)
-    registry = RotatorRegistry()
-    registry.register(MySQLRotator)
-    engine = RotationEngine(
-        lambda url: store,
-        registry,
-        InProcessLocks(),
-        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
-        sleep=lambda s: None,
-    )
+    engine = quick_engine(store, MySQLRotator)
     request = RotationRequest(vault_url=store.vault_url, secret_name=name, force=True,
                               trigger=Trigger.MANUAL)  # fmt: skip
     run_statement = MySQLRotator._run

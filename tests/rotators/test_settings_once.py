@@ -12,16 +12,14 @@ import pytest
 
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.engine import EngineSettings, RotationEngine
 from rotation.errors import ConfigurationError
 from rotation.guarded import GuardedRotator
-from rotation.lock import InProcessLocks
 from rotation.outcome import RotationOutcome, RotationRequest, Status, Trigger
 from rotation.policy import PasswordPolicy
-from rotation.registry import RotatorRegistry
 from rotation.rotator import UNPARSED, Rotator, RotatorContext, Strategy
 from rotators.catalogue import default_registry
 from tests.engine.fakes import FakeRotator, FakeTarget, MemoryStore
+from tests.support.engines import quick_engine
 
 ADMIN = Credential(password="admin-pw", username="admin")
 ARM = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -164,19 +162,10 @@ def _run(
     store: MemoryStore, rotator_class: type[Rotator], name: str, *, dry_run: bool = False
 ) -> RotationOutcome:
     """One sweep-triggered run of ``name`` by a real engine over ``store``, one rotator kind."""
-    registry = RotatorRegistry()
-    registry.register(rotator_class)
-    engine = RotationEngine(
-        lambda url: store,
-        registry,
-        InProcessLocks(),
-        settings=EngineSettings(verify_attempts=1, verify_backoff_seconds=0),
-        sleep=lambda s: None,
-    )
     request = RotationRequest(
         vault_url=store.vault_url, secret_name=name, trigger=Trigger.SWEEP, dry_run=dry_run
     )
-    return engine.run(request)
+    return quick_engine(store, rotator_class).run(request)
 
 
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "rotation"])
