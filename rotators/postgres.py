@@ -54,9 +54,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from rotation import libpq
 from rotation import tags as T
 from rotation.credential import Credential
-from rotation.libpq import TIME_BOUNDS
 from rotation.policy import PasswordPolicy
 from rotation.rotator import RotatorContext, Strategy, base_username
 from rotation.targets import Endpoint
@@ -156,13 +156,12 @@ class PostgresRotator(SqlRotator[Connection]):
 
     def _open(self, credential: Credential) -> Connection:
         """Log in with ``credential`` (errors: :data:`CONNECT_RULES`)."""
-        return psycopg.connect(
+        return libpq.connect(
             host=self.endpoint.host,
             port=self.endpoint.port,
             dbname=self.endpoint.database,
             user=credential.username,
             password=credential.password,
-            **TIME_BOUNDS,
             require_auth=REQUIRE_AUTH,
             application_name="keyvault-rotation",
             autocommit=True,

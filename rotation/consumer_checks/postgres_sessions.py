@@ -24,11 +24,11 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from rotation import libpq
 from rotation import tags as T
 from rotation.consumer_checks.base import CheckEnvironment, CheckRequest, ConsumerCheck
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
-from rotation.libpq import TIME_BOUNDS
 from rotation.rotator import RotatorContext
 from rotation.sanitize import sanitize_error
 from rotation.targets import Endpoint, parse_endpoint
@@ -123,13 +123,12 @@ class PostgresSessionsCheck(ConsumerCheck):
             endpoint.host,
         )
         try:
-            conn: psycopg.Connection[Any] = psycopg.connect(
+            conn: psycopg.Connection[Any] = libpq.connect(
                 host=endpoint.host,
                 port=endpoint.port,
                 dbname=endpoint.database,
                 user=admin.username,
                 password=admin.password,
-                **TIME_BOUNDS,
                 sslmode=sslmode,
                 sslrootcert=anchor.cafile if anchor is not None else None,
                 # As the postgres rotator: the admin password goes only into SCRAM, never to

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from rotation import libpq
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationConflict, TargetUnavailable
 from rotation.policy import PasswordPolicy
@@ -288,3 +290,34 @@ def test_a_role_locked_by_an_open_transaction_is_unavailable_not_a_hang(
         blocker.rollback()
         blocker.close()
     assert _logs_in(scram_postgres, plain_role)
+
+
+def test_a_pooler_that_refuses_the_options_parameter_still_gets_a_connection(
+    scram_postgres: ScramCluster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PgBouncer answers a startup packet with ``options`` "unsupported startup parameter"
+    (before any password): the connection is made again without the server-side bounds."""
+    real_connect = psycopg.connect
+    calls: list[dict[str, object]] = []
+
+    def pooler(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        if "options" in kwargs:
+            raise psycopg.OperationalError("ERROR:  unsupported startup parameter: options")
+        return real_connect(**kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", pooler)
+    conn = libpq.connect(
+        host=scram_postgres.host,
+        port=scram_postgres.port,
+        dbname=scram_postgres.dbname,
+        user=scram_postgres.superuser,
+        password=scram_postgres.password,
+    )
+    try:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        conn.close()
+    assert ["options" in c for c in calls] == [True, False]
+    assert "no server-side time limit" in caplog.text
+    assert scram_postgres.password not in caplog.text
