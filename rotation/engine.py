@@ -476,12 +476,11 @@ class _Run:
         resumed: bool,
     ) -> StagedCandidate:
         candidate = staged.credential
-        # Alternating applies again when resumed (apply is idempotent): a login that already
-        # works may still miss what apply gives it after the password (a clone's grants, a
-        # broker user's permissions) if the last run stopped in between. The other
-        # strategies skip it: single's current login may be dead, a minting target would
-        # mint again.
-        again = rotator.context.strategy is Strategy.ALTERNATING
+        # A rotator whose apply does more after the password (a clone's grants, a broker
+        # user's permissions) applies again when resumed: a stopped run may have left that
+        # undone although the candidate logs in. The others skip it: under single the current
+        # login may be dead, and a minting target would mint again.
+        again = rotator.reapply_on_resume and rotator.context.strategy is Strategy.ALTERNATING
         if resumed and candidate.password and not again and _logs_in(rotator, candidate):
             self.step("staged candidate already works on the target; apply skipped")
             return staged

@@ -45,6 +45,7 @@ class GuardedRotator:
         self._rotator = rotator
         self.kind = rotator.kind
         self.verify_patience_seconds = rotator.verify_patience_seconds
+        self.reapply_on_resume = rotator.reapply_on_resume
         self._secrets = _known_secrets(rotator.context, secrets)
         #: What :meth:`Rotator.prepare` returned for this context (None if not known).
         self.prepared = prepared

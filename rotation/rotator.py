@@ -116,6 +116,11 @@ class Rotator(ABC):
     #: verifying (backing off) at least this long before it counts a refusal, so that a
     #: propagating credential is not discarded and minted again on every run.
     verify_patience_seconds: ClassVar[float] = 0.0
+    #: Whether ``apply`` does work after setting the password (an alternating clone's grants
+    #: or permissions) that a stopped run may have left undone: the engine then applies a
+    #: resumed alternating candidate again even though it logs in. Such an ``apply`` must
+    #: succeed when the candidate's password is set already (password-reuse policies).
+    reapply_on_resume: ClassVar[bool] = False
     #: For a target that counts bytes, not characters: the longest password in UTF-8 bytes
     #: (PAM's ``chpasswd`` refuses 512 and more). ``None``: only the length in characters.
     max_password_bytes: ClassVar[int | None] = None

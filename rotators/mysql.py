@@ -101,6 +101,7 @@ class MySQLRotator(SqlRotator["Connection"]):
     """
 
     kind = "mysql"
+    reapply_on_resume = True  # a stopped run may leave the clone without its grants
     dialect = SqlDialect("user", 3306, database_required=False, max_name_bytes=MAX_NAME_BYTES)
     #: Accepted by MariaDB and by MySQL's validate_password MEDIUM policy (mixed case,
     #: digits, one special character); no quote or backslash, so no client needs escaping.
@@ -209,8 +210,12 @@ class MySQLRotator(SqlRotator["Connection"]):
             # Read (and check) before changing anything, so a refusal leaves no half clone.
             grants = self._clone_grants(conn, base, username)
         if self._account_exists(conn, username):
-            what = f"set the password of user '{username}'"
-            self._run(conn, "ALTER USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)
+            # Set already (a resumed run): ALTER USER again would trip password-reuse checks.
+            if not (is_clone and self._logs_in(candidate)):
+                what = f"set the password of user '{username}'"
+                self._run(
+                    conn, "ALTER USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide
+                )
         elif is_clone:
             what = f"create user '{username}'"
             self._run(conn, "CREATE USER %s@%s IDENTIFIED BY %s", arguments, what=what, hide=hide)

@@ -78,6 +78,7 @@ class RabbitMqRotator(TargetRotator[RabbitTarget]):
 
     kind = "rabbitmq"
     strategies = (Strategy.SINGLE, Strategy.ALTERNATING)
+    reapply_on_resume = True  # a stopped run may leave the clone without its permissions
     #: URL-safe symbols only, so consumers can put the password in an amqp:// URL unquoted.
     default_policy = PasswordPolicy(length=40, symbols=2, symbol_set="-_.~")
 

@@ -253,3 +253,29 @@ def test_a_clone_stopped_before_its_grants_gets_them_when_the_run_resumes(
     committed = Credential.from_value(store.current_value(name), json_format=True)
     assert committed.username == alternate_username(plain_user.username or "")
     assert _logs_in(committed, database)
+
+
+def test_applying_a_clone_again_replays_its_grants_without_setting_the_password_again(
+    plain_user: Credential,
+    admin_account: Credential,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resumed alternating apply (the engine applies again for MySQL): the clone already
+    has the candidate's password, so only its grants are replayed. ALTER USER with the same
+    password would fail on servers that refuse reused passwords (password_reuse_check)."""
+    rotator = MySQLRotator(_context(strategy=Strategy.ALTERNATING, admin=admin_account))
+    candidate = rotator.generate(plain_user)
+    rotator.apply(plain_user, candidate)
+    done: list[str] = []
+    run_statement = MySQLRotator._run
+
+    def recording(self: MySQLRotator, *args: Any, **kwargs: Any) -> Any:
+        done.append(str(kwargs.get("what")))
+        return run_statement(self, *args, **kwargs)
+
+    monkeypatch.setattr(MySQLRotator, "_run", recording)
+    assert rotator.apply(plain_user, candidate) == candidate
+    assert "copy a grant" in done
+    assert not [what for what in done if what.startswith("set the password")]
+    assert _logs_in(candidate, database)
