@@ -42,7 +42,7 @@ from rotation.consumer_checks.base import (
 )
 from rotation.consumer_checks.definitions import ConsumerDefinition
 from rotation.errors import ConfigurationError, TargetUnavailable
-from rotation.http_body import BodyTooLarge, BodyTooSlow, read_bounded
+from rotation.http_body import BodyTooLarge, BodyTooSlow, BodyUnreadable, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class HttpProbeCheck(ConsumerCheck):
             raise TargetUnavailable(
                 f"{where}: the answer took longer than {self.timeout:g} s"
             ) from None
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        except (BodyUnreadable, requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise TargetUnavailable(
                 f"{where}: reading the answer failed ({type(error).__name__})"
             ) from None

@@ -29,7 +29,13 @@ import urllib3
 
 from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable
-from rotation.http_body import BodyTooLarge, BodyTooSlow, body_text, read_bounded
+from rotation.http_body import (
+    BodyTooLarge,
+    BodyTooSlow,
+    BodyUnreadable,
+    body_text,
+    read_bounded,
+)
 from rotation.sanitize import redact, sanitize_error
 from rotation.tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
@@ -262,7 +268,12 @@ class ApiClient:
             raise self._config(
                 f"{step}: {spec.method} {spec.path} answered more than {MAX_BODY_BYTES} bytes"
             ) from None
-        except (BodyTooSlow, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        except (
+            BodyTooSlow,
+            BodyUnreadable,
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+        ) as exc:
             raise TargetUnavailable(
                 f"secret '{self.secret_name}': profile '{self.profile.name}' {step}: "
                 f"{spec.method} {spec.path}: reading the answer failed ({type(exc).__name__})"

@@ -5,6 +5,7 @@ in-memory vault. The real path (ARM, Event Grid, Redis, PostgreSQL) is tests/e2e
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -539,3 +540,24 @@ def test_a_probe_that_drips_its_answer_is_cut_off_at_its_timeout(
             CheckRequest(config("api"), facts())
         )
     assert answer_server.sent < len(answer_server.body)
+
+
+def test_a_compressed_answer_is_decoded_within_the_same_limits(
+    answer_server: AnswerServer,
+) -> None:
+    """gzip is read (and decompressed) by the probe itself: a normal answer works, a
+    compression bomb is refused at the size limit, and an endless stream of empty deflate
+    blocks (which decodes to nothing, forever) is cut off at the timeout."""
+    request = CheckRequest(config("api"), facts())
+    answer_server.answer(gzip.compress(json.dumps({"version": NEW}).encode()),
+                         headers={"Content-Encoding": "gzip"})  # fmt: skip
+    assert make_probe(answer_server.url).observe(request) == NEW
+
+    answer_server.answer(gzip.compress(b" " * 50_000_000), headers={"Content-Encoding": "gzip"})
+    with pytest.raises(ConfigurationError, match="larger than"):
+        make_probe(answer_server.url).observe(request)
+
+    answer_server.answer(b"\x78\x9c", headers={"Content-Encoding": "deflate"})
+    answer_server.repeat, answer_server.drip = b"\x00\x00\x00\xff\xff", 0.02
+    with pytest.raises(TargetUnavailable, match="took longer"):
+        make_probe(answer_server.url, timeout_seconds=0.5).observe(request)

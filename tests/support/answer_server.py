@@ -1,5 +1,6 @@
-"""A real HTTP server on 127.0.0.1 whose answer a test sets: status, headers, body, and
-how fast the body goes out (``drip``: seconds between bytes, for servers that stall)."""
+"""A real HTTP server on 127.0.0.1 whose answer a test sets: status, headers, body, how fast
+the body goes out (``drip``: seconds between bytes) and whether it ever ends (``repeat``),
+for servers that stall."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class AnswerServer:
         self.body: bytes = b""
         self.headers: dict[str, str] = {}
         self.drip = 0.0
+        #: Sent again and again after the body (every ``drip`` seconds) until the client
+        #: hangs up: an endless answer. No Content-Length then.
+        self.repeat: bytes | None = None
         self.sent = 0
         server = self
 
@@ -30,7 +34,8 @@ class AnswerServer:
                 self.send_response(server.status)
                 for key, value in server.headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(server.body)))
+                if server.repeat is None:
+                    self.send_header("Content-Length", str(len(server.body)))
                 self.end_headers()
                 step = 1 if server.drip else 65_536
                 try:
@@ -39,6 +44,11 @@ class AnswerServer:
                         self.wfile.flush()
                         server.sent += len(server.body[index : index + step])
                         time.sleep(server.drip)
+                    while server.repeat is not None:
+                        self.wfile.write(server.repeat)
+                        self.wfile.flush()
+                        server.sent += len(server.repeat)
+                        time.sleep(server.drip or 0.01)
                 except OSError:  # the client hung up: what tests want to see
                     pass
 
@@ -69,6 +79,7 @@ class AnswerServer:
 
     def stop(self) -> None:
         self.drip = 0.0
+        self.repeat = None
         self.server.shutdown()
         self.server.server_close()
 
