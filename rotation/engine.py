@@ -641,7 +641,8 @@ class _Run:
 
         The candidate may be live on the target. If it logs in and the current version does
         not, it holds the only working password: nothing is discarded and the run stops
-        with :class:`RotationConflict` for an operator. Under alternating and multiple, while
+        with :class:`RotationConflict` for an operator; so it does when neither logs in (the
+        candidate may still be propagating). Under alternating and multiple, while
         the current version logs in, the rotator's ``discard`` (idempotent) makes the
         candidate stop working where it can. A candidate that still logs in after that (the
         standby login of alternating keeps its password until the next rotation resets it)
@@ -653,6 +654,15 @@ class _Run:
         try:
             works = _logs_in(rotator, staged.credential)
             current_works = _logs_in(rotator, current_credential)
+            if not works and not current_works:
+                # The candidate may still be propagating to a target that already dropped
+                # the current password: it is kept, as a refused verification keeps it.
+                raise RotationConflict(
+                    f"secret '{self.name}': neither the stale candidate of rotation "
+                    f"{staged.rotation_id} ({staging_name(self.name)}) nor the current version "
+                    f"{current.version} logs in; the candidate is kept. Write the password the "
+                    "target accepts as the secret's new version, then run again."
+                )
             if works and not current_works:
                 raise RotationConflict(
                     f"secret '{self.name}': the target accepts the candidate that rotation "

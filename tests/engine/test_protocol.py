@@ -780,3 +780,17 @@ def test_a_resumed_candidate_that_today_s_rules_refuse_is_committed_only_if_it_l
             make_engine(store).run(request(store, force=True))
         assert target.logins["app"] == {"initial-password"}
         assert len(store.versions(NAME)) == 1
+
+
+def test_a_stale_candidate_is_kept_when_nothing_logs_in(target: FakeTarget) -> None:
+    """Neither the stale candidate nor the hand-written version works: the candidate may still
+    be propagating to the target, so it is kept (not disabled) for an operator."""
+    store = make_store()
+    first = store.versions(NAME)[-1]
+    store.put_candidate(NAME, "maybe-later", rotation_id="r-stopped", from_version=first.version)
+    target.logins["app"] = {"what-the-target-has"}
+    store.put_login(NAME, "app", "operator-typo", tags=first.tags, expires_on=NOW)
+    with pytest.raises(RotationConflict, match="candidate is kept"):
+        make_engine(store).run(request(store, force=True))
+    staged = store.versions(staging_name(NAME))[-1]
+    assert staged.enabled and staged.tags[T.STAGE] == "applied"
