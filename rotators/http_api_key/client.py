@@ -27,15 +27,9 @@ from urllib.parse import quote, quote_plus
 import requests
 import urllib3
 
+from rotation import http_body
 from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable
-from rotation.http_body import (
-    BodyTooLarge,
-    BodyTooSlow,
-    BodyUnreadable,
-    body_text,
-    read_bounded,
-)
 from rotation.sanitize import redact, sanitize_error
 from rotation.tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
@@ -263,14 +257,16 @@ class ApiClient:
 
     def _wrap(self, step: str, spec: RequestSpec, response: requests.Response) -> ApiResponse:
         try:
-            raw = read_bounded(response, max_bytes=MAX_BODY_BYTES, deadline=self._deadline)
-        except BodyTooLarge:
+            raw = http_body.read_bounded(
+                response, max_bytes=MAX_BODY_BYTES, deadline=self._deadline
+            )
+        except http_body.BodyTooLarge:
             raise self._config(
                 f"{step}: {spec.method} {spec.path} answered more than {MAX_BODY_BYTES} bytes"
             ) from None
         except (
-            BodyTooSlow,
-            BodyUnreadable,
+            http_body.BodyTooSlow,
+            http_body.BodyUnreadable,
             requests.RequestException,
             urllib3.exceptions.HTTPError,
         ) as exc:
@@ -278,7 +274,7 @@ class ApiClient:
                 f"secret '{self.secret_name}': profile '{self.profile.name}' {step}: "
                 f"{spec.method} {spec.path}: reading the answer failed ({type(exc).__name__})"
             ) from None
-        text = body_text(response, raw)
+        text = http_body.body_text(response, raw)
         try:
             body: Any = json.loads(text) if text else None
         except ValueError:
