@@ -47,6 +47,7 @@ from rotation.errors import (
     LockLost,
     RevokeRefused,
     RotationConflict,
+    RotationError,
     SecretNotFound,
     TargetUnavailable,
     VerificationFailed,
@@ -488,7 +489,11 @@ class _Run:
         applied = rotator.apply(current, candidate)
         self.step("applied the candidate on the target")
         if applied != candidate:
-            self.guard()
+            try:
+                self.guard()
+            except LockLost:
+                self.abandon_minted(rotator, applied, current)
+                raise
             staged = staging.write(
                 applied,
                 from_version=staged.from_version,
@@ -497,6 +502,30 @@ class _Run:
             )
             self.step(f"staged the credential the target issued (staging version {staged.version})")
         return staged
+
+    def abandon_minted(
+        self, rotator: GuardedRotator, minted: Credential, current: Credential
+    ) -> None:
+        """The lock lapsed while the target minted ``minted`` (a slow API call): another run
+        may own the rotation now, so it cannot be staged. Under multiple, revoke it (the
+        rotator's ``discard`` removes that one credential, best effort) so that no live
+        credential is left that no vault version holds; if that fails, say what to remove by
+        hand. Under alternating the minted value is the standby's, which the run that owns the
+        rotation now issues again (revoking it here could hit that run's credential)."""
+        if rotator.context.strategy is not Strategy.MULTIPLE:
+            return
+        try:
+            rotator.discard(minted, current)
+        except RotationError as error:
+            log.error(
+                "secret %s: the lock lapsed while the target issued a credential (%s), and "
+                "revoking it failed: remove it on the target by hand (%s)",
+                self.name,
+                _identify(minted),
+                error,
+            )
+            return
+        self.step("lock lapsed while the target issued a credential: revoked it")
 
     @step_span("verify")
     def verify(
@@ -961,6 +990,12 @@ def _logs_in(rotator: GuardedRotator, credential: Credential) -> bool:
     except VerificationFailed:
         return False
     return True
+
+
+def _identify(credential: Credential) -> str:
+    """What names a credential on its target without its value: user name and key id."""
+    key_id = credential.extra.get("key_id")
+    return f"username {credential.username!r}, key id {key_id!r}"
 
 
 def _is_json(snapshot: SecretSnapshot) -> bool:

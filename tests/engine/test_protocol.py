@@ -794,3 +794,44 @@ def test_a_stale_candidate_is_kept_when_nothing_logs_in(target: FakeTarget) -> N
         make_engine(store).run(request(store, force=True))
     staged = store.versions(staging_name(NAME))[-1]
     assert staged.enabled and staged.tags[T.STAGE] == "applied"
+
+
+class _LapsingLocks:
+    """Locks whose lease lapses while the rotator is inside ``apply`` (renewals failed)."""
+
+    held: ClassVar[HeldLock | None] = None
+
+    @contextlib.contextmanager
+    def hold(self, vault_url: str, secret_name: str) -> Iterator[HeldLock]:
+        held = HeldLock(secret_name)
+        _LapsingLocks.held = held
+        yield held
+
+
+class _SlowMinter(FakeRotator):
+    """A target that issues the credential (an API key) and answers after the lease lapsed."""
+
+    kind = "slow-minter"
+
+    def apply(self, current: Credential, candidate: Credential) -> Credential:
+        minted = Credential(password="minted-key", username="app", extra={"key_id": "k1"})
+        self.target_state.logins.setdefault("app", set()).add(minted.password)
+        assert _LapsingLocks.held is not None
+        _LapsingLocks.held.mark_lost()
+        return minted
+
+    def discard(self, candidate: Credential, current: Credential) -> None:
+        self.target_state.logins["app"].discard(candidate.password)
+
+
+def test_a_credential_issued_after_the_lock_lapsed_is_revoked(target: FakeTarget) -> None:
+    """Another run may own the rotation now, so the minted key cannot be staged; it must
+    not be left live with no vault version holding it: the rotator revokes it."""
+    store = make_store("multiple", 10, **{T.ROTATOR: "slow-minter"})
+    registry = RotatorRegistry()
+    registry.register(_SlowMinter)
+    engine = RotationEngine(lambda url: store, registry, _LapsingLocks(), clock=lambda: NOW)
+    with pytest.raises(LockLost):
+        engine.run(request(store, trigger=Trigger.SWEEP))
+    assert target.logins["app"] == {"initial-password"}
+    assert len(store.versions(NAME)) == 1
