@@ -82,8 +82,28 @@ def _decoder(content_encoding: str) -> Any:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
-        return zlib.decompressobj()
+        return _Deflate()
     raise BodyUnreadable("the answer's Content-Encoding is not identity, gzip or deflate")
+
+
+class _Deflate:
+    """``deflate`` as servers send it: zlib-wrapped (RFC 9110), or raw (as some do)."""
+
+    def __init__(self) -> None:
+        self._decoder = zlib.decompressobj()
+        self._started = False
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if not self._started:
+            self._started = True
+            try:
+                return self._decoder.decompress(data, max_length)
+            except zlib.error:
+                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._decoder.decompress(data, max_length)
+
+    def flush(self) -> bytes:
+        return self._decoder.flush()
 
 
 def _checked(body: bytearray, max_bytes: int) -> bytes:

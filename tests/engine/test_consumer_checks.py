@@ -552,6 +552,11 @@ def test_a_compressed_answer_is_decoded_within_the_same_limits(
     answer_server.answer(gzip.compress(json.dumps({"version": NEW}).encode()),
                          headers={"Content-Encoding": "gzip"})  # fmt: skip
     assert make_probe(answer_server.url).observe(request) == NEW
+    for wbits in (15, -15):  # deflate, zlib-wrapped as RFC 9110 says and raw as some send it
+        packer = zlib.compressobj(wbits=wbits)
+        packed = packer.compress(json.dumps({"version": NEW}).encode()) + packer.flush()
+        answer_server.answer(packed, headers={"Content-Encoding": "deflate"})
+        assert make_probe(answer_server.url).observe(request) == NEW
 
     answer_server.answer(gzip.compress(b" " * 50_000_000), headers={"Content-Encoding": "gzip"})
     with pytest.raises(ConfigurationError, match="larger than"):
