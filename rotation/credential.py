@@ -138,3 +138,15 @@ def _check_structure(body: Any, secret: str | None) -> None:
                 "JSON value has a string that is not valid Unicode (lone surrogate)",
                 secret=secret,
             )
+
+
+def connection_string_fields(text: str) -> list[tuple[str, str]]:
+    """The ``name=value`` fields of a ``;``-separated connection string, in order: names
+    stripped and lower-cased, values as written up to the next ``;`` (parts without ``=`` are
+    left out). No check that ``text`` is a connection string at all."""
+    fields: list[tuple[str, str]] = []
+    for part in text.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            fields.append((name.strip().lower(), value))
+    return fields

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
+from rotation.credential import connection_string_fields
+
 REDACTED = "[REDACTED]"
 #: Longest message kept from a driver error (after redaction).
 MAX_MESSAGE_CHARS = 500
@@ -47,11 +49,11 @@ def _connection_string_secrets(value: str) -> list[str]:
     string (a driver may quote such a field alone)."""
     if ";" not in value:
         return []
-    found = []
-    for part in value.split(";"):
-        name, sep, field = part.strip().partition("=")
-        if sep and name.strip().lower() in _SECRET_FIELDS and field.strip() != value:
-            found.append(field.strip())
+    found = [
+        field.strip()
+        for name, field in connection_string_fields(value)
+        if name in _SECRET_FIELDS and field.strip() != value
+    ]
     # Short fields are left to the whole value: hiding every "ab" would garble messages.
     return [f for f in found if len(f) >= MIN_FIELD_CHARS]
 

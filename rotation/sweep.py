@@ -29,7 +29,7 @@ from datetime import datetime
 from rotation import names
 from rotation import tags as T
 from rotation.config import is_managed
-from rotation.errors import InvalidName, RotationError
+from rotation.errors import RotationError
 from rotation.outcome import RotationRequest, Trigger
 from rotation.staging import needs_work
 from rotation.states import OPEN_STAGES, UNFINISHED_STATES
@@ -321,19 +321,14 @@ def deleted_companions(deleted: Iterable[SecretListing]) -> dict[str, dict[str, 
     found: dict[str, dict[str, str]] = {}
     for item in deleted:
         owner = item.tags.get(T.STAGED_FOR, "").strip()
-        if not _is_secret_name(owner) or staging_name(owner).lower() != item.name.lower():
+        if (
+            not names.SECRET_NAME.fullmatch(owner)
+            or staging_name(owner).lower() != item.name.lower()
+        ):
             continue
         if item.tags.get(T.STAGE) in OPEN_STAGES:
             found[owner.lower()] = {**_keep(item.tags, _STAGED_TAGS), _OWNER: owner}
     return found
-
-
-def _is_secret_name(text: str) -> bool:
-    try:
-        names.secret_name(text)
-    except InvalidName:
-        return False
-    return True
 
 
 def _sweep_vault(store: SecretStore, is_due: Callable[[datetime | None], bool]) -> _VaultResult:

@@ -20,6 +20,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, Resourc
 
 from rotation import tags as T
 from rotation.azure_errors import FailureKind, classify
+from rotation.credential import connection_string_fields
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
 from rotation.sanitize import sanitize_error
 from rotation.targets import ARM_RESOURCE_GROUP, check_target_text
@@ -81,11 +82,8 @@ def parse_account_target(
 
 def connection_string_key(text: str) -> str | None:
     """The ``AccountKey`` of a connection string, or ``None`` if it has none."""
-    for part in text.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name.strip().lower() == "accountkey" and value:
-            return value
-    return None
+    keys = (value for name, value in connection_string_fields(text) if name == "accountkey")
+    return next((key for key in keys if key), None)
 
 
 def looks_like_key(text: str) -> bool:
