@@ -25,6 +25,7 @@ from rotation.testing import LeakWatch, RotatorContract
 from rotators._account_keys import AccountKeyRotator
 from rotators._arm_accounts import connection_string_key
 from tests.support.own_stack import FAST_SDK
+from tests.support.rotator_tests import assert_unavailable_while_down
 
 
 def key_value(credential: Credential) -> str:
@@ -168,11 +169,9 @@ class AccountKeyContract(RotatorContract):
         initial_credential: Credential,
     ) -> None:
         """Replaced: ARM and the data plane unreachable (connections dropped)."""
-        self.stack.faults.add(FaultRule(host="management.azure.com", drop=True, times=None))
-        data_host = self.data_host.format(self.account)
-        self.stack.faults.add(FaultRule(host=data_host, drop=True, times=None))
-        self.assert_target_unavailable(rotator_for(context), initial_credential)
-        self.stack.faults.clear()
+        hosts = ("management.azure.com", self.data_host.format(self.account))
+        rotator = rotator_for(context)
+        assert_unavailable_while_down(self, self.stack, hosts, rotator, initial_credential)
         assert self.can_login(initial_credential)
 
     def test_secrets_never_leak(  # type: ignore[override]

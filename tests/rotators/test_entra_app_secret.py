@@ -30,6 +30,7 @@ from rotation.testing import LeakWatch, RotatorContract, unique_name
 from rotators.entra_app_secret.graph import PERMISSION
 from rotators.entra_app_secret.rotator import EntraAppSecretRotator
 from rotators.entra_app_secret.settings import CLOUDS, parse_app_path
+from tests.support.rotator_tests import assert_unavailable_while_down
 
 HOSTS = ("graph.microsoft.com", "login.microsoftonline.com")
 
@@ -153,10 +154,8 @@ class TestEntraAppSecretContract(RotatorContract):
         initial_credential: Credential,
     ) -> None:
         """Replaced: Graph and the login endpoint unreachable (connections dropped)."""
-        for host in HOSTS:
-            self.stack.faults.add(FaultRule(host=host, drop=True, times=None))
-        self.assert_target_unavailable(rotator_for(context), initial_credential)
-        self.stack.faults.clear()
+        rotator = rotator_for(context)
+        assert_unavailable_while_down(self, self.stack, HOSTS, rotator, initial_credential)
         assert self.emulator.password_names(self.app) == [initial_credential.extra["display_name"]]
 
     def test_secrets_never_leak(  # type: ignore[override]

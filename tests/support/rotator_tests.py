@@ -7,15 +7,17 @@ in the test, with its own connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, TypeVar
 
 import pytest
 
+from emulators.faults import FaultRule
+from emulators.stack import AzureStack
 from rotation.credential import Credential
 from rotation.errors import ConfigurationError, RotationError
 from rotation.rotator import Rotator, RotatorContext, Strategy
-from rotation.testing import free_port
+from rotation.testing import RotatorContract, free_port
 
 E = TypeVar("E", bound=RotationError)
 
@@ -132,3 +134,21 @@ def apply_for_missing_user(rotator: Rotator, username: str) -> None:
     never turned into a new login (the test then checks that ``username`` is still absent)."""
     current = Credential(password="p" * 20, username=username)
     apply_refused(rotator, current, ConfigurationError, match="does not exist")
+
+
+def assert_unavailable_while_down(
+    contract: RotatorContract,
+    stack: AzureStack,
+    hosts: Iterable[str],
+    rotator: Rotator,
+    current: Credential,
+) -> None:
+    """With every connection to ``hosts`` dropped by the emulated Azure stack, ``rotator``
+    fails retryably (the contract's :meth:`~RotatorContract.assert_target_unavailable`);
+    the faults are cleared afterwards."""
+    for host in hosts:
+        stack.faults.add(FaultRule(host=host, drop=True, times=None))
+    try:
+        contract.assert_target_unavailable(rotator, current)
+    finally:
+        stack.faults.clear()
