@@ -33,6 +33,7 @@ from urllib3.util.retry import Retry
 
 from rotation import tags as T
 from rotation.errors import ConfigurationError, RotationError, TargetUnavailable
+from rotation.retry_after import retry_delay
 from rotation.sanitize import redact, sanitize_error
 
 if TYPE_CHECKING:
@@ -173,7 +174,9 @@ class GraphClient:
             response = self._send_once(method, suffix, what, payload)
             if response.status_code not in _RETRYABLE or attempt == attempts:
                 break
-            wait = _retry_after(response, default=0.5 * 2 ** (attempt - 1))
+            wait = retry_delay(response.headers)
+            if wait is None:
+                wait = 0.5 * 2 ** (attempt - 1)
             if wait > MAX_RETRY_AFTER_S:
                 break
             time.sleep(wait)
@@ -251,12 +254,6 @@ def _graph_error(response: requests.Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         error = {}
     return str(error.get("code", "unknown"))[:100], str(error.get("message", ""))[:300]
-
-
-def _retry_after(response: requests.Response, *, default: float) -> float:
-    """Graph's ``Retry-After`` in seconds (a number), else ``default``."""
-    header = response.headers.get("Retry-After", "").strip()
-    return float(header) if header.isdigit() else default
 
 
 def _server_time(response: requests.Response) -> datetime:

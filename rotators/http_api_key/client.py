@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -30,6 +29,7 @@ import urllib3
 from rotation import http_body
 from rotation import tags as T
 from rotation.errors import ConfigurationError, TargetUnavailable
+from rotation.retry_after import retry_delay
 from rotation.sanitize import redact, sanitize_error
 from rotation.tls import CA_TAG, verification_failure
 from rotators.http_api_key.profile import PROFILE_TAG, Profile, RequestSpec
@@ -96,27 +96,6 @@ class ApiResponse:
         return 200 <= self.status < 300
 
 
-def retry_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait according to ``Retry-After`` (seconds or HTTP date) or
-    ``X-RateLimit-Reset`` (seconds), or ``None`` when neither is usable."""
-    for name in DELAY_HEADERS:
-        value = headers.get(name)
-        if value is None:
-            continue
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        if name == "Retry-After":
-            try:
-                when = parsedate_to_datetime(value).timestamp()
-            except (TypeError, ValueError):
-                continue
-            return max(0.0, when - (time.time() if now is None else now))
-    return None
-
-
 class ApiClient:
     """Sends a profile's requests to ``base_url``. One instance per rotator; not thread-safe.
 
@@ -174,7 +153,7 @@ class ApiClient:
         all_headers = {**(extra_headers or {}), **headers}
         response = self._send_once(step, spec, path, query, all_headers, body)
         if response.status_code in RETRYABLE_WITH_DELAY:
-            delay = retry_delay(response.headers)
+            delay = retry_delay(response.headers, names=DELAY_HEADERS)
             response.close()
             if delay is None or delay > self.profile.max_retry_after_seconds:
                 raise self._unavailable(step, spec, response.status_code, delay)

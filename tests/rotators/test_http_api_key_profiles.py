@@ -28,7 +28,7 @@ from rotators.http_api_key import (
     load_profile,
     parse_profile,
 )
-from rotators.http_api_key.client import MAX_BODY_BYTES
+from rotators.http_api_key.client import DELAY_HEADERS, MAX_BODY_BYTES
 from rotators.http_api_key.rotator import HttpApiKeyRotator
 from tests.support.answer_server import AnswerServer
 
@@ -208,12 +208,13 @@ def test_key_in_query_never_reaches_logs_or_errors(
 
 
 def test_retry_delay_reads_seconds_dates_and_rate_limit_reset() -> None:
-    from rotators.http_api_key.client import retry_delay
+    from rotation.retry_after import retry_delay
 
     assert retry_delay({"Retry-After": "3"}) == 3.0
-    assert retry_delay({"X-RateLimit-Reset": "7"}) == 7.0
+    assert retry_delay({"X-RateLimit-Reset": "7"}, names=DELAY_HEADERS) == 7.0
     assert retry_delay({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
     assert retry_delay({"Retry-After": "soon"}) is None
+    assert retry_delay({"Retry-After": "\u00b2"}) is None  # str.isdigit says yes, float says no
     assert retry_delay({}) is None
 
 
